@@ -1,0 +1,262 @@
+/*
+ * config.h — the whole configuration schema of DESIGN §7 as plain typed structs.
+ *
+ * sk_config_load() turns a YAML file (libfyaml) into a struct sk_config, validating types, unknown keys,
+ * dangling names (a behavior naming a missing origin, a listener naming a missing certificate...) and
+ * duplicate aliases; every error is reported once through struct sk_err with file:line:col.
+ * This module knows nothing about the modules that consume it: each builds its own runtime form.
+ * A loaded config is immutable; everything in it is owned by the config and freed by sk_config_free().
+ * Absent optional values hold the documented defaults after loading.
+ */
+#ifndef SK_CONFIG_H
+#define SK_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+
+/* Where a value was written, for errors found after loading (e.g. while building a runtime form). */
+struct sk_pos {
+	int line;
+	int col;
+};
+
+/* A string list with the position of each item. */
+struct sk_strlist {
+	char **items;
+	struct sk_pos *pos;
+	size_t n;
+};
+
+/* "host:port" / "[v6]:port" / "*:port" resolved to a socket address (numeric only, no DNS). */
+struct sk_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64]; /* as written, for logs */
+};
+
+/* One header added toward an origin; ${NAME} already expanded from the environment. */
+struct sk_kv {
+	char *name;
+	char *value;
+};
+
+/* A CIDR as parsed: family AF_INET or AF_INET6, address bytes in network order, prefix length. */
+struct sk_cidr {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+};
+
+struct sk_cidrlist {
+	struct sk_cidr *items;
+	struct sk_pos *pos; /* per item: the line in the set file, or the YAML position */
+	size_t n;
+};
+
+enum sk_listener_mode { SK_MODE_HTTP = 0, SK_MODE_TCP };
+enum sk_acl_action { SK_ACL_ALLOW = 0, SK_ACL_DENY };
+
+struct sk_acl_rule {
+	uint32_t rule; /* rule number; evaluated in ascending order */
+	struct sk_cidr cidr;
+	enum sk_acl_action action;
+};
+
+struct sk_listener_tls {
+	struct sk_strlist certificates; /* names in config->certificates; the first is the default */
+	char *ciphers;                  /* NULL = built-in modern list */
+	char *client_ca;                /* PEM file of CAs for client certificates, or NULL */
+	bool present;
+};
+
+struct sk_listener {
+	char *name;
+	struct sk_pos pos;
+	struct sk_addr listen;
+	enum sk_listener_mode mode;
+	char *origin;        /* tcp mode: origin name */
+	uint64_t idle_timeout_ms; /* tcp mode tunnel idle; default 1h */
+	struct sk_acl_rule *acl; /* sorted by rule number ascending */
+	size_t n_acl;
+	struct sk_listener_tls tls;
+};
+
+struct sk_origin_tls {
+	bool present;
+	char *ca;          /* PEM file; NULL = system trust store */
+	char *server_name; /* SNI and name to verify; NULL = origin host */
+	bool verify;       /* default true */
+};
+
+struct sk_origin {
+	char *name;
+	struct sk_pos pos;
+	struct sk_addr *servers; /* empty for a static origin */
+	size_t n_servers;
+	char *host;              /* Host sent when forward_host is false; default: first server's text */
+	struct sk_kv *headers;   /* added toward this origin */
+	size_t n_headers;
+	char *root;              /* static origin directory (absolute, realpath'd at load), or NULL */
+	struct sk_origin_tls tls;
+	uint64_t connect_timeout_ms;  /* default 5s */
+	uint64_t response_timeout_ms; /* default 60s: time to the response head */
+	uint32_t max_idle;            /* idle keep-alive connections kept per server per worker; default 64 */
+};
+
+enum sk_fwd_mode { SK_FWD_ALL = 0, SK_FWD_NONE, SK_FWD_LIST };
+enum sk_geo_unknown { SK_GEO_UNKNOWN_ALLOW = 0, SK_GEO_UNKNOWN_DENY };
+enum sk_mfa { SK_MFA_OFF = 0, SK_MFA_REQUIRED };
+
+/* Auth methods named in access.auth, in the order written. */
+enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT };
+
+struct sk_access {
+	bool present;              /* false = anonymous access */
+	struct sk_strlist ip_allow; /* ip_set names */
+	struct sk_strlist ip_deny;
+	bool has_geo;
+	struct sk_strlist geo_allow; /* ISO country codes, upper case */
+	struct sk_strlist geo_deny;
+	enum sk_geo_unknown geo_unknown;
+	enum sk_auth_method *auth;
+	size_t n_auth;
+	char *realm;                /* default "sekisho" */
+	struct sk_strlist groups;
+	enum sk_mfa mfa;
+	bool policy;
+};
+
+struct sk_behavior {
+	struct sk_pos pos;
+	char *path;                 /* pattern; "*" default */
+	char *origin;               /* origin name */
+	bool forward_host;          /* default false */
+	enum sk_fwd_mode forward_mode;
+	struct sk_strlist forward_headers; /* when SK_FWD_LIST */
+	uint64_t idle_timeout_ms;   /* upgraded tunnels; default 1h */
+	struct sk_access access;
+};
+
+struct sk_distribution {
+	char *name;
+	struct sk_pos pos;
+	struct sk_strlist aliases;   /* lower-cased, trailing dot removed */
+	struct sk_strlist listeners; /* empty = every HTTP listener */
+	struct sk_behavior *behaviors;
+	size_t n_behaviors;
+};
+
+struct sk_ip_set {
+	char *name;
+	struct sk_pos pos;
+	char *file;                /* NULL when inline */
+	struct sk_cidrlist cidrs;  /* loaded (from the file when file != NULL) */
+};
+
+struct sk_certificate {
+	char *name;
+	struct sk_pos pos;
+	char *cert;
+	char *key;
+	char *chain; /* or NULL */
+};
+
+struct sk_config {
+	char *path; /* the file loaded */
+	unsigned workers; /* resolved: "auto" = CPU count */
+
+	struct {
+		char *path;       /* state.path, default "./var" */
+		char *redis;      /* state.redis URL, or NULL */
+	} state;
+	struct {
+		bool present;
+		struct sk_addr listen;
+	} admin;
+	struct {
+		char *path; /* "-" = stdout (default); NULL = off ("off") */
+	} access_log;
+	struct {
+		char *path; /* NULL = off */
+		uint64_t interval_ms; /* default 600s */
+		char *account_id;     /* default "000000000000" */
+	} flow_log;
+	struct sk_cidrlist trusted_proxies;
+	struct {
+		char *database; /* or NULL */
+	} geoip;
+	struct {
+		char *file;
+		char *htpasswd;
+		uint64_t password_max_age_ms; /* 0 = never */
+	} users;
+	struct {
+		char *file;
+	} api_keys;
+	struct {
+		char *issuer; /* default "sekisho" */
+		unsigned skew; /* default 1 */
+		char *key_file;
+	} totp;
+	struct {
+		char *key_file;
+		uint64_t idle_ms;     /* default 30m */
+		uint64_t absolute_ms; /* default 12h */
+	} session;
+	struct {
+		bool present;
+		unsigned deny;
+		uint64_t unlock_time_ms; /* 0 = operator only */
+	} lockout;
+	struct {
+		bool present;
+		unsigned max_retry;
+		uint64_t find_time_ms;
+		uint64_t ban_time_ms;
+	} ban;
+
+	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. */
+	struct {
+		uint32_t request_line;  /* default 8192 (414 beyond) */
+		uint32_t header_block;  /* default 16384 (431 beyond) */
+		uint32_t header_fields; /* default 100 (431 beyond) */
+		uint32_t max_connections; /* per worker; default 20000 */
+	} limits;
+	struct {
+		uint64_t header_read_ms; /* default 10s (408) */
+		uint64_t keepalive_ms;   /* default 60s */
+		uint64_t send_ms;        /* default 60s: a write that makes no progress */
+	} timeouts;
+
+	struct sk_certificate *certificates;
+	size_t n_certificates;
+	struct sk_ip_set *ip_sets;
+	size_t n_ip_sets;
+	struct sk_listener *listeners;
+	size_t n_listeners;
+	struct sk_origin *origins;
+	size_t n_origins;
+	struct sk_distribution *distributions;
+	size_t n_distributions;
+};
+
+/* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
+struct sk_config *sk_config_load(const char *path, struct sk_err *err);
+void sk_config_free(struct sk_config *cfg);
+
+/* Lookups by name; NULL when absent. */
+const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name);
+const struct sk_ip_set *sk_config_ip_set(const struct sk_config *cfg, const char *name);
+const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, const char *name);
+
+/* Parses "a.b.c.d/n", "v6/n", or a bare address (full-length prefix). Returns 0 or -1. */
+int sk_cidr_parse(const char *s, struct sk_cidr *out);
+/* Parses "host:port", "[v6]:port", "*:port" or ":port" (numeric addresses only). Returns 0 or -1. */
+int sk_addr_parse(const char *s, struct sk_addr *out);
+
+#endif

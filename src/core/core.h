@@ -1,0 +1,71 @@
+/*
+ * core.h — the few types and helpers every module uses: slices into buffers, the error record that
+ * config and CLI code fill (file:line:col + message), always-on asserts and allocation that aborts.
+ * Nothing here knows about HTTP, sockets or configuration.
+ */
+#ifndef SK_CORE_H
+#define SK_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A view into memory owned by someone else (usually a connection's read buffer). Never NUL-terminated. */
+struct sk_slice {
+	const char *ptr;
+	size_t len;
+};
+
+#define SK_SLICE(lit) ((struct sk_slice){ .ptr = (lit), .len = sizeof(lit) - 1 })
+#define SK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SK_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Case-insensitive ASCII comparison of a slice with a NUL-terminated string. */
+bool sk_slice_ieq(struct sk_slice s, const char *lit);
+bool sk_slice_eq(struct sk_slice s, const char *lit);
+/* Copies a slice into a fresh NUL-terminated heap string (aborts on allocation failure). */
+char *sk_slice_dup(struct sk_slice s);
+
+/*
+ * An error for the operator: where (file:line:col, any of them may be absent) and what.
+ * Config and CLI code fill it and return -1; only the caller prints it, once.
+ */
+struct sk_err {
+	char file[256];
+	int line; /* 1-based; 0 = unknown */
+	int col;  /* 1-based; 0 = unknown */
+	char msg[512];
+};
+
+/* Fills err (printf-style) and returns -1 so callers can write `return sk_err_set(...)`. */
+int sk_err_set(struct sk_err *err, const char *file, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Formats "file:line:col: msg" (parts that are unknown are left out) into out. */
+void sk_err_format(const struct sk_err *err, char *out, size_t cap);
+
+/* Asserts stay on in release builds: a broken invariant is a bug worth a crash report, not silence. */
+#define SK_ASSERT(cond)                                                                            \
+	do {                                                                                       \
+		if (__builtin_expect(!(cond), 0))                                                  \
+			sk_panic(__FILE__, __LINE__, "assertion failed: " #cond);                  \
+	} while (0)
+
+_Noreturn void sk_panic(const char *file, int line, const char *msg);
+
+/* Allocation that aborts with a message on failure (small allocations only). */
+void *sk_malloc(size_t n);
+void *sk_calloc(size_t n, size_t size);
+void *sk_realloc(void *p, size_t n);
+char *sk_strdup(const char *s);
+
+/* Parses "250ms", "10s", "15m", "1h", "360d", or a bare number of seconds, into milliseconds. */
+int sk_parse_duration_ms(const char *s, uint64_t *out_ms);
+
+/* Monotonic and wall-clock time in milliseconds. */
+uint64_t sk_now_ms(void);
+uint64_t sk_wall_ms(void);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * h1.h — the strict HTTP/1.1 parser (DESIGN §2): pure functions of their input, no I/O, no allocation.
+ *
+ * Parsed fields are slices into the caller's buffer, valid as long as that buffer is unchanged.
+ * A parse either completes (returns the head length), asks for more bytes, or rejects with the status
+ * the connection must answer before closing. Framing is decided here, once, so that the proxy never
+ * copies Content-Length / Transfer-Encoding blindly.
+ */
+#ifndef SK_H1_H
+#define SK_H1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/core.h"
+
+enum sk_h1_result {
+	SK_H1_DONE = 0,         /* a complete head was parsed */
+	SK_H1_INCOMPLETE,       /* need more bytes; nothing in the buffer is wrong so far */
+	SK_H1_BAD,              /* 400: malformed or forbidden (smuggling-shaped) input */
+	SK_H1_URI_TOO_LONG,     /* 414: request line longer than limits.request_line */
+	SK_H1_HEAD_TOO_LARGE,   /* 431: header block larger than limits.header_block, or too many fields */
+};
+
+struct sk_h1_limits {
+	uint32_t request_line;  /* bytes of the request line excluding CRLF; default 8192 */
+	uint32_t header_block;  /* bytes of the whole head including the final CRLFCRLF; default 16384 */
+	uint32_t header_fields; /* default 100; also bounded by the caller's header array */
+};
+
+struct sk_h1_header {
+	struct sk_slice name;  /* as received (case kept) */
+	struct sk_slice value; /* leading/trailing OWS removed */
+};
+
+enum sk_h1_body {
+	SK_BODY_NONE = 0,  /* no body follows (requests without CL/TE; HEAD, 1xx, 204, 304 responses) */
+	SK_BODY_LENGTH,    /* exactly content_length bytes follow */
+	SK_BODY_CHUNKED,   /* chunked transfer coding follows */
+	SK_BODY_CLOSE,     /* responses only: the body runs until the origin closes */
+};
+
+/* Flags common to requests and responses, found while parsing the header fields. */
+enum {
+	SK_H1F_CONN_CLOSE = 1 << 0,      /* Connection: close (any token in any Connection field) */
+	SK_H1F_CONN_KEEPALIVE = 1 << 1,  /* Connection: keep-alive */
+	SK_H1F_CONN_UPGRADE = 1 << 2,    /* Connection: upgrade */
+	SK_H1F_HAS_UPGRADE = 1 << 3,     /* an Upgrade field is present */
+	SK_H1F_EXPECT_CONTINUE = 1 << 4, /* Expect: 100-continue (requests) */
+	SK_H1F_HAS_HOST = 1 << 5,
+};
+
+struct sk_h1_request {
+	struct sk_slice method;
+	struct sk_slice target;   /* request-target as sent (origin-form, absolute-form, authority or "*") */
+	int minor_version;        /* 0 or 1 (HTTP/1.0 or HTTP/1.1); anything else is SK_H1_BAD */
+	struct sk_slice host;     /* value of the single Host field (several Host fields: SK_H1_BAD) */
+	struct sk_h1_header *headers; /* points to the caller's array */
+	unsigned n_headers;
+	enum sk_h1_body body;     /* SK_BODY_NONE, SK_BODY_LENGTH or SK_BODY_CHUNKED */
+	uint64_t content_length;
+	unsigned flags;           /* SK_H1F_* */
+	size_t head_len;          /* bytes consumed by the head, including the blank line */
+};
+
+struct sk_h1_response {
+	int status;               /* 100..599 */
+	struct sk_slice reason;
+	int minor_version;
+	struct sk_h1_header *headers;
+	unsigned n_headers;
+	enum sk_h1_body body;
+	uint64_t content_length;
+	unsigned flags;
+	size_t head_len;
+};
+
+/*
+ * Parses a request head from buf[0..len). headers/max_headers is the caller's array for the fields.
+ * Leading empty lines (CRLF) before the request line are skipped as RFC 9112 §2.2 allows (they count in
+ * head_len). Rejections (SK_H1_BAD): both Content-Length and Transfer-Encoding; several Content-Length
+ * fields or values (even if equal); an empty, signed or non-digit Content-Length or one above 2^62;
+ * a Transfer-Encoding other than exactly a final "chunked" (case-insensitive; "gzip, chunked" is BAD too,
+ * since we never decode codings); obs-fold; a bare CR or bare LF line ending; NUL or other control
+ * characters (except HTAB in values); whitespace between a field name and the colon; non-token
+ * characters in the method or a field name; an empty field name; a request-target with spaces or control
+ * characters; a version other than HTTP/1.0 or HTTP/1.1; zero or several Host fields in HTTP/1.1
+ * (HTTP/1.0 may omit it). Limits give SK_H1_URI_TOO_LONG / SK_H1_HEAD_TOO_LARGE as soon as they are
+ * exceeded, even when the head is still incomplete.
+ */
+enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct sk_h1_limits *lim,
+				      struct sk_h1_request *req, struct sk_h1_header *headers,
+				      unsigned max_headers);
+
+/*
+ * Parses a response head from an origin. req_method_head: the request was HEAD (no body whatever the
+ * fields say). Framing: 1xx, 204, 304 and HEAD → SK_BODY_NONE; chunked → SK_BODY_CHUNKED;
+ * Content-Length → SK_BODY_LENGTH; neither → SK_BODY_CLOSE. The same strictness as requests applies
+ * (CL+TE, several CL, obs-fold, bare CR → SK_H1_BAD); the limits bound the status line and head.
+ */
+enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct sk_h1_limits *lim,
+				       bool req_method_head, struct sk_h1_response *resp,
+				       struct sk_h1_header *headers, unsigned max_headers);
+
+/*
+ * Incremental chunked-body decoder, decoding in place (after picohttpparser's phr_decode_chunked).
+ * Call with buf[0..*len) of newly received bytes. It consumes them all, moving chunk data down so that on
+ * return buf[0..*len) holds only the decoded data bytes. Chunk-size lines, extensions and trailers are
+ * consumed into the decoder state (their sizes are capped: a size line longer than 1 KiB, more than 16
+ * hex digits, trailers longer than 16 KiB → error).
+ * Returns: SK_CHUNKED_MORE (body not finished; feed more bytes), SK_CHUNKED_DONE (the last chunk and
+ * trailers were consumed; *rest is set to the number of bytes after the body, which have been moved to
+ * buf[*len .. *len + *rest) and belong to the next message), or SK_CHUNKED_BAD.
+ */
+struct sk_h1_chunked {
+	uint64_t remaining;   /* data bytes left in the current chunk */
+	uint32_t line_len;    /* bytes of the current size/trailer line seen so far */
+	uint32_t trailer_len; /* bytes of trailers seen so far */
+	uint8_t state;
+	uint8_t hex_digits;
+};
+
+enum sk_chunked_result { SK_CHUNKED_MORE = 0, SK_CHUNKED_DONE, SK_CHUNKED_BAD };
+
+void sk_h1_chunked_init(struct sk_h1_chunked *d);
+enum sk_chunked_result sk_h1_chunked_decode(struct sk_h1_chunked *d, char *buf, size_t *len,
+					    size_t *rest);
+
+/* Finds the first header named name (case-insensitive); NULL if absent. */
+const struct sk_h1_header *sk_h1_find(const struct sk_h1_header *headers, unsigned n, const char *name);
+
+/* True when a field name is hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+ * Proxy-*) or is listed in one of the Connection fields of headers[0..n). */
+bool sk_h1_is_hop_by_hop(struct sk_slice name, const struct sk_h1_header *headers, unsigned n);
+
+/* Formats an IMF-fixdate (RFC 9110 §5.6.7) for wall-clock seconds into out (30 bytes, NUL-terminated). */
+void sk_http_date(int64_t secs, char out[30]);
+/* Parses an IMF-fixdate; returns 0 and the seconds, or -1. */
+int sk_http_date_parse(struct sk_slice s, int64_t *secs);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * static.h — static origins (`root: DIR`, like a bucket behind a CDN; DESIGN §1).
+ * Resolves a normalised request path under the root without ever leaving it (symbolic links included),
+ * and prepares the response head; the connection code then sends the body with sendfile.
+ */
+#ifndef SK_STATIC_H
+#define SK_STATIC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "http/h1.h"
+
+struct sk_static_resp {
+	int status;      /* 200, 304, 301 (directory without '/'), 404, 405 */
+	int fd;          /* open file for 200 (the caller closes it), else -1 */
+	off_t offset;
+	uint64_t length; /* body bytes to send with sendfile (0 for HEAD and non-200) */
+	size_t head_len;
+	char head[768];  /* the complete response head */
+};
+
+/*
+ * root_fd: an O_PATH|O_DIRECTORY descriptor of the root, opened at config load.
+ * path: the normalised path (starts with '/'). A path ending in '/' serves that folder's index.html.
+ * Files are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) so nothing outside the root is
+ * reachable, symlinks included. Only regular files are served; no listings. GET and HEAD only (405 with
+ * Allow: GET, HEAD otherwise). Headers: Content-Type by extension, Content-Length, Last-Modified,
+ * ETag ("<mtime hex>-<size hex>"), Accept-Ranges: none, Date; If-None-Match / If-Modified-Since → 304.
+ * Error statuses get a small text/html body in head (length counted in the head's Content-Length; the
+ * body bytes are appended to head and head_len covers them). keep_alive chooses Connection: close.
+ * Returns 0, or -1 when the response did not fit (never for sane inputs).
+ */
+int sk_static_prepare(int root_fd, struct sk_slice path, const struct sk_h1_request *req,
+		      bool keep_alive, struct sk_static_resp *out);
+
+/* Content-Type for a file name by extension; "application/octet-stream" when unknown. */
+const char *sk_static_mime(const char *name);
+
+#endif
