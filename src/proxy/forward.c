@@ -1,0 +1,586 @@
+/*
+ * forward.c — the header policy toward origins and back to viewers (DESIGN §1 "Origin request").
+ *
+ * Pure functions of their input: they read parsed heads (slices into a connection's read buffer) and
+ * write a complete HTTP/1.1 head into a caller's buffer, with no allocation and one pass over the fields.
+ * This is the proxy's hot path, so fields are copied with memcpy and numbers formatted by hand.
+ *
+ * Invariants:
+ * - Framing (Content-Length / Transfer-Encoding) is never copied: it is written from the framing the
+ *   caller decided (enum sk_h1_body), so a head we send always agrees with the body we send.
+ * - Hop-by-hop fields (the fixed list and every name listed in a Connection field) never cross; Upgrade
+ *   crosses only when the caller tunnels, and then with "Connection: upgrade" written by us.
+ * - Whatever the viewer sends as X-Forwarded-* or X-Auth-* is removed: those fields are ours to set, and
+ *   an origin must be able to trust X-Auth-User. The one exception is X-Forwarded-Proto from a trusted
+ *   proxy, whose value is kept (it knows the viewer's real scheme).
+ * - Output functions return -1 rather than write a partial head.
+ */
+#include "proxy/forward.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Small writers. */
+
+struct wbuf {
+	char *p;
+	char *end;
+};
+
+static inline unsigned char lc(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* Case-insensitive compare of a slice with a lower-case literal of known length. */
+static inline bool ieq_lit(struct sk_slice s, const char *lit, size_t n)
+{
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lc((unsigned char)s.ptr[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+#define IEQ(s, lit) ieq_lit((s), (lit), sizeof(lit) - 1)
+
+static inline bool ieq_str(struct sk_slice s, const char *str)
+{
+	size_t n = strlen(str);
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lc((unsigned char)s.ptr[i]) != lc((unsigned char)str[i]))
+			return false;
+	return true;
+}
+
+static inline bool put(struct wbuf *w, const void *s, size_t n)
+{
+	if ((size_t)(w->end - w->p) < n)
+		return false;
+	memcpy(w->p, s, n);
+	w->p += n;
+	return true;
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+/* "name: value\r\n" with one bounds check. */
+static inline bool put_field(struct wbuf *w, const char *name, size_t nlen, const char *value,
+			     size_t vlen)
+{
+	if ((size_t)(w->end - w->p) < nlen + vlen + 4)
+		return false;
+	memcpy(w->p, name, nlen);
+	w->p += nlen;
+	*w->p++ = ':';
+	*w->p++ = ' ';
+	memcpy(w->p, value, vlen);
+	w->p += vlen;
+	*w->p++ = '\r';
+	*w->p++ = '\n';
+	return true;
+}
+
+static inline bool put_slice_field(struct wbuf *w, struct sk_slice name, struct sk_slice value)
+{
+	return put_field(w, name.ptr, name.len, value.ptr, value.len);
+}
+
+/* Decimal digits of v into the end of buf[20]; returns the first digit's position. */
+static inline char *fmt_u64(char buf[20], uint64_t v)
+{
+	char *q = buf + 20;
+	do {
+		*--q = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return q;
+}
+
+static inline bool put_u64(struct wbuf *w, uint64_t v)
+{
+	char buf[20];
+	char *q = fmt_u64(buf, v);
+	return put(w, q, (size_t)(buf + 20 - q));
+}
+
+/*
+ * Index of the first Connection field, or n. Every name a Connection field lists is hop-by-hop, and all
+ * such fields sit at or after this index, so sk_h1_is_hop_by_hop() only needs to look from there: with
+ * no Connection field (the common case toward and from origins) it checks the fixed list alone.
+ */
+static unsigned first_connection(const struct sk_h1_header *h, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].name.len == 10 && IEQ(h[i].name, "connection"))
+			return i;
+	return n;
+}
+
+/* A value we compose (identity) must not smuggle a line break or other control byte into the head. */
+static bool value_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static struct sk_slice trim_ows(const char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return (struct sk_slice){ .ptr = p, .len = n };
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Client address. */
+
+/* Writes the text of (family, addr) into out (64 bytes). */
+static void addr_text(int family, const uint8_t *addr, char *out, size_t cap)
+{
+	if (!inet_ntop(family, addr, out, (socklen_t)cap))
+		out[0] = '\0';
+}
+
+/* A v4-mapped IPv6 address (::ffff:a.b.c.d) becomes IPv4 so ACLs and logs see one form. */
+static int unmap(int family, uint8_t addr[16])
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (family == AF_INET6 && memcmp(addr, prefix, 12) == 0) {
+		memmove(addr, addr + 12, 4);
+		memset(addr + 4, 0, 12);
+		return AF_INET;
+	}
+	return family;
+}
+
+static bool port_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > 5)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Parses one X-Forwarded-For entry (already trimmed): "1.2.3.4", "1.2.3.4:port", "2001:db8::1",
+ * "[2001:db8::1]", "[2001:db8::1]:port". Anything else ("unknown", obfuscated identifiers, zone ids)
+ * is invalid. Returns the family (v4-mapped converted to AF_INET) or -1.
+ */
+static int parse_xff_entry(struct sk_slice e, uint8_t addr[16])
+{
+	char tmp[INET6_ADDRSTRLEN];
+	const char *a = e.ptr;
+	size_t alen = e.len;
+
+	if (alen && a[0] == '[') {
+		const char *rb = memchr(a, ']', alen);
+		if (!rb)
+			return -1;
+		size_t rest = alen - (size_t)(rb - a) - 1;
+		if (rest && (rb[1] != ':' || !port_ok(rb + 2, rest - 1)))
+			return -1;
+		a++;
+		alen = (size_t)(rb - a);
+		if (alen == 0 || alen >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, a, alen);
+		tmp[alen] = '\0';
+		if (inet_pton(AF_INET6, tmp, addr) != 1)
+			return -1;
+		return unmap(AF_INET6, addr);
+	}
+
+	const char *colon = memchr(a, ':', alen);
+	if (colon && !memchr(colon + 1, ':', alen - (size_t)(colon - a) - 1)) {
+		/* Exactly one colon: IPv4 with a port. */
+		if (!port_ok(colon + 1, alen - (size_t)(colon - a) - 1))
+			return -1;
+		alen = (size_t)(colon - a);
+		colon = NULL;
+	}
+	if (alen == 0 || alen >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, a, alen);
+	tmp[alen] = '\0';
+	if (!colon) {
+		if (inet_pton(AF_INET, tmp, addr) != 1)
+			return -1;
+		memset(addr + 4, 0, 12);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, tmp, addr) != 1)
+		return -1;
+	return unmap(AF_INET6, addr);
+}
+
+/*
+ * Fills out from the peer and, when the peer is a trusted proxy, from the X-Forwarded-For list (see
+ * forward.h). One right-to-left pass over the fields does both jobs: the walk for the client address
+ * and the outgoing list, which is assembled backwards from the end of out->xff so that when it would
+ * overflow the leftmost (oldest, least trustworthy) entries are the ones dropped, at an entry boundary.
+ * Entries are copied trimmed and joined with ", "; empty list elements are skipped (RFC 9110 §5.6.1).
+ */
+void sk_forward_client(const struct sockaddr *peer, const struct sk_h1_request *req,
+		       const struct sk_ipset *trusted, struct sk_client *out)
+{
+	uint8_t paddr[16] = { 0 };
+	int pfam = sk_sa_to_bytes(peer, paddr);
+	char ptext[64];
+
+	if (pfam == AF_INET || pfam == AF_INET6) {
+		addr_text(pfam, paddr, ptext, sizeof(ptext));
+	} else {
+		pfam = 0;
+		memcpy(ptext, "unknown", sizeof("unknown"));
+	}
+
+	out->family = pfam;
+	memcpy(out->addr, paddr, 16);
+	memcpy(out->ip, ptext, sizeof(ptext));
+	out->peer_trusted = pfam && trusted && sk_ipset_contains_sa(trusted, peer);
+
+	/* The list is built right-aligned in xff; pos is where it starts. */
+	size_t cap = sizeof(out->xff) - 1;
+	size_t plen = strlen(ptext);
+	size_t pos = cap - plen;
+	out->xff[cap] = '\0';
+	memcpy(out->xff + pos, ptext, plen);
+
+	if (out->peer_trusted && req) {
+		bool walking = true;
+		bool full = false;
+		int cfam = pfam;
+		uint8_t caddr[16];
+		memcpy(caddr, paddr, 16);
+
+		for (unsigned i = req->n_headers; i-- > 0 && (walking || !full);) {
+			const struct sk_h1_header *h = &req->headers[i];
+			if (!IEQ(h->name, "x-forwarded-for"))
+				continue;
+			const char *v = h->value.ptr;
+			size_t end = h->value.len;
+			for (;;) {
+				size_t start = end;
+				while (start > 0 && v[start - 1] != ',')
+					start--;
+				struct sk_slice e = trim_ows(v + start, end - start);
+				if (e.len) {
+					if (!full) {
+						if (e.len + 2 <= pos) {
+							pos -= 2;
+							memcpy(out->xff + pos, ", ", 2);
+							pos -= e.len;
+							memcpy(out->xff + pos, e.ptr, e.len);
+						} else {
+							full = true;
+						}
+					}
+					if (walking) {
+						uint8_t a[16];
+						int fam = parse_xff_entry(e, a);
+						if (fam < 0) {
+							walking = false;
+						} else {
+							cfam = fam;
+							memcpy(caddr, a, 16);
+							if (!sk_ipset_contains(trusted, fam, a))
+								walking = false;
+						}
+					}
+				}
+				if (start == 0 || (!walking && full))
+					break;
+				end = start - 1;
+			}
+		}
+		if (cfam != pfam || memcmp(caddr, paddr, 16) != 0) {
+			out->family = cfam;
+			memcpy(out->addr, caddr, 16);
+			addr_text(cfam, caddr, out->ip, sizeof(out->ip));
+		}
+	}
+	if (pos)
+		memmove(out->xff, out->xff + pos, cap - pos + 1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Request head toward the origin. */
+
+enum req_class {
+	RQ_PASS = 0, /* subject to forward_headers and the hop-by-hop check */
+	RQ_DROP,     /* ours to set, or framing: never copied */
+	RQ_XFP,      /* X-Forwarded-Proto: dropped, value kept aside */
+	RQ_UPGRADE,  /* hop-by-hop, value kept aside for tunnels */
+};
+
+/* Sorts a viewer field by name, looking at the length first so most names cost one comparison. */
+static enum req_class classify_request(struct sk_slice n)
+{
+	switch (n.len) {
+	case 4:
+		return IEQ(n, "host") ? RQ_DROP : RQ_PASS;
+	case 6:
+		return IEQ(n, "expect") ? RQ_DROP : RQ_PASS;
+	case 7:
+		return IEQ(n, "upgrade") ? RQ_UPGRADE : RQ_PASS;
+	case 11:
+		return IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
+	case 13:
+		return (IEQ(n, "x-auth-groups") || IEQ(n, "x-auth-method")) ? RQ_DROP : RQ_PASS;
+	case 14:
+		return IEQ(n, "content-length") ? RQ_DROP : RQ_PASS;
+	case 17:
+		if (IEQ(n, "transfer-encoding"))
+			return RQ_DROP;
+		if (IEQ(n, "x-forwarded-proto"))
+			return RQ_XFP;
+		break;
+	}
+	if (n.len >= 12 && ieq_lit((struct sk_slice){ .ptr = n.ptr, .len = 12 }, "x-forwarded-", 12))
+		return RQ_DROP;
+	return RQ_PASS;
+}
+
+static bool in_list(const struct sk_strlist *l, struct sk_slice name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (ieq_str(name, l->items[i]))
+			return true;
+	return false;
+}
+
+/* Writes an identity field when set; false when it does not fit or the value is unsafe. */
+static bool put_identity(struct wbuf *w, const char *name, size_t nlen, const char *value)
+{
+	if (!value)
+		return true;
+	size_t vlen = strlen(value);
+	return value_ok(value, vlen) && put_field(w, name, nlen, value, vlen);
+}
+
+/*
+ * See forward.h. Identity values containing control bytes make the call fail (-1) rather than be sent:
+ * an origin trusts X-Auth-User, so it must never carry a second, forged header line.
+ * The viewer's X-Forwarded-Proto kept from a trusted peer is its first list element (the scheme the
+ * first proxy saw). The Upgrade field forwarded when tunnelling is the viewer's first one; with upgrade
+ * set but no Upgrade field from the viewer, neither Upgrade nor Connection is written.
+ */
+ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_t cap)
+{
+	const struct sk_h1_request *req = f->req;
+	const struct sk_behavior *beh = f->beh;
+	struct wbuf w = { .p = out, .end = out + cap };
+	struct sk_slice xfp = { 0 };
+	struct sk_slice upgrade = { 0 };
+	bool have_xfp = false, have_upgrade = false;
+
+	/* Request line. */
+	struct sk_slice path = f->path.len ? f->path : SK_SLICE("/");
+	size_t need = req->method.len + 1 + path.len + f->query.len + sizeof(" HTTP/1.1\r\n") - 1;
+	if (need > cap)
+		return -1;
+	memcpy(w.p, req->method.ptr, req->method.len);
+	w.p += req->method.len;
+	*w.p++ = ' ';
+	memcpy(w.p, path.ptr, path.len);
+	w.p += path.len;
+	if (f->query.len) {
+		memcpy(w.p, f->query.ptr, f->query.len);
+		w.p += f->query.len;
+	}
+	memcpy(w.p, " HTTP/1.1\r\n", sizeof(" HTTP/1.1\r\n") - 1);
+	w.p += sizeof(" HTTP/1.1\r\n") - 1;
+
+	/* Host. */
+	if (beh->forward_host || !f->origin || !f->origin->host) {
+		if (!put_field(&w, "Host", 4, f->viewer_host.ptr, f->viewer_host.len))
+			return -1;
+	} else {
+		if (!put_field(&w, "Host", 4, f->origin->host, strlen(f->origin->host)))
+			return -1;
+	}
+
+	/* The viewer's fields. */
+	unsigned conn0 = first_connection(req->headers, req->n_headers);
+	const struct sk_h1_header *conn_h = req->headers + conn0;
+	unsigned conn_n = req->n_headers - conn0;
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct sk_h1_header *h = &req->headers[i];
+		switch (classify_request(h->name)) {
+		case RQ_DROP:
+			continue;
+		case RQ_XFP:
+			if (!have_xfp) {
+				const char *comma = memchr(h->value.ptr, ',', h->value.len);
+				size_t n = comma ? (size_t)(comma - h->value.ptr) : h->value.len;
+				xfp = trim_ows(h->value.ptr, n);
+				have_xfp = xfp.len > 0;
+			}
+			continue;
+		case RQ_UPGRADE:
+			if (!have_upgrade) {
+				upgrade = h->value;
+				have_upgrade = true;
+			}
+			continue;
+		case RQ_PASS:
+			break;
+		}
+		if (beh->forward_mode == SK_FWD_NONE)
+			continue;
+		if (beh->forward_mode == SK_FWD_LIST && !in_list(&beh->forward_headers, h->name))
+			continue;
+		if (sk_h1_is_hop_by_hop(h->name, conn_h, conn_n))
+			continue;
+		if (!put_slice_field(&w, h->name, h->value))
+			return -1;
+	}
+
+	/* The origin's own fields (configuration, e.g. an API token). */
+	if (f->origin) {
+		for (size_t i = 0; i < f->origin->n_headers; i++) {
+			const struct sk_kv *kv = &f->origin->headers[i];
+			if (!put_field(&w, kv->name, strlen(kv->name), kv->value, strlen(kv->value)))
+				return -1;
+		}
+	}
+
+	/* X-Forwarded-*. */
+	if (f->client) {
+		if (!put_field(&w, "X-Forwarded-For", 15, f->client->xff, strlen(f->client->xff)))
+			return -1;
+	}
+	if (have_xfp && f->client && f->client->peer_trusted) {
+		if (!put_slice_field(&w, SK_SLICE("X-Forwarded-Proto"), xfp))
+			return -1;
+	} else if (f->tls) {
+		if (!PUT_LIT(&w, "X-Forwarded-Proto: https\r\n"))
+			return -1;
+	} else {
+		if (!PUT_LIT(&w, "X-Forwarded-Proto: http\r\n"))
+			return -1;
+	}
+	if (!put_slice_field(&w, SK_SLICE("X-Forwarded-Host"), f->viewer_host))
+		return -1;
+
+	/* Identity. */
+	if (!put_identity(&w, "X-Auth-User", 11, f->auth_user) ||
+	    !put_identity(&w, "X-Auth-Groups", 13, f->auth_groups) ||
+	    !put_identity(&w, "X-Auth-Method", 13, f->auth_method))
+		return -1;
+
+	/* Framing. */
+	if (f->body == SK_BODY_CHUNKED) {
+		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
+			return -1;
+	} else if (f->body == SK_BODY_LENGTH) {
+		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, f->content_length) ||
+		    !PUT_LIT(&w, "\r\n"))
+			return -1;
+	}
+
+	/* Tunnel. */
+	if (f->upgrade && have_upgrade) {
+		if (!put_slice_field(&w, SK_SLICE("Upgrade"), upgrade) ||
+		    !PUT_LIT(&w, "Connection: upgrade\r\n"))
+			return -1;
+	}
+
+	if (!PUT_LIT(&w, "\r\n"))
+		return -1;
+	return w.p - out;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Response head toward the viewer. */
+
+/*
+ * See forward.h. Content-Length is kept from the origin only when no body follows and the field
+ * describes a representation rather than this message: the response to HEAD and a 304 (never for 1xx or
+ * 204, where it must not appear). With body == SK_BODY_CLOSE nothing is written: the caller closes the
+ * viewer connection after the body (and passes keep_alive = false, which writes "Connection: close").
+ * With upgrade, "Connection: upgrade" replaces the close/keep-alive field.
+ */
+ssize_t sk_forward_response_head(const struct sk_fwd_response *f, char *out, size_t cap)
+{
+	const struct sk_h1_response *resp = f->resp;
+	struct wbuf w = { .p = out, .end = out + cap };
+	struct sk_slice upgrade = { 0 };
+	bool have_upgrade = false;
+	bool keep_cl = f->body == SK_BODY_NONE && resp->status >= 200 && resp->status != 204;
+
+	/* Status line. */
+	int st = resp->status;
+	if (st < 100 || st > 999)
+		return -1;
+	char sl[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + st / 100),
+			(char)('0' + st / 10 % 10), (char)('0' + st % 10), ' ' };
+	if (!put(&w, sl, sizeof(sl)) || !put(&w, resp->reason.ptr, resp->reason.len) ||
+	    !PUT_LIT(&w, "\r\n"))
+		return -1;
+
+	unsigned conn0 = first_connection(resp->headers, resp->n_headers);
+	const struct sk_h1_header *conn_h = resp->headers + conn0;
+	unsigned conn_n = resp->n_headers - conn0;
+	for (unsigned i = 0; i < resp->n_headers; i++) {
+		const struct sk_h1_header *h = &resp->headers[i];
+		if (h->name.len == 14 && IEQ(h->name, "content-length")) {
+			if (keep_cl && !put_slice_field(&w, h->name, h->value))
+				return -1;
+			continue;
+		}
+		if (h->name.len == 7 && IEQ(h->name, "upgrade")) {
+			if (!have_upgrade) {
+				upgrade = h->value;
+				have_upgrade = true;
+			}
+			continue;
+		}
+		/* Transfer-Encoding is on the fixed hop-by-hop list. */
+		if (sk_h1_is_hop_by_hop(h->name, conn_h, conn_n))
+			continue;
+		if (!put_slice_field(&w, h->name, h->value))
+			return -1;
+	}
+
+	if (f->body == SK_BODY_CHUNKED) {
+		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
+			return -1;
+	} else if (f->body == SK_BODY_LENGTH) {
+		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, f->content_length) ||
+		    !PUT_LIT(&w, "\r\n"))
+			return -1;
+	}
+
+	if (f->upgrade) {
+		if (have_upgrade && !put_slice_field(&w, SK_SLICE("Upgrade"), upgrade))
+			return -1;
+		if (!PUT_LIT(&w, "Connection: upgrade\r\n"))
+			return -1;
+	} else if (!f->keep_alive) {
+		if (!PUT_LIT(&w, "Connection: close\r\n"))
+			return -1;
+	} else if (f->viewer_http10) {
+		if (!PUT_LIT(&w, "Connection: keep-alive\r\n"))
+			return -1;
+	}
+
+	if (!PUT_LIT(&w, "\r\n"))
+		return -1;
+	return w.p - out;
+}

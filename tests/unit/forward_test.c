@@ -1,0 +1,945 @@
+/*
+ * forward_test.c — the header policy toward origins and back (src/proxy/forward.c).
+ * Requests and responses are built by hand (header arrays filled directly) so these tests depend on the
+ * contract of h1.h, not on the parser; heads are checked line by line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/forward.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Builders. */
+
+#define MAX_H 32
+
+struct req_fx {
+	struct sk_h1_request req;
+	struct sk_h1_header h[MAX_H];
+};
+
+static struct sk_slice sl(const char *s)
+{
+	return (struct sk_slice){ .ptr = s, .len = strlen(s) };
+}
+
+/* names_values: name, value, name, value, ..., NULL */
+static void req_init(struct req_fx *fx, const char *method, ...)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->req.method = sl(method);
+	fx->req.target = sl("/");
+	fx->req.minor_version = 1;
+	fx->req.headers = fx->h;
+	va_list ap;
+	va_start(ap, method);
+	const char *n;
+	while ((n = va_arg(ap, const char *))) {
+		const char *v = va_arg(ap, const char *);
+		assert_true(fx->req.n_headers < MAX_H);
+		fx->h[fx->req.n_headers++] = (struct sk_h1_header){ .name = sl(n), .value = sl(v) };
+	}
+	va_end(ap);
+}
+
+struct resp_fx {
+	struct sk_h1_response resp;
+	struct sk_h1_header h[MAX_H];
+};
+
+static void resp_init(struct resp_fx *fx, int status, const char *reason_phrase, ...)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->resp.status = status;
+	fx->resp.reason = sl(reason_phrase);
+	fx->resp.minor_version = 1;
+	fx->resp.headers = fx->h;
+	va_list ap;
+	va_start(ap, reason_phrase);
+	const char *n;
+	while ((n = va_arg(ap, const char *))) {
+		const char *v = va_arg(ap, const char *);
+		assert_true(fx->resp.n_headers < MAX_H);
+		fx->h[fx->resp.n_headers++] = (struct sk_h1_header){ .name = sl(n), .value = sl(v) };
+	}
+	va_end(ap);
+}
+
+static struct sockaddr_storage sa4(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+	s->sin_family = AF_INET;
+	s->sin_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET, ip, &s->sin_addr), 1);
+	return ss;
+}
+
+static struct sockaddr_storage sa6(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
+	return ss;
+}
+
+/* A set from "cidr cidr ..." (numeric, built by hand so the test does not depend on the config code). */
+static struct sk_ipset *ipset_of(const char *list)
+{
+	struct sk_ipset *set = sk_ipset_new();
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		struct sk_cidr c = { 0 };
+		char *slash = strchr(tok, '/');
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET, tok, c.addr) == 1) {
+			c.family = AF_INET;
+			c.prefix = slash ? (uint8_t)atoi(slash + 1) : 32;
+		} else {
+			assert_int_equal(inet_pton(AF_INET6, tok, c.addr), 1);
+			c.family = AF_INET6;
+			c.prefix = slash ? (uint8_t)atoi(slash + 1) : 128;
+		}
+		sk_ipset_add(set, &c);
+	}
+	return set;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Head inspection. */
+
+static char head[8192];
+
+/* Number of lines exactly equal to line (without CRLF) in the head. */
+static int count_line(const char *h, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+	const char *p = h;
+	while (*p) {
+		const char *eol = strstr(p, "\r\n");
+		if (!eol)
+			break;
+		if ((size_t)(eol - p) == len && memcmp(p, line, len) == 0)
+			n++;
+		p = eol + 2;
+	}
+	return n;
+}
+
+static bool has_line(const char *h, const char *line)
+{
+	return count_line(h, line) == 1;
+}
+
+/* True when some field name in the head equals name, case-insensitively. */
+static bool has_field(const char *h, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = strstr(h, "\r\n");
+	while (p && p[2] != '\r') {
+		p += 2;
+		if (strncasecmp(p, name, len) == 0 && p[len] == ':')
+			return true;
+		p = strstr(p, "\r\n");
+	}
+	return false;
+}
+
+static void assert_well_formed(const char *h, ssize_t n)
+{
+	assert_true(n > 4);
+	assert_int_equal((size_t)n, strlen(h));
+	assert_memory_equal(h + n - 4, "\r\n\r\n", 4);
+	assert_true(strstr(h, "\r\n\r\n") == h + n - 4); /* no blank line before the end */
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Request fixtures. */
+
+static struct sk_origin origin_fx(void)
+{
+	return (struct sk_origin){ .name = "app", .host = "app.internal:8080" };
+}
+
+static struct sk_behavior beh_fx(void)
+{
+	return (struct sk_behavior){ .path = "*", .origin = "app", .forward_mode = SK_FWD_ALL };
+}
+
+static struct sk_client client_fx(const char *peer, const struct sk_h1_request *req,
+				  const struct sk_ipset *trusted)
+{
+	struct sockaddr_storage ss = strchr(peer, ':') ? sa6(peer, 1234) : sa4(peer, 1234);
+	struct sk_client c;
+	memset(&c, 0x55, sizeof(c));
+	sk_forward_client((struct sockaddr *)&ss, req, trusted, &c);
+	return c;
+}
+
+static ssize_t req_head(struct sk_fwd_request *f)
+{
+	memset(head, 0, sizeof(head));
+	ssize_t n = sk_forward_request_head(f, head, sizeof(head) - 1);
+	if (n >= 0)
+		assert_well_formed(head, n);
+	return n;
+}
+
+static struct sk_fwd_request fwd_fx(const struct req_fx *fx, const struct sk_behavior *beh,
+				    const struct sk_origin *o, const struct sk_client *c)
+{
+	return (struct sk_fwd_request){
+		.req = &fx->req,
+		.path = sl("/a/b"),
+		.query = sl("?x=1"),
+		.viewer_host = sl("www.example.com"),
+		.beh = beh,
+		.origin = o,
+		.client = c,
+	};
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* sk_forward_client. */
+
+static void test_client_untrusted_ignores_xff(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "X-Forwarded-For", "1.1.1.1", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, t);
+	assert_false(c.peer_trusted);
+	assert_string_equal(c.ip, "203.0.113.9");
+	assert_int_equal(c.family, AF_INET);
+	assert_memory_equal(c.addr, ((uint8_t[]){ 203, 0, 113, 9 }), 4);
+	assert_string_equal(c.xff, "203.0.113.9");
+
+	/* No set at all: nobody is trusted. */
+	c = client_fx("10.0.0.1", &fx.req, NULL);
+	assert_false(c.peer_trusted);
+	assert_string_equal(c.ip, "10.0.0.1");
+	assert_string_equal(c.xff, "10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_trusted_single(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "x-forwarded-for", " 198.51.100.7 ", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	assert_true(c.peer_trusted);
+	assert_string_equal(c.ip, "198.51.100.7");
+	assert_int_equal(c.family, AF_INET);
+	assert_memory_equal(c.addr, ((uint8_t[]){ 198, 51, 100, 7 }), 4);
+	assert_string_equal(c.xff, "198.51.100.7, 10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_trusted_no_xff(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Accept", "*/*", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	assert_true(c.peer_trusted);
+	assert_string_equal(c.ip, "10.0.0.1");
+	assert_string_equal(c.xff, "10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_multi_field(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.1,10.0.0.2", "Accept", "*/*",
+		 "X-Forwarded-For", "10.0.0.3", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "192.0.2.1");
+	assert_string_equal(c.xff, "192.0.2.1, 10.0.0.2, 10.0.0.3, 10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_multi_hop_stops_at_untrusted(void **state)
+{
+	struct req_fx fx;
+	/* 192.0.2.66 is what the viewer claimed; 198.51.100.2 is the first untrusted hop from the right. */
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.66, 198.51.100.2, 10.0.0.2", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "198.51.100.2");
+	assert_string_equal(c.xff, "192.0.2.66, 198.51.100.2, 10.0.0.2, 10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_all_trusted(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "X-Forwarded-For", "10.0.0.5, 10.0.0.6", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "10.0.0.5");
+	assert_string_equal(c.xff, "10.0.0.5, 10.0.0.6, 10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_garbage_entry(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.1, unknown, 10.0.0.2", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	/* The walk stops at "unknown": the last trusted hop is the client. */
+	assert_string_equal(c.ip, "10.0.0.2");
+	assert_string_equal(c.xff, "192.0.2.1, unknown, 10.0.0.2, 10.0.0.1");
+
+	/* Garbage right next to the peer: the peer is the client. */
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.1, 1.2.3.4.5", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "10.0.0.1");
+
+	/* Empty list elements are skipped, not garbage. */
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.1, ,", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "192.0.2.1");
+	assert_string_equal(c.xff, "192.0.2.1, 10.0.0.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_entry_forms(void **state)
+{
+	struct sk_ipset *t = ipset_of("10.0.0.0/8 fd00::/8");
+	struct req_fx fx;
+	struct sk_client c;
+
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.1:5678", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "192.0.2.1");
+	assert_int_equal(c.family, AF_INET);
+
+	req_init(&fx, "GET", "X-Forwarded-For", "[2001:db8::1]:443", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "2001:db8::1");
+	assert_int_equal(c.family, AF_INET6);
+
+	req_init(&fx, "GET", "X-Forwarded-For", "[2001:DB8:0::2]", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "2001:db8::2");
+
+	req_init(&fx, "GET", "X-Forwarded-For", "2001:db8::3", NULL);
+	c = client_fx("fd00::1", &fx.req, t);
+	assert_true(c.peer_trusted);
+	assert_string_equal(c.ip, "2001:db8::3");
+	assert_string_equal(c.xff, "2001:db8::3, fd00::1");
+
+	/* v4-mapped entries are IPv4, and are matched against IPv4 trust. */
+	req_init(&fx, "GET", "X-Forwarded-For", "192.0.2.9, ::ffff:10.9.9.9", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "192.0.2.9");
+	req_init(&fx, "GET", "X-Forwarded-For", "::ffff:192.0.2.10", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	assert_string_equal(c.ip, "192.0.2.10");
+	assert_int_equal(c.family, AF_INET);
+	assert_memory_equal(c.addr, ((uint8_t[]){ 192, 0, 2, 10 }), 4);
+
+	/* Invalid forms. */
+	const char *bad[] = { "[2001:db8::1", "[2001:db8::1]x", "[2001:db8::1]:", "192.0.2.1:",
+			      "192.0.2.1:123456", "192.0.2.1:ab", "[192.0.2.1]", "fe80::1%eth0",
+			      "_hidden", "1.2.3" };
+	for (size_t i = 0; i < SK_ARRAY_LEN(bad); i++) {
+		req_init(&fx, "GET", "X-Forwarded-For", bad[i], NULL);
+		c = client_fx("10.0.0.1", &fx.req, t);
+		assert_string_equal(c.ip, "10.0.0.1");
+	}
+	sk_ipset_free(t);
+}
+
+static void test_client_peer_forms(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", NULL);
+	struct sk_client c = client_fx("2001:db8::7", &fx.req, NULL);
+	assert_string_equal(c.ip, "2001:db8::7");
+	assert_int_equal(c.family, AF_INET6);
+	assert_string_equal(c.xff, "2001:db8::7");
+
+	c = client_fx("::ffff:192.0.2.44", &fx.req, NULL);
+	assert_string_equal(c.ip, "192.0.2.44");
+	assert_int_equal(c.family, AF_INET);
+	assert_memory_equal(c.addr, ((uint8_t[]){ 192, 0, 2, 44 }), 4);
+	assert_string_equal(c.xff, "192.0.2.44");
+
+	/* A v4-mapped peer is trusted through an IPv4 CIDR. */
+	struct sk_ipset *t = ipset_of("192.0.2.0/24");
+	req_init(&fx, "GET", "X-Forwarded-For", "198.51.100.1", NULL);
+	c = client_fx("::ffff:192.0.2.44", &fx.req, t);
+	assert_true(c.peer_trusted);
+	assert_string_equal(c.ip, "198.51.100.1");
+	sk_ipset_free(t);
+}
+
+static void test_client_xff_cap(void **state)
+{
+	/* 200 entries of "198.51.100.NNN" across two fields: far beyond 1024 bytes. */
+	static char v1[4096], v2[4096];
+	size_t o1 = 0, o2 = 0;
+	for (int i = 0; i < 100; i++)
+		o1 += (size_t)snprintf(v1 + o1, sizeof(v1) - o1, "%s10.1.%d.%d", i ? ", " : "", i, i);
+	for (int i = 100; i < 200; i++)
+		o2 += (size_t)snprintf(v2 + o2, sizeof(v2) - o2, "%s10.2.%d.%d", i > 100 ? "," : "", i,
+				       i);
+	struct req_fx fx;
+	req_init(&fx, "GET", "X-Forwarded-For", v1, "X-Forwarded-For", v2, NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+
+	size_t len = strlen(c.xff);
+	assert_true(len < sizeof(c.xff));
+	assert_true(len > sizeof(c.xff) - 20); /* it filled up, one entry short at most */
+	/* Cut on an entry boundary: starts with an address, ends with the newest entries and the peer. */
+	assert_true(c.xff[0] >= '1' && c.xff[0] <= '9');
+	assert_non_null(strstr(c.xff, "10.2.199.199, 10.0.0.1"));
+	assert_int_equal(strcmp(c.xff + len - strlen(", 10.2.199.199, 10.0.0.1"),
+				", 10.2.199.199, 10.0.0.1"),
+			 0);
+	/* Every entry kept is whole. */
+	char copy[1024];
+	memcpy(copy, c.xff, len + 1);
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		struct in_addr a;
+		assert_int_equal(inet_pton(AF_INET, tok, &a), 1);
+	}
+	/* All entries were trusted: the walk still reached the leftmost one. */
+	assert_string_equal(c.ip, "10.1.0.0");
+	sk_ipset_free(t);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* sk_forward_request_head. */
+
+static void test_request_line_and_host(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "POST", "Host", "www.example.com", "Accept", "*/*", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+
+	assert_true(req_head(&f) > 0);
+	assert_memory_equal(head, "POST /a/b?x=1 HTTP/1.1\r\nHost: app.internal:8080\r\n", 49);
+	assert_int_equal(count_line(head, "Host: app.internal:8080"), 1);
+	assert_false(has_line(head, "Host: www.example.com"));
+
+	b.forward_host = true;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Host: www.example.com"));
+	assert_null(strstr(head, "app.internal"));
+
+	/* No query; empty path becomes "/". */
+	f.query = sl("");
+	f.path = sl("");
+	assert_true(req_head(&f) > 0);
+	assert_memory_equal(head, "POST / HTTP/1.1\r\n", 17);
+}
+
+static void test_request_forward_all_keeps_case_and_order(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "accept", "*/*", "X-Custom-ID", "42",
+		 "Cookie", "a=1", "cookie", "b=2", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "accept: */*"));
+	assert_true(has_line(head, "X-Custom-ID: 42"));
+	char *a = strstr(head, "accept: */*"), *x = strstr(head, "X-Custom-ID"),
+	     *c1 = strstr(head, "Cookie: a=1"), *c2 = strstr(head, "cookie: b=2");
+	assert_true(a && x && c1 && c2 && a < x && x < c1 && c1 < c2);
+}
+
+static void test_request_forward_none(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Accept", "*/*", "Cookie", "a=1", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	b.forward_mode = SK_FWD_NONE;
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Accept"));
+	assert_false(has_field(head, "Cookie"));
+	assert_true(has_line(head, "Host: app.internal:8080"));
+	assert_true(has_line(head, "X-Forwarded-For: 203.0.113.9"));
+	assert_true(has_line(head, "X-Forwarded-Proto: http"));
+	assert_true(has_line(head, "X-Forwarded-Host: www.example.com"));
+}
+
+static void test_request_forward_list(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "ACCEPT", "*/*", "Cookie", "a=1",
+		 "Authorization", "Bearer x", "Connection", "keep-alive", "X-Auth-User", "evil", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	char *items[] = { "accept", "authorization", "Connection", "x-auth-user" };
+	b.forward_mode = SK_FWD_LIST;
+	b.forward_headers = (struct sk_strlist){ .items = items, .n = SK_ARRAY_LEN(items) };
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "ACCEPT: */*"));
+	assert_true(has_line(head, "Authorization: Bearer x"));
+	assert_false(has_field(head, "Cookie"));
+	/* Listing a hop-by-hop or identity field does not let it through. */
+	assert_false(has_field(head, "Connection"));
+	assert_false(has_field(head, "X-Auth-User"));
+}
+
+static void test_request_hop_by_hop(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Connection", "keep-alive, X-Secret",
+		 "Keep-Alive", "timeout=5", "TE", "trailers", "Trailer", "X-T", "Proxy-Authorization",
+		 "Basic eA==", "Proxy-Connection", "keep-alive", "x-secret", "1", "Upgrade", "websocket",
+		 "connection", "X-Other", "X-Other", "2", "X-Kept", "3", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	const char *gone[] = { "Connection", "Keep-Alive", "TE", "Trailer", "Proxy-Authorization",
+			       "Proxy-Connection", "X-Secret", "Upgrade", "X-Other" };
+	for (size_t i = 0; i < SK_ARRAY_LEN(gone); i++)
+		assert_false(has_field(head, gone[i]));
+	assert_true(has_line(head, "X-Kept: 3"));
+}
+
+static void test_request_ours_are_stripped(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "POST", "Host", "www.example.com", "Content-Length", "5", "Expect",
+		 "100-continue", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil",
+		 "X-Forwarded-Port", "1", "X-Forwarded-Proto", "https", "x-auth-user", "admin",
+		 "X-Auth-Groups", "admins", "X-AUTH-METHOD", "basic", "X-Authx", "kept", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 5;
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Expect"));
+	assert_int_equal(count_line(head, "Content-Length: 5"), 1);
+	assert_true(has_line(head, "X-Forwarded-For: 203.0.113.9"));
+	assert_true(has_line(head, "X-Forwarded-Host: www.example.com"));
+	assert_false(has_field(head, "X-Forwarded-Port"));
+	/* X-Forwarded-Proto from an untrusted peer is replaced. */
+	assert_true(has_line(head, "X-Forwarded-Proto: http"));
+	assert_null(strstr(head, "https"));
+	assert_false(has_field(head, "X-Auth-User"));
+	assert_false(has_field(head, "X-Auth-Groups"));
+	assert_false(has_field(head, "X-Auth-Method"));
+	assert_null(strstr(head, "admin"));
+	assert_true(has_line(head, "X-Authx: kept"));
+}
+
+static void test_request_identity_set(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "X-Auth-User", "mallory", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.auth_user = "alice";
+	f.auth_groups = "dev,ops";
+	f.auth_method = "basic";
+	assert_true(req_head(&f) > 0);
+	assert_int_equal(count_line(head, "X-Auth-User: alice"), 1);
+	assert_true(has_line(head, "X-Auth-Groups: dev,ops"));
+	assert_true(has_line(head, "X-Auth-Method: basic"));
+	assert_null(strstr(head, "mallory"));
+
+	/* Only the ones given. */
+	f.auth_groups = NULL;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "X-Auth-User: alice"));
+	assert_false(has_field(head, "X-Auth-Groups"));
+
+	/* A value that would inject a line is refused. */
+	f.auth_user = "alice\r\nX-Auth-Groups: admins";
+	assert_int_equal(req_head(&f), -1);
+}
+
+static void test_request_origin_headers(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Accept", "*/*", NULL);
+	struct sk_kv kv[] = { { .name = "Authorization", .value = "Bearer s3cret" },
+			      { .name = "X-Env", .value = "prod" } };
+	struct sk_origin o = origin_fx();
+	o.headers = kv;
+	o.n_headers = 2;
+	struct sk_behavior b = beh_fx();
+	b.forward_mode = SK_FWD_NONE;
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Authorization: Bearer s3cret"));
+	assert_true(has_line(head, "X-Env: prod"));
+}
+
+static void test_request_xff_and_xfp(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "X-Forwarded-For", "192.0.2.1",
+		 "X-Forwarded-Proto", " https , http", NULL);
+	struct sk_ipset *t = ipset_of("10.0.0.0/8");
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+
+	/* Trusted peer: its list is extended and its X-Forwarded-Proto kept. */
+	struct sk_client c = client_fx("10.0.0.1", &fx.req, t);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_int_equal(count_line(head, "X-Forwarded-For: 192.0.2.1, 10.0.0.1"), 1);
+	assert_int_equal(count_line(head, "X-Forwarded-Proto: https"), 1);
+
+	/* Untrusted peer: our own values. */
+	c = client_fx("203.0.113.9", &fx.req, t);
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "X-Forwarded-For: 203.0.113.9"));
+	assert_true(has_line(head, "X-Forwarded-Proto: http"));
+	f.tls = true;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "X-Forwarded-Proto: https"));
+
+	/* Trusted peer without X-Forwarded-Proto: ours. */
+	req_init(&fx, "GET", "Host", "www.example.com", NULL);
+	c = client_fx("10.0.0.1", &fx.req, t);
+	f.tls = false;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "X-Forwarded-Proto: http"));
+	assert_true(has_line(head, "X-Forwarded-For: 10.0.0.1"));
+	sk_ipset_free(t);
+}
+
+static void test_request_framing(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "POST", "Host", "www.example.com", "Transfer-Encoding", "chunked",
+		 "Content-Length", "99", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+
+	f.body = SK_BODY_CHUNKED;
+	assert_true(req_head(&f) > 0);
+	assert_int_equal(count_line(head, "Transfer-Encoding: chunked"), 1);
+	assert_false(has_field(head, "Content-Length"));
+
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 18446744073709551615ull;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Content-Length: 18446744073709551615"));
+	assert_false(has_field(head, "Transfer-Encoding"));
+	f.content_length = 0;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Content-Length: 0"));
+
+	f.body = SK_BODY_NONE;
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Content-Length"));
+	assert_false(has_field(head, "Transfer-Encoding"));
+	/* No Connection field: keep-alive is HTTP/1.1's default toward origins. */
+	assert_false(has_field(head, "Connection"));
+}
+
+static void test_request_upgrade(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Connection", "Upgrade", "Upgrade", "websocket",
+		 "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Upgrade"));
+	assert_false(has_field(head, "Connection"));
+
+	f.upgrade = true;
+	assert_true(req_head(&f) > 0);
+	assert_int_equal(count_line(head, "Upgrade: websocket"), 1);
+	assert_int_equal(count_line(head, "Connection: upgrade"), 1);
+	assert_true(has_line(head, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
+	assert_true(has_line(head, "Sec-WebSocket-Version: 13"));
+}
+
+static void test_request_too_small(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Accept", "*/*", "Upgrade", "websocket", NULL);
+	struct sk_kv kv[] = { { .name = "X-Token", .value = "t" } };
+	struct sk_origin o = origin_fx();
+	o.headers = kv;
+	o.n_headers = 1;
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.upgrade = true;
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 12345;
+	f.auth_user = "alice";
+	f.auth_groups = "g";
+	f.auth_method = "basic";
+
+	ssize_t full = req_head(&f);
+	assert_true(full > 0);
+	char ref[8192];
+	memcpy(ref, head, (size_t)full);
+	/* Every shorter buffer fails cleanly (ASan checks that nothing is written past cap). */
+	for (size_t cap = 0; cap < (size_t)full; cap++) {
+		char *buf = malloc(cap ? cap : 1);
+		assert_int_equal(sk_forward_request_head(&f, buf, cap), -1);
+		free(buf);
+	}
+	char *buf = malloc((size_t)full);
+	assert_int_equal(sk_forward_request_head(&f, buf, (size_t)full), full);
+	assert_memory_equal(buf, ref, (size_t)full);
+	free(buf);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* sk_forward_response_head. */
+
+static ssize_t resp_head(const struct sk_fwd_response *f)
+{
+	memset(head, 0, sizeof(head));
+	ssize_t n = sk_forward_response_head(f, head, sizeof(head) - 1);
+	if (n >= 0)
+		assert_well_formed(head, n);
+	return n;
+}
+
+static void test_response_basic(void **state)
+{
+	struct resp_fx fx;
+	resp_init(&fx, 200, "Fine Thanks", "Content-Type", "text/plain", "content-length", "11",
+		  "Set-Cookie", "a=1", "Server", "app", NULL);
+	fx.resp.body = SK_BODY_LENGTH;
+	fx.resp.content_length = 11;
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = true, .body = SK_BODY_LENGTH,
+				     .content_length = 11 };
+	assert_true(resp_head(&f) > 0);
+	assert_memory_equal(head, "HTTP/1.1 200 Fine Thanks\r\n", 26);
+	assert_true(has_line(head, "Content-Type: text/plain"));
+	assert_true(has_line(head, "Set-Cookie: a=1"));
+	assert_true(has_line(head, "Server: app"));
+	assert_int_equal(count_line(head, "Content-Length: 11"), 1);
+	assert_false(has_line(head, "content-length: 11"));
+	assert_false(has_field(head, "Connection"));
+
+	/* An empty reason keeps the space after the code (RFC 9112 §4). */
+	resp_init(&fx, 404, "", NULL);
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 0;
+	assert_true(resp_head(&f) > 0);
+	assert_memory_equal(head, "HTTP/1.1 404 \r\n", 15);
+}
+
+static void test_response_hop_by_hop(void **state)
+{
+	struct resp_fx fx;
+	resp_init(&fx, 200, "OK", "Connection", "keep-alive, X-Internal", "Keep-Alive", "timeout=5",
+		  "X-Internal", "secret", "Transfer-Encoding", "chunked", "Trailer", "X-Sum",
+		  "Proxy-Authenticate", "Basic", "Upgrade", "h2c", "X-Kept", "1", NULL);
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = true, .body = SK_BODY_CHUNKED };
+	assert_true(resp_head(&f) > 0);
+	const char *gone[] = { "Connection", "Keep-Alive", "X-Internal", "Trailer",
+			       "Proxy-Authenticate", "Upgrade" };
+	for (size_t i = 0; i < SK_ARRAY_LEN(gone); i++)
+		assert_false(has_field(head, gone[i]));
+	assert_int_equal(count_line(head, "Transfer-Encoding: chunked"), 1);
+	assert_true(has_line(head, "X-Kept: 1"));
+}
+
+static void test_response_framing(void **state)
+{
+	struct resp_fx fx;
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = true };
+
+	/* Chunked from the origin, rebuilt as a length (e.g. after buffering a small body). */
+	resp_init(&fx, 200, "OK", "Transfer-Encoding", "chunked", NULL);
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 7;
+	assert_true(resp_head(&f) > 0);
+	assert_true(has_line(head, "Content-Length: 7"));
+	assert_false(has_field(head, "Transfer-Encoding"));
+
+	/* A length from the origin, sent chunked. */
+	resp_init(&fx, 200, "OK", "Content-Length", "7", NULL);
+	f.body = SK_BODY_CHUNKED;
+	assert_true(resp_head(&f) > 0);
+	assert_true(has_line(head, "Transfer-Encoding: chunked"));
+	assert_false(has_field(head, "Content-Length"));
+
+	/* Read-until-close: no framing field, and the viewer connection closes. */
+	resp_init(&fx, 200, "OK", NULL);
+	f.body = SK_BODY_CLOSE;
+	f.keep_alive = false;
+	assert_true(resp_head(&f) > 0);
+	assert_false(has_field(head, "Content-Length"));
+	assert_false(has_field(head, "Transfer-Encoding"));
+	assert_true(has_line(head, "Connection: close"));
+
+	/* HEAD response: the origin's Content-Length describes the representation and passes as is. */
+	resp_init(&fx, 200, "OK", "Content-Length", "123456", NULL);
+	f.body = SK_BODY_NONE;
+	f.keep_alive = true;
+	assert_true(resp_head(&f) > 0);
+	assert_int_equal(count_line(head, "Content-Length: 123456"), 1);
+
+	/* 304: same. */
+	resp_init(&fx, 304, "Not Modified", "Content-Length", "99", "ETag", "\"x\"", NULL);
+	assert_true(resp_head(&f) > 0);
+	assert_true(has_line(head, "Content-Length: 99"));
+	assert_true(has_line(head, "ETag: \"x\""));
+
+	/* 204 must not carry one. */
+	resp_init(&fx, 204, "No Content", "Content-Length", "0", NULL);
+	assert_true(resp_head(&f) > 0);
+	assert_false(has_field(head, "Content-Length"));
+	assert_false(has_field(head, "Transfer-Encoding"));
+
+	/* Nor a 1xx. */
+	resp_init(&fx, 103, "Early Hints", "Link", "</a.css>; rel=preload", "Content-Length", "0",
+		  NULL);
+	assert_true(resp_head(&f) > 0);
+	assert_false(has_field(head, "Content-Length"));
+	assert_true(has_line(head, "Link: </a.css>; rel=preload"));
+}
+
+static void test_response_connection(void **state)
+{
+	struct resp_fx fx;
+	resp_init(&fx, 200, "OK", "Connection", "close", NULL);
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = true, .body = SK_BODY_LENGTH,
+				     .content_length = 0 };
+	assert_true(resp_head(&f) > 0);
+	assert_false(has_field(head, "Connection"));
+
+	f.keep_alive = false;
+	assert_true(resp_head(&f) > 0);
+	assert_int_equal(count_line(head, "Connection: close"), 1);
+
+	f.keep_alive = false;
+	f.viewer_http10 = true;
+	assert_true(resp_head(&f) > 0);
+	assert_true(has_line(head, "Connection: close"));
+
+	f.keep_alive = true;
+	assert_true(resp_head(&f) > 0);
+	assert_int_equal(count_line(head, "Connection: keep-alive"), 1);
+	assert_false(has_line(head, "Connection: close"));
+}
+
+static void test_response_upgrade(void **state)
+{
+	struct resp_fx fx;
+	resp_init(&fx, 101, "Switching Protocols", "Upgrade", "websocket", "Connection", "Upgrade",
+		  "Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", NULL);
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = true, .upgrade = true,
+				     .body = SK_BODY_NONE };
+	assert_true(resp_head(&f) > 0);
+	assert_memory_equal(head, "HTTP/1.1 101 Switching Protocols\r\n", 34);
+	assert_int_equal(count_line(head, "Upgrade: websocket"), 1);
+	assert_int_equal(count_line(head, "Connection: upgrade"), 1);
+	assert_false(has_line(head, "Connection: Upgrade"));
+	assert_true(has_line(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	assert_false(has_field(head, "Content-Length"));
+
+	/* Without upgrade the same fields are hop-by-hop and go. */
+	f.upgrade = false;
+	assert_true(resp_head(&f) > 0);
+	assert_false(has_field(head, "Upgrade"));
+}
+
+static void test_response_too_small(void **state)
+{
+	struct resp_fx fx;
+	resp_init(&fx, 200, "OK", "Content-Type", "text/html", "X-A", "b", NULL);
+	struct sk_fwd_response f = { .resp = &fx.resp, .keep_alive = false, .body = SK_BODY_LENGTH,
+				     .content_length = 1000 };
+	ssize_t full = resp_head(&f);
+	assert_true(full > 0);
+	for (size_t cap = 0; cap < (size_t)full; cap++) {
+		char *buf = malloc(cap ? cap : 1);
+		assert_int_equal(sk_forward_response_head(&f, buf, cap), -1);
+		free(buf);
+	}
+	char *buf = malloc((size_t)full);
+	assert_int_equal(sk_forward_response_head(&f, buf, (size_t)full), full);
+	assert_memory_equal(buf, head, (size_t)full);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_untrusted_ignores_xff),
+		cmocka_unit_test(test_client_trusted_single),
+		cmocka_unit_test(test_client_trusted_no_xff),
+		cmocka_unit_test(test_client_multi_field),
+		cmocka_unit_test(test_client_multi_hop_stops_at_untrusted),
+		cmocka_unit_test(test_client_all_trusted),
+		cmocka_unit_test(test_client_garbage_entry),
+		cmocka_unit_test(test_client_entry_forms),
+		cmocka_unit_test(test_client_peer_forms),
+		cmocka_unit_test(test_client_xff_cap),
+		cmocka_unit_test(test_request_line_and_host),
+		cmocka_unit_test(test_request_forward_all_keeps_case_and_order),
+		cmocka_unit_test(test_request_forward_none),
+		cmocka_unit_test(test_request_forward_list),
+		cmocka_unit_test(test_request_hop_by_hop),
+		cmocka_unit_test(test_request_ours_are_stripped),
+		cmocka_unit_test(test_request_identity_set),
+		cmocka_unit_test(test_request_origin_headers),
+		cmocka_unit_test(test_request_xff_and_xfp),
+		cmocka_unit_test(test_request_framing),
+		cmocka_unit_test(test_request_upgrade),
+		cmocka_unit_test(test_request_too_small),
+		cmocka_unit_test(test_response_basic),
+		cmocka_unit_test(test_response_hop_by_hop),
+		cmocka_unit_test(test_response_framing),
+		cmocka_unit_test(test_response_connection),
+		cmocka_unit_test(test_response_upgrade),
+		cmocka_unit_test(test_response_too_small),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
