@@ -142,3 +142,25 @@ uint64_t sk_wall_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+/* ---- reasons (tbl/reasons.h) ---- */
+#include "core/reason.h"
+
+static const struct {
+	const char *label;
+	int status;
+} reason_rows[] = {
+#define SK_REASON(sym, l, s) [SK_R_##sym] = { .label = l, .status = s },
+#include "core/tbl/reasons.h"
+#undef SK_REASON
+};
+
+const char *sk_reason_label(enum sk_reason r)
+{
+	return reason_rows[r].label;
+}
+
+int sk_reason_status(enum sk_reason r)
+{
+	return reason_rows[r].status;
+}

@@ -1,0 +1,11 @@
+/*
+ * cli.h — one entry point per subcommand (DESIGN §6). Each takes the arguments after its name and
+ * returns the process exit code.
+ */
+#ifndef SK_CLI_H
+#define SK_CLI_H
+
+int sk_cli_run(int argc, char **argv);
+int sk_cli_check_config(int argc, char **argv);
+
+#endif

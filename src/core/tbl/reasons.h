@@ -1,0 +1,26 @@
+/*
+ * reasons.h — the deny/error reason table of DESIGN §3 as an X-macro: one row gives the enum value,
+ * the log/metric label and the HTTP status. Include with SK_REASON(sym, label, status) defined.
+ */
+SK_REASON(NONE, "", 0)
+SK_REASON(UNKNOWN_HOST, "unknown_host", 421)
+SK_REASON(IP_DENIED, "ip_denied", 403)
+SK_REASON(GEO_DENIED, "geo_denied", 403)
+SK_REASON(AUTH_REQUIRED, "auth_required", 401)
+SK_REASON(BAD_CREDENTIALS, "bad_credentials", 401)
+SK_REASON(MFA_REQUIRED, "mfa_required", 401)
+SK_REASON(MFA_FAILED, "mfa_failed", 401)
+SK_REASON(PASSWORD_EXPIRED, "password_expired", 403)
+SK_REASON(FORBIDDEN_GROUP, "forbidden_group", 403)
+SK_REASON(POLICY_DENIED, "policy_denied", 403)
+SK_REASON(TOO_MANY_ATTEMPTS, "too_many_attempts", 429)
+SK_REASON(BAD_REQUEST, "bad_request", 400)
+SK_REASON(TOO_LARGE, "too_large", 413)
+SK_REASON(HEADERS_TOO_LARGE, "too_large", 431)
+SK_REASON(URI_TOO_LONG, "too_large", 414)
+SK_REASON(REQUEST_TIMEOUT, "request_timeout", 408)
+SK_REASON(NOT_FOUND, "not_found", 404)
+SK_REASON(METHOD_NOT_ALLOWED, "method_not_allowed", 405)
+SK_REASON(UPSTREAM_UNAVAILABLE, "upstream_unavailable", 502)
+SK_REASON(UPSTREAM_TIMEOUT, "upstream_timeout", 504)
+SK_REASON(STATE_UNAVAILABLE, "state_unavailable", 503)

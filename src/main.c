@@ -1,0 +1,36 @@
+/*
+ * main.c — command dispatch only (DESIGN §6).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int usage(FILE *out)
+{
+	fprintf(out, "usage: sekisho run -c FILE            serve (also: sekisho -c FILE)\n"
+		     "       sekisho check-config -c FILE   validate a configuration\n"
+		     "       sekisho version\n");
+	return out == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return sk_cli_run(argc - 2, argv + 2);
+	if (strcmp(cmd, "-c") == 0 || strcmp(cmd, "--config") == 0)
+		return sk_cli_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-config") == 0)
+		return sk_cli_check_config(argc - 2, argv + 2);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("sekisho 0.1.0\n");
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return usage(stdout);
+	fprintf(stderr, "sekisho: unknown command '%s'\n", cmd);
+	return usage(stderr);
+}

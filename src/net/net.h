@@ -1,0 +1,19 @@
+/*
+ * net.h — listening sockets and the accept-time listener ACL (DESIGN §1, network-ACL semantics).
+ */
+#ifndef SK_NET_H
+#define SK_NET_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+
+/* Opens a non-blocking SO_REUSEPORT listening socket on addr. Returns the fd, or -1 with err filled. */
+int sk_listen_open(const struct sk_addr *addr, struct sk_err *err);
+
+/* Network-ACL evaluation: rules are sorted by number; the lowest matching rule decides; when a listener
+ * has rules and none match, the connection is denied. No rules: allowed. */
+bool sk_acl_allows(const struct sk_listener *l, const struct sockaddr *peer);
+
+#endif

@@ -1,0 +1,1328 @@
+/*
+ * conn.c — a viewer connection, from accept to close: read a head, route it, proxy it to an upstream
+ * server (or serve a static file, or answer an error), stream both bodies, then keep alive.
+ *
+ * Model: sockets are registered edge-triggered once; events only set can_read / can_write and call
+ * conn_run(), which advances the state machine until it must wait. Every state has a deadline on the
+ * connection's single timer. Each direction has one fixed buffer and one pending-output queue (struct
+ * sk_out): nothing more is read from a sender while its output toward the receiver is pending, which is
+ * the backpressure of DESIGN §9. A keep-alive connection between requests holds no buffer and no
+ * request state (struct sk_req comes from a per-worker free list).
+ *
+ * Request bodies are sent before the response is read (like nginx); a response that an origin sends
+ * early is read once the body is through, and an origin that closes early ends the exchange with 502.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/forward.h"
+#include "proxy/proxy.h"
+#include "proxy/static.h"
+
+#define LINGER_MS 2000
+
+enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
+
+struct sk_req {
+	struct sk_req *next_free;
+	struct sk_h1_request hreq;
+	struct sk_h1_response hresp;
+	struct sk_buf *hbuf; /* outgoing heads: the request head, then the response head or an error page */
+	struct sk_buf *ubuf; /* bytes from the upstream */
+	struct sk_out vout;  /* pending toward the viewer */
+	struct sk_out uout;  /* pending toward the upstream */
+	const struct sk_distribution *dist;
+	const struct sk_behavior *beh;
+	const struct sk_origin *origin;
+	struct sk_server_pool *server;
+	uint32_t head_out_len;     /* length of the request head in hbuf */
+	uint32_t connect_attempts;
+	/* request body, viewer → upstream */
+	uint8_t req_body;          /* enum sk_h1_body */
+	uint64_t req_remaining;
+	struct sk_h1_chunked req_chunk;
+	/* response body, upstream → viewer */
+	uint8_t resp_in, resp_out; /* enum sk_h1_body */
+	uint64_t resp_remaining;
+	struct sk_h1_chunked resp_chunk;
+	/* static file */
+	int file_fd;
+	off_t file_off;
+	uint64_t file_left;
+	/* flags */
+	bool keep_alive;
+	bool head_method;
+	bool upgrade;
+	bool tcp_mode;
+	bool head_queued;
+	bool req_body_done;
+	bool req_last_chunk;  /* the final "0\r\n\r\n" is still to be queued upstream */
+	bool resp_done;
+	bool resp_last_chunk;
+	bool resp_any;        /* a byte of the response arrived */
+	bool up_reused;
+	bool up_reusable;
+	bool retried;
+	bool sent_continue;
+	bool v_eof, u_eof;    /* tunnel half-closes */
+	bool v_shut, u_shut;
+	/* access log */
+	enum sk_reason reason;
+	int status;
+	uint64_t start_ms, start_wall_ms, last_io_ms;
+	uint64_t bytes_in, bytes_out;
+	uint8_t method_len;
+	char method[16];
+	uint8_t host_len;
+	char host[255];
+	char chunk_line[24];
+	struct sk_client client;
+	struct sk_h1_header headers[SK_MAX_HEADERS];
+	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
+	uint32_t path_len;
+	char path[SK_MAX_LINE];
+};
+
+static void conn_run(struct sk_conn *c);
+static void conn_close(struct sk_conn *c);
+
+static const char CRLF[] = "\r\n";
+static const char LAST_CHUNK[] = "0\r\n\r\n";
+
+/* ---- small helpers ---- */
+
+static struct sk_req *req_get(struct sk_worker *w)
+{
+	struct sk_req *r = w->free_reqs;
+	if (r) {
+		w->free_reqs = r->next_free;
+		w->n_free_reqs--;
+	} else {
+		r = sk_malloc(sizeof(*r));
+	}
+	/* Clear the fixed part only: the header arrays and path buffer are written before they are read. */
+	memset(r, 0, offsetof(struct sk_req, client));
+	r->client.ip[0] = '\0';
+	r->file_fd = -1;
+	return r;
+}
+
+static void req_put(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	if (!r)
+		return;
+	struct sk_worker *w = c->w;
+	if (r->hbuf)
+		sk_buf_put(w, r->hbuf);
+	if (r->ubuf)
+		sk_buf_put(w, r->ubuf);
+	if (r->file_fd >= 0)
+		close(r->file_fd);
+	c->req = NULL;
+	if (w->n_free_reqs < 64) {
+		r->next_free = w->free_reqs;
+		w->free_reqs = r;
+		w->n_free_reqs++;
+	} else {
+		free(r);
+	}
+}
+
+static void out_set1(struct sk_out *o, const void *p, size_t n)
+{
+	o->iov[0] = (struct iovec){ .iov_base = (void *)p, .iov_len = n };
+	o->n = 1;
+}
+
+static void out_push(struct sk_out *o, const void *p, size_t n)
+{
+	SK_ASSERT(o->n < SK_ARRAY_LEN(o->iov));
+	o->iov[o->n++] = (struct iovec){ .iov_base = (void *)p, .iov_len = n };
+}
+
+/* Writes pending output. Returns 1 when all is written, 0 when the socket is full, -1 on error. */
+static int out_flush(int fd, struct sk_out *o, bool *can_write, uint64_t *count)
+{
+	while (o->n) {
+		if (!*can_write)
+			return 0;
+		ssize_t n = writev(fd, o->iov, o->n);
+		if (n == -1) {
+			if (errno == EAGAIN) {
+				*can_write = false;
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (count)
+			*count += (uint64_t)n;
+		size_t left = (size_t)n;
+		unsigned i = 0;
+		while (i < o->n && left >= o->iov[i].iov_len)
+			left -= o->iov[i++].iov_len;
+		if (i == o->n) {
+			o->n = 0;
+			return 1;
+		}
+		memmove(&o->iov[0], &o->iov[i], (o->n - i) * sizeof(o->iov[0]));
+		o->n -= (uint8_t)i;
+		o->iov[0].iov_base = (char *)o->iov[0].iov_base + left;
+		o->iov[0].iov_len -= left;
+	}
+	return 1;
+}
+
+/* Reads into b's free tail. Returns bytes read, 0 on EOF, -1 on EAGAIN (can_read cleared), -2 on error. */
+static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read)
+{
+	if (!*can_read)
+		return -1;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	size_t room = sizeof(b->data) - b->len;
+	if (room == 0)
+		return -1;
+	for (;;) {
+		ssize_t n = read(fd, b->data + b->len, room);
+		if (n > 0) {
+			b->len += (uint32_t)n;
+			return n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			*can_read = false;
+			return -1;
+		}
+		return -2;
+	}
+}
+
+static size_t put_hex_line(char *out, uint64_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[20];
+	size_t k = 0;
+	do {
+		tmp[k++] = hex[n & 15];
+		n >>= 4;
+	} while (n);
+	size_t o = 0;
+	while (k)
+		out[o++] = tmp[--k];
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return o;
+}
+
+static const struct sk_config *cfg_of(const struct sk_conn *c)
+{
+	return c->rt->cfg;
+}
+
+static bool method_is(const struct sk_req *r, const char *m)
+{
+	return sk_slice_eq(r->hreq.method, m);
+}
+
+static bool method_idempotent(const struct sk_req *r)
+{
+	return method_is(r, "GET") || method_is(r, "HEAD") || method_is(r, "OPTIONS") ||
+	       method_is(r, "PUT") || method_is(r, "DELETE") || method_is(r, "TRACE");
+}
+
+/* ---- access log ---- */
+
+static void log_request(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_worker *w = c->w;
+	if (!r || w->access_log->fd < 0 || r->method_len == 0)
+		return;
+	char upstream[64] = "";
+	if (r->server)
+		snprintf(upstream, sizeof(upstream), "%s", r->server->addr.text);
+	const struct sk_config *cfg = cfg_of(c);
+	struct sk_access_entry e = {
+		.start_wall_ms = r->start_wall_ms,
+		.duration_ms = sk_loop_now(w->loop) - r->start_ms,
+		.client = r->client.ip[0] ? r->client.ip : NULL,
+		.listener = cfg->listeners[c->listener].name,
+		.distribution = r->dist ? r->dist->name : NULL,
+		.behavior = r->beh ? (int)(r->beh - r->dist->behaviors) : -1,
+		.method = { .ptr = r->method, .len = r->method_len },
+		.host = { .ptr = r->host, .len = r->host_len },
+		.path = { .ptr = r->path, .len = r->path_len },
+		.status = r->status,
+		.bytes_in = r->bytes_in,
+		.bytes_out = r->bytes_out,
+		.upstream = r->server ? upstream : NULL,
+		.reason = r->reason != SK_R_NONE ? sk_reason_label(r->reason) : NULL,
+	};
+	sk_accesslog_write(w->access_log, &e);
+}
+
+/* ---- error replies ---- */
+
+static bool wants_json(const struct sk_req *r)
+{
+	if (!r->hreq.headers)
+		return false;
+	const struct sk_h1_header *h = sk_h1_find(r->hreq.headers, r->hreq.n_headers, "Accept");
+	if (!h)
+		return false;
+	/* "application/json" anywhere, but not when text/html is preferred first. */
+	const char *v = h->value.ptr;
+	size_t n = h->value.len;
+	const char *json = memmem(v, n, "application/json", 16);
+	const char *html = memmem(v, n, "text/html", 9);
+	return json && (!html || json < html);
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 421: return "Misdirected Request";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+/*
+ * Answers the viewer with a page made by sekisho for reason. close_after: close (after a lingering
+ * half-close) instead of keeping alive — always so when the request body was not consumed.
+ */
+static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool close_after)
+{
+	struct sk_req *r = c->req;
+	SK_ASSERT(r);
+	if (c->up) {
+		sk_upstream_close(c->up);
+		c->up = NULL;
+	}
+	int status = sk_reason_status(reason);
+	r->reason = reason;
+	r->status = status;
+	if (!r->req_body_done && r->req_body != SK_BODY_NONE)
+		close_after = true;
+	if (close_after || c->w->stopping)
+		r->keep_alive = false;
+	if (!r->hbuf)
+		r->hbuf = sk_buf_get(c->w);
+	char body[256];
+	int blen;
+	const char *ctype;
+	const char *label = sk_reason_label(reason);
+	if (wants_json(r)) {
+		ctype = "application/json";
+		blen = snprintf(body, sizeof(body), "{\"error\": \"%s\"}\n", label);
+	} else {
+		ctype = "text/html; charset=utf-8";
+		blen = snprintf(body, sizeof(body),
+				"<!doctype html><html><head><title>%d %s</title></head><body><h1>%d %s</h1>"
+				"<p>%s</p></body></html>\n",
+				status, status_text(status), status, status_text(status), label);
+	}
+	int n = snprintf(r->hbuf->data, sizeof(r->hbuf->data),
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
+			 "%s\r\n%s",
+			 status, status_text(status), ctype, blen,
+			 r->keep_alive ? (r->hreq.minor_version == 0 ? "Connection: keep-alive\r\n" : "")
+				       : "Connection: close\r\n",
+			 r->head_method ? "" : body);
+	out_set1(&r->vout, r->hbuf->data, (size_t)n);
+	r->resp_done = true;
+	c->state = SK_CS_REPLY;
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
+/* ---- request start ---- */
+
+static enum step start_proxy(struct sk_conn *c);
+static enum step start_static(struct sk_conn *c, int root_fd);
+
+static void copy_log_fields(struct sk_req *r)
+{
+	r->method_len = (uint8_t)SK_MIN(r->hreq.method.len, sizeof(r->method));
+	memcpy(r->method, r->hreq.method.ptr, r->method_len);
+}
+
+/* A complete head is in rbuf: route it and start the exchange. */
+static enum step begin_request(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_h1_request *h = &r->hreq;
+	const struct sk_config *cfg = cfg_of(c);
+	struct sk_worker *w = c->w;
+
+	c->rbuf->off += (uint32_t)h->head_len;
+	r->bytes_in += h->head_len;
+	copy_log_fields(r);
+	r->head_method = method_is(r, "HEAD");
+	r->keep_alive = h->minor_version == 1 ? !(h->flags & SK_H1F_CONN_CLOSE)
+					      : (h->flags & SK_H1F_CONN_KEEPALIVE) != 0;
+	if (w->stopping)
+		r->keep_alive = false;
+	r->req_body = (uint8_t)h->body;
+	r->req_remaining = h->content_length;
+	r->req_body_done = h->body == SK_BODY_NONE || (h->body == SK_BODY_LENGTH && h->content_length == 0);
+	if (h->body == SK_BODY_CHUNKED)
+		sk_h1_chunked_init(&r->req_chunk);
+
+	sk_forward_client((const struct sockaddr *)&c->peer, h, c->rt->trusted, &r->client);
+
+	struct sk_slice authority = { 0 }, path, query;
+	if (sk_target_split(h->target, method_is(r, "OPTIONS"), &authority, &path, &query) == -1)
+		return reply_error(c, SK_R_BAD_REQUEST, true);
+	struct sk_slice host = authority.len ? authority : h->host;
+	r->host_len = (uint8_t)SK_MIN(host.len, sizeof(r->host));
+	memcpy(r->host, host.ptr, r->host_len);
+
+	size_t plen = 0;
+	if (path.len == 1 && path.ptr[0] == '*') {
+		r->path[0] = '*';
+		plen = 1;
+	} else if (path.len > sizeof(r->path) || sk_path_normalize(path, r->path, &plen) == -1) {
+		r->path_len = (uint32_t)SK_MIN(path.len, sizeof(r->path));
+		memcpy(r->path, path.ptr, r->path_len);
+		return reply_error(c, SK_R_BAD_REQUEST, true);
+	}
+	r->path_len = (uint32_t)plen;
+	struct sk_slice npath = { .ptr = r->path, .len = plen };
+
+	r->dist = sk_routes_find(c->rt->routes, c->listener, host);
+	if (!r->dist)
+		return reply_error(c, SK_R_UNKNOWN_HOST, false);
+	r->beh = sk_routes_behavior(r->dist, npath);
+	if (!r->beh)
+		return reply_error(c, SK_R_NOT_FOUND, false);
+	r->origin = sk_config_origin(cfg, r->beh->origin);
+	SK_ASSERT(r->origin);
+
+	/* The access pipeline (issue: access checks) runs here, before anything reaches an origin. */
+
+	r->upgrade = (h->flags & SK_H1F_CONN_UPGRADE) && (h->flags & SK_H1F_HAS_UPGRADE);
+	if (r->origin->root) {
+		int idx = (int)(r->origin - cfg->origins);
+		return start_static(c, c->rt->origins[idx].root_fd);
+	}
+
+	/* The head toward the origin is built now, while the viewer's header slices are still valid. */
+	r->hbuf = sk_buf_get(w);
+	struct sk_fwd_request f = {
+		.req = h,
+		.path = npath,
+		.query = query,
+		.viewer_host = host,
+		.beh = r->beh,
+		.origin = r->origin,
+		.client = &r->client,
+		.tls = c->tls,
+		.upgrade = r->upgrade,
+		.body = r->req_body_done ? SK_BODY_NONE : h->body,
+		.content_length = h->content_length,
+	};
+	if (h->body == SK_BODY_LENGTH && h->content_length == 0)
+		f.body = SK_BODY_LENGTH;
+	ssize_t n = sk_forward_request_head(&f, r->hbuf->data, sizeof(r->hbuf->data));
+	if (n < 0)
+		return reply_error(c, SK_R_HEADERS_TOO_LARGE, true);
+	r->head_out_len = (uint32_t)n;
+	return start_proxy(c);
+}
+
+/* ---- upstream connection ---- */
+
+static enum step connect_next(struct sk_conn *c, bool fresh)
+{
+	struct sk_req *r = c->req;
+	const struct sk_origin *o = r->origin;
+	r->server = sk_upstream_pick(c->w, o);
+	bool reused = false;
+	c->up = sk_upstream_get(r->server, c, fresh, &reused);
+	r->connect_attempts++;
+	if (!c->up) {
+		sk_upstream_mark_failed(r->server);
+		if (r->connect_attempts < o->n_servers)
+			return connect_next(c, true);
+		return r->tcp_mode ? STEP_CLOSE : reply_error(c, SK_R_UPSTREAM_UNAVAILABLE, false);
+	}
+	r->up_reused = reused;
+	c->up->uses++;
+	c->state = SK_CS_CONNECT;
+	sk_timer_arm(c->w->loop, &c->timer, o->connect_timeout_ms);
+	return STEP_AGAIN;
+}
+
+static enum step start_proxy(struct sk_conn *c)
+{
+	return connect_next(c, false);
+}
+
+static enum step do_connect(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	if (!u->connected) {
+		if (!u->can_write && !u->can_read)
+			return STEP_WAIT;
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err == 0 && !u->can_write)
+			return STEP_WAIT;
+		if (err != 0) {
+			sk_warn("connect to %s: %s", r->server->addr.text, strerror(err));
+			sk_upstream_mark_failed(r->server);
+			sk_upstream_close(u);
+			c->up = NULL;
+			if (r->connect_attempts < r->origin->n_servers)
+				return connect_next(c, true);
+			return r->tcp_mode ? STEP_CLOSE : reply_error(c, SK_R_UPSTREAM_UNAVAILABLE, false);
+		}
+		u->connected = true;
+	}
+	r->server->failed_until = 0;
+	c->state = r->tcp_mode ? SK_CS_TUNNEL : SK_CS_SEND;
+	r->last_io_ms = sk_loop_now(c->w->loop);
+	sk_timer_arm(c->w->loop, &c->timer,
+		     r->tcp_mode ? cfg_of(c)->listeners[c->listener].idle_timeout_ms : cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
+/* The upstream failed before any byte of the response: retry once on a fresh connection when that is
+ * safe (a reused idle connection the origin had closed, an idempotent request without a body). */
+static enum step upstream_failed(struct sk_conn *c, enum sk_reason reason)
+{
+	struct sk_req *r = c->req;
+	bool can_retry = r->up_reused && !r->retried && !r->resp_any && r->req_body == SK_BODY_NONE &&
+			 method_idempotent(r) && reason == SK_R_UPSTREAM_UNAVAILABLE;
+	if (c->up) {
+		sk_upstream_close(c->up);
+		c->up = NULL;
+	}
+	if (can_retry) {
+		r->retried = true;
+		r->head_queued = false;
+		r->uout.n = 0;
+		r->connect_attempts = 0;
+		return connect_next(c, true);
+	}
+	if (reason == SK_R_UPSTREAM_UNAVAILABLE && !r->resp_any)
+		sk_upstream_mark_failed(r->server);
+	if (r->resp_any && r->status) {
+		/* The response head was already sent: all we can do is cut the connection. */
+		r->keep_alive = false;
+		return STEP_CLOSE;
+	}
+	return reply_error(c, reason, false);
+}
+
+/* ---- request head and body toward the upstream ---- */
+
+static enum step do_send(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	struct sk_buf *b = c->rbuf;
+	for (;;) {
+		if (r->vout.n) { /* "100 Continue" toward the viewer */
+			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			if (f < 0)
+				return STEP_CLOSE;
+			if (f == 0)
+				return STEP_WAIT;
+		}
+		if (r->uout.n) {
+			int f = out_flush(u->io.fd, &r->uout, &u->can_write, NULL);
+			if (f < 0)
+				return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+			if (f == 0)
+				return STEP_WAIT;
+			r->last_io_ms = sk_loop_now(c->w->loop);
+		}
+		if (!r->head_queued) {
+			out_set1(&r->uout, r->hbuf->data, r->head_out_len);
+			r->head_queued = true;
+			continue;
+		}
+		if (r->req_last_chunk) {
+			r->req_last_chunk = false;
+			r->req_body_done = true;
+			out_set1(&r->uout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
+			continue;
+		}
+		if (r->req_body_done) {
+			c->state = SK_CS_RESP_HEAD;
+			sk_timer_arm(c->w->loop, &c->timer, r->origin->response_timeout_ms);
+			return STEP_AGAIN;
+		}
+		size_t avail = b->len - b->off;
+		if (avail == 0) {
+			if ((r->hreq.flags & SK_H1F_EXPECT_CONTINUE) && !r->sent_continue && r->hreq.minor_version == 1) {
+				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+				r->sent_continue = true;
+				out_set1(&r->vout, cont, sizeof(cont) - 1);
+				continue;
+			}
+			ssize_t n = read_into(c->io.fd, b, &c->can_read);
+			if (n == -1)
+				return STEP_WAIT;
+			if (n <= 0)
+				return STEP_CLOSE; /* the viewer went away mid-body */
+			r->bytes_in += (uint64_t)n;
+			r->last_io_ms = sk_loop_now(c->w->loop);
+			continue;
+		}
+		char *p = b->data + b->off;
+		if (r->req_body == SK_BODY_LENGTH) {
+			size_t take = (size_t)SK_MIN((uint64_t)avail, r->req_remaining);
+			out_set1(&r->uout, p, take);
+			b->off += (uint32_t)take;
+			r->req_remaining -= take;
+			if (r->req_remaining == 0)
+				r->req_body_done = true;
+			continue;
+		}
+		/* chunked: decode in place, then frame the data as one chunk */
+		size_t dlen = avail, rest = 0;
+		enum sk_chunked_result cr = sk_h1_chunked_decode(&r->req_chunk, p, &dlen, &rest);
+		if (cr == SK_CHUNKED_BAD) {
+			if (c->up) {
+				sk_upstream_close(c->up);
+				c->up = NULL;
+			}
+			return reply_error(c, SK_R_BAD_REQUEST, true);
+		}
+		b->len = b->off + (uint32_t)(dlen + rest);
+		if (dlen) {
+			size_t k = put_hex_line(r->chunk_line, dlen);
+			out_set1(&r->uout, r->chunk_line, k);
+			out_push(&r->uout, p, dlen);
+			out_push(&r->uout, CRLF, 2);
+			b->off += (uint32_t)dlen;
+		}
+		if (cr == SK_CHUNKED_DONE)
+			r->req_last_chunk = true;
+	}
+}
+
+/* ---- response ---- */
+
+static enum step begin_tunnel(struct sk_conn *c);
+
+static enum step begin_response(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_h1_response *h = &r->hresp;
+	struct sk_upconn *u = c->up;
+	r->ubuf->off += (uint32_t)h->head_len;
+	r->status = h->status;
+
+	if (h->status == 101 && !r->upgrade)
+		return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+	bool upgrade = h->status == 101;
+
+	r->resp_in = (uint8_t)h->body;
+	r->resp_remaining = h->content_length;
+	if (h->body == SK_BODY_CHUNKED)
+		sk_h1_chunked_init(&r->resp_chunk);
+	switch (h->body) {
+	case SK_BODY_NONE:
+	case SK_BODY_LENGTH:
+		r->resp_out = (uint8_t)h->body;
+		break;
+	case SK_BODY_CHUNKED:
+		if (r->hreq.minor_version == 1) {
+			r->resp_out = SK_BODY_CHUNKED;
+		} else {
+			r->resp_out = SK_BODY_CLOSE;
+			r->keep_alive = false;
+		}
+		break;
+	default:
+		r->resp_out = SK_BODY_CLOSE;
+		r->keep_alive = false;
+		break;
+	}
+	r->up_reusable = !upgrade && h->body != SK_BODY_CLOSE && !(h->flags & SK_H1F_CONN_CLOSE) &&
+			 (h->minor_version == 1 || (h->flags & SK_H1F_CONN_KEEPALIVE));
+	(void)u;
+
+	struct sk_fwd_response f = {
+		.resp = h,
+		.keep_alive = r->keep_alive,
+		.viewer_http10 = r->hreq.minor_version == 0,
+		.upgrade = upgrade,
+		.body = r->resp_out,
+		.content_length = h->content_length,
+	};
+	ssize_t n = sk_forward_response_head(&f, r->hbuf->data, sizeof(r->hbuf->data));
+	if (n < 0)
+		return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+	out_set1(&r->vout, r->hbuf->data, (size_t)n);
+	r->resp_done = r->resp_out == SK_BODY_NONE || (h->body == SK_BODY_LENGTH && h->content_length == 0);
+	if (upgrade)
+		return begin_tunnel(c);
+	c->state = SK_CS_RESP_BODY;
+	r->last_io_ms = sk_loop_now(c->w->loop);
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
+static enum step do_resp_head(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	if (!r->ubuf)
+		r->ubuf = sk_buf_get(c->w);
+	struct sk_buf *b = r->ubuf;
+	for (;;) {
+		if (b->len > b->off) {
+			enum sk_h1_result pr = sk_h1_parse_response(b->data + b->off, b->len - b->off, &c->rt->limits,
+								    r->head_method, &r->hresp, r->resp_headers,
+								    SK_MAX_HEADERS);
+			if (pr == SK_H1_DONE) {
+				if (r->hresp.status >= 100 && r->hresp.status < 200 && r->hresp.status != 101) {
+					b->off += (uint32_t)r->hresp.head_len; /* interim responses are dropped */
+					continue;
+				}
+				return begin_response(c);
+			}
+			if (pr != SK_H1_INCOMPLETE) {
+				sk_warn("bad response head from %s", r->server->addr.text);
+				r->resp_any = true;
+				r->status = 0;
+				return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+			}
+			if (b->off > 0 && b->len == sizeof(b->data)) {
+				memmove(b->data, b->data + b->off, b->len - b->off);
+				b->len -= b->off;
+				b->off = 0;
+			}
+		}
+		ssize_t n = read_into(u->io.fd, b, &u->can_read);
+		if (n > 0) {
+			r->resp_any = true;
+			continue;
+		}
+		if (n == -1 && b->len < sizeof(b->data))
+			return STEP_WAIT;
+		/* EOF, an error, or a head that does not fit the buffer */
+		return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+	}
+}
+
+static enum step finish_request(struct sk_conn *c);
+
+static enum step do_resp_body(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	struct sk_buf *b = r->ubuf;
+	for (;;) {
+		if (r->vout.n) {
+			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			if (f < 0) {
+				r->up_reusable = false;
+				return STEP_CLOSE;
+			}
+			if (f == 0)
+				return STEP_WAIT;
+			r->last_io_ms = sk_loop_now(c->w->loop);
+		}
+		if (r->resp_last_chunk) {
+			r->resp_last_chunk = false;
+			r->resp_done = true;
+			out_set1(&r->vout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
+			continue;
+		}
+		if (r->resp_done)
+			return finish_request(c);
+		size_t avail = b->len - b->off;
+		if (avail == 0) {
+			ssize_t n = read_into(u->io.fd, b, &u->can_read);
+			if (n == -1)
+				return STEP_WAIT;
+			if (n <= 0) {
+				r->up_reusable = false;
+				if (r->resp_in == SK_BODY_CLOSE) {
+					r->resp_done = true;
+					continue;
+				}
+				sk_warn("origin %s closed mid-response", r->server->addr.text);
+				r->keep_alive = false;
+				return STEP_CLOSE;
+			}
+			r->last_io_ms = sk_loop_now(c->w->loop);
+			continue;
+		}
+		char *p = b->data + b->off;
+		switch (r->resp_in) {
+		case SK_BODY_LENGTH: {
+			size_t take = (size_t)SK_MIN((uint64_t)avail, r->resp_remaining);
+			out_set1(&r->vout, p, take);
+			b->off += (uint32_t)take;
+			r->resp_remaining -= take;
+			if (r->resp_remaining == 0) {
+				r->resp_done = true;
+				if (b->off != b->len)
+					r->up_reusable = false; /* bytes beyond the body: do not trust this connection */
+			}
+			break;
+		}
+		case SK_BODY_CHUNKED: {
+			size_t dlen = avail, rest = 0;
+			enum sk_chunked_result cr = sk_h1_chunked_decode(&r->resp_chunk, p, &dlen, &rest);
+			if (cr == SK_CHUNKED_BAD) {
+				sk_warn("bad chunked body from %s", r->server->addr.text);
+				r->up_reusable = false;
+				r->keep_alive = false;
+				return STEP_CLOSE;
+			}
+			b->len = b->off + (uint32_t)dlen;
+			if (rest)
+				r->up_reusable = false;
+			if (dlen) {
+				if (r->resp_out == SK_BODY_CHUNKED) {
+					size_t k = put_hex_line(r->chunk_line, dlen);
+					out_set1(&r->vout, r->chunk_line, k);
+					out_push(&r->vout, p, dlen);
+					out_push(&r->vout, CRLF, 2);
+				} else {
+					out_set1(&r->vout, p, dlen);
+				}
+				b->off += (uint32_t)dlen;
+			}
+			if (cr == SK_CHUNKED_DONE) {
+				if (r->resp_out == SK_BODY_CHUNKED)
+					r->resp_last_chunk = true;
+				else
+					r->resp_done = true;
+			}
+			break;
+		}
+		default: /* close-delimited */
+			out_set1(&r->vout, p, avail);
+			b->off += (uint32_t)avail;
+			break;
+		}
+	}
+}
+
+/* ---- static files ---- */
+
+static enum step start_static(struct sk_conn *c, int root_fd)
+{
+	struct sk_req *r = c->req;
+	if (!r->req_body_done) {
+		/* Static origins take no bodies; the body is not read, so the connection closes after. */
+		r->keep_alive = false;
+	}
+	r->hbuf = sk_buf_get(c->w);
+	struct sk_static_resp *sr = (struct sk_static_resp *)r->hbuf->data;
+	_Static_assert(sizeof(struct sk_static_resp) <= SK_BUF_SIZE, "static response fits a buffer");
+	struct sk_slice path = { .ptr = r->path, .len = r->path_len };
+	if (sk_static_prepare(root_fd, path, &r->hreq, r->keep_alive, sr) == -1)
+		return reply_error(c, SK_R_BAD_REQUEST, true);
+	r->status = sr->status;
+	if (sr->status == 404)
+		r->reason = SK_R_NOT_FOUND;
+	r->file_fd = sr->fd;
+	r->file_off = sr->offset;
+	r->file_left = r->head_method ? 0 : sr->length;
+	out_set1(&r->vout, sr->head, sr->head_len);
+	c->state = SK_CS_STATIC;
+	r->last_io_ms = sk_loop_now(c->w->loop);
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
+static enum step do_static(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	for (;;) {
+		if (r->vout.n) {
+			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			if (f < 0)
+				return STEP_CLOSE;
+			if (f == 0)
+				return STEP_WAIT;
+		}
+		if (r->file_left == 0) {
+			r->resp_done = true;
+			return finish_request(c);
+		}
+		if (!c->can_write)
+			return STEP_WAIT;
+		ssize_t n = sendfile(c->io.fd, r->file_fd, &r->file_off, (size_t)SK_MIN(r->file_left, 1u << 20));
+		if (n > 0) {
+			r->file_left -= (uint64_t)n;
+			r->bytes_out += (uint64_t)n;
+			r->last_io_ms = sk_loop_now(c->w->loop);
+			continue;
+		}
+		if (n == -1 && errno == EAGAIN) {
+			c->can_write = false;
+			return STEP_WAIT;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		/* the file shrank, or the viewer went away: the framing cannot be kept */
+		return STEP_CLOSE;
+	}
+}
+
+/* ---- sekisho's own replies ---- */
+
+static enum step start_linger(struct sk_conn *c);
+
+static enum step do_reply(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+	if (f < 0)
+		return STEP_CLOSE;
+	if (f == 0)
+		return STEP_WAIT;
+	return finish_request(c);
+}
+
+/* ---- tunnels (after 101, and tcp listeners) ---- */
+
+/*
+ * Moves bytes from src to dst through b and out. Returns -1 on a socket error, else 0; sets *eof when
+ * src has ended (and then half-closes dst once everything before the end was written).
+ */
+static int pump(int src, bool *src_can_read, bool *eof, bool *shut, struct sk_buf *b, int dst,
+		bool *dst_can_write, struct sk_out *out, uint64_t *count, bool *progress)
+{
+	for (;;) {
+		if (out->n) {
+			int f = out_flush(dst, out, dst_can_write, count);
+			if (f < 0)
+				return -1;
+			if (f == 0)
+				return 0;
+			*progress = true;
+		}
+		if (b->len > b->off) {
+			out_set1(out, b->data + b->off, b->len - b->off);
+			b->off = b->len;
+			continue;
+		}
+		if (*eof) {
+			if (!*shut) {
+				shutdown(dst, SHUT_WR);
+				*shut = true;
+			}
+			return 0;
+		}
+		ssize_t n = read_into(src, b, src_can_read);
+		if (n == -1)
+			return 0;
+		if (n == -2)
+			return -1;
+		if (n == 0) {
+			*eof = true;
+			continue;
+		}
+		*progress = true;
+	}
+}
+
+static enum step begin_tunnel(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	if (!r->ubuf)
+		r->ubuf = sk_buf_get(c->w);
+	c->state = SK_CS_TUNNEL;
+	r->up_reusable = false;
+	r->keep_alive = false;
+	r->last_io_ms = sk_loop_now(c->w->loop);
+	sk_timer_arm(c->w->loop, &c->timer, r->beh ? r->beh->idle_timeout_ms
+						   : cfg_of(c)->listeners[c->listener].idle_timeout_ms);
+	return STEP_AGAIN;
+}
+
+static enum step do_tunnel(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	if (!r->ubuf)
+		r->ubuf = sk_buf_get(c->w);
+	if (!c->rbuf)
+		c->rbuf = sk_buf_get(c->w);
+	bool progress = false;
+	/* The 101 head (and anything after it) goes first: it sits in vout / ubuf already. */
+	if (pump(u->io.fd, &u->can_read, &r->u_eof, &r->v_shut, r->ubuf, c->io.fd, &c->can_write, &r->vout,
+		 &r->bytes_out, &progress) < 0)
+		return STEP_CLOSE;
+	if (pump(c->io.fd, &c->can_read, &r->v_eof, &r->u_shut, c->rbuf, u->io.fd, &u->can_write, &r->uout,
+		 &r->bytes_in, &progress) < 0)
+		return STEP_CLOSE;
+	if (progress)
+		r->last_io_ms = sk_loop_now(c->w->loop);
+	if (r->u_eof && r->v_eof && !r->vout.n && !r->uout.n)
+		return STEP_CLOSE;
+	return STEP_WAIT;
+}
+
+/* ---- end of a request ---- */
+
+static enum step finish_request(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	log_request(c);
+	if (c->up) {
+		if (r->up_reusable && r->resp_done && r->req_body_done)
+			sk_upstream_release(c->up);
+		else
+			sk_upstream_close(c->up);
+		c->up = NULL;
+	}
+	bool keep = r->keep_alive && !c->w->stopping && (r->req_body_done || r->req_body == SK_BODY_NONE);
+	req_put(c);
+	if (!keep)
+		return start_linger(c);
+	struct sk_buf *b = c->rbuf;
+	if (b && b->len > b->off) {
+		c->state = SK_CS_HEAD; /* a pipelined request is already here */
+		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.header_read_ms);
+	} else {
+		if (b) {
+			sk_buf_put(c->w, b);
+			c->rbuf = NULL;
+		}
+		c->state = SK_CS_IDLE;
+		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.keepalive_ms);
+	}
+	return STEP_AGAIN;
+}
+
+/* Half-closes and waits briefly for the viewer to close, so that a final response is not destroyed by
+ * a reset caused by unread request bytes (the "lingering close" of Apache and nginx). */
+static enum step start_linger(struct sk_conn *c)
+{
+	if (shutdown(c->io.fd, SHUT_WR) == -1)
+		return STEP_CLOSE;
+	c->closing = true;
+	if (!c->rbuf)
+		c->rbuf = sk_buf_get(c->w);
+	sk_timer_arm(c->w->loop, &c->timer, LINGER_MS);
+	return STEP_WAIT;
+}
+
+static enum step do_linger(struct sk_conn *c)
+{
+	for (;;) {
+		c->rbuf->off = c->rbuf->len = 0;
+		ssize_t n = read_into(c->io.fd, c->rbuf, &c->can_read);
+		if (n == -1)
+			return STEP_WAIT;
+		if (n <= 0)
+			return STEP_CLOSE;
+	}
+}
+
+/* ---- reading request heads ---- */
+
+static enum step do_head(struct sk_conn *c)
+{
+	struct sk_worker *w = c->w;
+	for (;;) {
+		struct sk_buf *b = c->rbuf;
+		if (b && b->len > b->off) {
+			if (!c->req) {
+				c->req = req_get(w);
+				c->req->start_ms = sk_loop_now(w->loop);
+				c->req->start_wall_ms = sk_wall_ms();
+			}
+			struct sk_req *r = c->req;
+			enum sk_h1_result pr = sk_h1_parse_request(b->data + b->off, b->len - b->off, &c->rt->limits,
+								   &r->hreq, r->headers, SK_MAX_HEADERS);
+			switch (pr) {
+			case SK_H1_DONE:
+				return begin_request(c);
+			case SK_H1_INCOMPLETE:
+				break;
+			case SK_H1_URI_TOO_LONG:
+				r->hreq.headers = NULL;
+				return reply_error(c, SK_R_URI_TOO_LONG, true);
+			case SK_H1_HEAD_TOO_LARGE:
+				r->hreq.headers = NULL;
+				return reply_error(c, SK_R_HEADERS_TOO_LARGE, true);
+			default:
+				r->hreq.headers = NULL;
+				sk_info("client %s: malformed request head, answered 400",
+					(r->client.ip[0] ? r->client.ip : "?"));
+				return reply_error(c, SK_R_BAD_REQUEST, true);
+			}
+			if (b->off > 0) { /* make room at the end for the rest of the head */
+				memmove(b->data, b->data + b->off, b->len - b->off);
+				b->len -= b->off;
+				b->off = 0;
+			}
+		}
+		if (!c->can_read)
+			return STEP_WAIT;
+		if (!b)
+			b = c->rbuf = sk_buf_get(w);
+		ssize_t n = read_into(c->io.fd, b, &c->can_read);
+		if (n > 0) {
+			if (c->state == SK_CS_IDLE) {
+				c->state = SK_CS_HEAD;
+				sk_timer_arm(w->loop, &c->timer, cfg_of(c)->timeouts.header_read_ms);
+			}
+			continue;
+		}
+		if (n == -1) {
+			if (c->state == SK_CS_IDLE && b->len == b->off) {
+				sk_buf_put(w, b); /* an idle keep-alive connection holds no buffer */
+				c->rbuf = NULL;
+			}
+			return STEP_WAIT;
+		}
+		return STEP_CLOSE; /* EOF or error while waiting for a head */
+	}
+}
+
+/* ---- driver ---- */
+
+static void conn_run(struct sk_conn *c)
+{
+	for (;;) {
+		enum step s;
+		if (c->closing) {
+			s = do_linger(c);
+		} else {
+			switch (c->state) {
+			case SK_CS_IDLE:
+			case SK_CS_HEAD: s = do_head(c); break;
+			case SK_CS_CONNECT: s = do_connect(c); break;
+			case SK_CS_SEND: s = do_send(c); break;
+			case SK_CS_RESP_HEAD: s = do_resp_head(c); break;
+			case SK_CS_RESP_BODY: s = do_resp_body(c); break;
+			case SK_CS_STATIC: s = do_static(c); break;
+			case SK_CS_REPLY: s = do_reply(c); break;
+			case SK_CS_TUNNEL: s = do_tunnel(c); break;
+			default: SK_ASSERT(!"unknown connection state");
+			}
+		}
+		if (s == STEP_WAIT)
+			return;
+		if (s == STEP_CLOSE) {
+			conn_close(c);
+			return;
+		}
+	}
+}
+
+static void on_viewer(struct sk_io *io, uint32_t ev)
+{
+	struct sk_conn *c = SK_CONTAINER_OF(io, struct sk_conn, io);
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->can_read = true;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->can_write = true;
+	conn_run(c);
+}
+
+void sk_conn_upstream_event(struct sk_conn *c)
+{
+	conn_run(c);
+}
+
+static void on_timer(struct sk_timer *t)
+{
+	struct sk_conn *c = SK_CONTAINER_OF(t, struct sk_conn, timer);
+	struct sk_req *r = c->req;
+	uint64_t now = sk_loop_now(c->w->loop);
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	enum step s = STEP_CLOSE;
+	switch (c->state) {
+	case SK_CS_IDLE:
+		break;
+	case SK_CS_HEAD:
+		if (r && c->rbuf && c->rbuf->len > c->rbuf->off) {
+			r->hreq.headers = NULL;
+			s = reply_error(c, SK_R_REQUEST_TIMEOUT, true);
+		}
+		break;
+	case SK_CS_CONNECT:
+		sk_warn("connect to %s: timed out", r->server->addr.text);
+		sk_upstream_mark_failed(r->server);
+		if (!r->tcp_mode)
+			s = upstream_failed(c, SK_R_UPSTREAM_TIMEOUT);
+		break;
+	case SK_CS_RESP_HEAD:
+		sk_warn("origin %s: no response head in time", r->server->addr.text);
+		s = upstream_failed(c, SK_R_UPSTREAM_TIMEOUT);
+		break;
+	case SK_CS_SEND:
+	case SK_CS_RESP_BODY:
+	case SK_CS_STATIC:
+	case SK_CS_TUNNEL: {
+		/* These deadlines measure inactivity: re-arm for what is left since the last byte moved. */
+		uint64_t limit = c->state == SK_CS_TUNNEL
+					 ? (r->beh ? r->beh->idle_timeout_ms
+						   : cfg_of(c)->listeners[c->listener].idle_timeout_ms)
+					 : cfg_of(c)->timeouts.send_ms;
+		if (now - r->last_io_ms < limit) {
+			sk_timer_arm(c->w->loop, &c->timer, limit - (now - r->last_io_ms));
+			return;
+		}
+		if (c->state == SK_CS_SEND && !r->resp_any)
+			s = upstream_failed(c, SK_R_UPSTREAM_TIMEOUT);
+		break;
+	}
+	default:
+		break;
+	}
+	if (s == STEP_CLOSE)
+		conn_close(c);
+	else
+		conn_run(c);
+}
+
+/* ---- lifetime ---- */
+
+static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta)
+{
+	for (unsigned i = 0; i < w->n_snaps; i++) {
+		if (w->snaps[i].rt != rt)
+			continue;
+		w->snaps[i].conns = (uint32_t)((int)w->snaps[i].conns + delta);
+		if (w->snaps[i].conns == 0 && rt != w->rt) {
+			sk_runtime_unref(rt);
+			w->snaps[i] = w->snaps[--w->n_snaps];
+		}
+		return;
+	}
+	SK_ASSERT(!"connection snapshot not tracked by its worker");
+}
+
+void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, socklen_t plen,
+		    uint16_t listener)
+{
+	struct sk_conn *c = sk_calloc(1, sizeof(*c));
+	c->io.fd = fd;
+	c->io.cb = on_viewer;
+	c->timer.cb = on_timer;
+	c->w = w;
+	c->rt = w->rt;
+	c->listener = listener;
+	memcpy(&c->peer, peer, SK_MIN((size_t)plen, sizeof(c->peer)));
+	snap_count(w, c->rt, +1);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	if (sk_loop_add(w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == -1) {
+		conn_close(c);
+		return;
+	}
+	const struct sk_listener *l = &c->rt->cfg->listeners[listener];
+	if (l->mode == SK_MODE_TCP) {
+		struct sk_req *r = c->req = req_get(w);
+		r->tcp_mode = true;
+		r->origin = sk_config_origin(c->rt->cfg, l->origin);
+		r->start_ms = sk_loop_now(w->loop);
+		r->start_wall_ms = sk_wall_ms();
+		c->rbuf = sk_buf_get(w);
+		r->ubuf = sk_buf_get(w);
+		enum step s = connect_next(c, true);
+		if (s == STEP_CLOSE || c->state != SK_CS_CONNECT) {
+			conn_close(c);
+			return;
+		}
+		return; /* events drive the connect */
+	}
+	c->state = SK_CS_HEAD;
+	sk_timer_arm(w->loop, &c->timer, c->rt->cfg->timeouts.header_read_ms);
+	/* Data may already be waiting (edge-triggered: an event will come for it anyway). */
+}
+
+static void conn_close(struct sk_conn *c)
+{
+	struct sk_worker *w = c->w;
+	sk_timer_cancel(w->loop, &c->timer);
+	if (c->up) {
+		sk_upstream_close(c->up);
+		c->up = NULL;
+	}
+	if (c->req && c->req->method_len)
+		log_request(c);
+	req_put(c);
+	if (c->rbuf)
+		sk_buf_put(w, c->rbuf);
+	close(c->io.fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	snap_count(w, c->rt, -1);
+	free(c);
+}
+
+void sk_conn_drain_all(struct sk_worker *w)
+{
+	struct sk_conn *c = w->conns;
+	while (c) {
+		struct sk_conn *next = c->next;
+		if ((c->state == SK_CS_IDLE || (c->state == SK_CS_HEAD && !c->req)) && !c->closing)
+			conn_close(c);
+		c = next;
+	}
+}
+
+void sk_conn_force_close(struct sk_conn *c)
+{
+	conn_close(c);
+}
+
+void sk_conn_free_reqs(struct sk_worker *w)
+{
+	while (w->free_reqs) {
+		struct sk_req *r = w->free_reqs;
+		w->free_reqs = r->next_free;
+		free(r);
+	}
+	w->n_free_reqs = 0;
+}

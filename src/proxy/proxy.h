@@ -1,0 +1,191 @@
+/*
+ * proxy.h — the serving side: the immutable runtime snapshot, workers, viewer connections, the upstream
+ * pool and tunnels. Internal to src/proxy (and src/cli/run.c, which starts it).
+ *
+ * Threads: the main thread loads configs and builds snapshots; each worker thread owns an epoll loop
+ * with its own listening sockets (SO_REUSEPORT), connections, upstream pools and buffers. A connection
+ * lives on one worker from accept to close and keeps the snapshot it was accepted under.
+ */
+#ifndef SK_PROXY_H
+#define SK_PROXY_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "core/reason.h"
+#include "http/h1.h"
+#include "loop/loop.h"
+#include "net/ipset.h"
+#include "obs/accesslog.h"
+#include "proxy/route.h"
+
+#define SK_BUF_SIZE (32 * 1024)
+#define SK_MAX_HEADERS 128
+#define SK_MAX_LINE 16384
+#define SK_MAX_WORKERS 256
+
+/* ---- runtime snapshot (runtime.c) ---- */
+
+struct sk_origin_rt {
+	int root_fd; /* static origins: O_PATH directory; -1 otherwise */
+};
+
+struct sk_listener_rt {
+	int fds[SK_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, owned by the server's table */
+};
+
+struct sk_runtime {
+	atomic_uint refs;
+	uint64_t generation;
+	struct sk_config *cfg;
+	struct sk_routes *routes;
+	struct sk_ipset *trusted;
+	struct sk_origin_rt *origins;     /* parallel to cfg->origins */
+	struct sk_listener_rt *listeners; /* parallel to cfg->listeners */
+	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
+};
+
+/* Builds a snapshot (takes ownership of cfg) or returns NULL with err filled. Sockets are attached later. */
+struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err);
+void sk_runtime_ref(struct sk_runtime *rt);
+void sk_runtime_unref(struct sk_runtime *rt);
+
+/* ---- buffers (worker.c) ---- */
+
+struct sk_buf {
+	struct sk_buf *next; /* free-list link */
+	uint32_t off;        /* first unconsumed byte */
+	uint32_t len;        /* bytes filled */
+	char data[SK_BUF_SIZE];
+};
+
+/* ---- upstream pool (upstream.c) ---- */
+
+struct sk_conn;
+
+struct sk_upconn {
+	struct sk_io io;
+	struct sk_timer idle_timer;
+	struct sk_upconn *next;        /* idle list link */
+	struct sk_server_pool *pool;
+	struct sk_conn *owner;         /* NULL while idle */
+	bool can_read, can_write;
+	bool connected;
+	uint32_t uses;                 /* requests sent on this connection */
+};
+
+/* Per worker, per server address: idle connections (LIFO) and passive health. */
+struct sk_server_pool {
+	struct sk_addr addr;
+	struct sk_upconn *idle;
+	uint32_t n_idle;
+	uint32_t max_idle;
+	uint64_t failed_until; /* passive failure marking: skip until this time (ms) */
+	struct sk_worker *w;
+};
+
+/* ---- worker (worker.c) ---- */
+
+struct sk_snapref {
+	struct sk_runtime *rt;
+	uint32_t conns;
+};
+
+
+struct sk_worker {
+	unsigned id;
+	pthread_t thread;
+	struct sk_loop *loop;
+	struct sk_runtime *rt;           /* current snapshot */
+	struct sk_snapref snaps[8];      /* snapshots with live connections (rt first) */
+	unsigned n_snaps;
+	_Atomic(struct sk_runtime *) next_rt; /* published by the main thread */
+	atomic_bool stopping;
+	atomic_bool reopen_logs;
+	atomic_uint_fast64_t acked_generation;
+	struct sk_io *listen_io;         /* one per listener of rt */
+	size_t n_listen_io;
+	struct sk_buf *free_bufs;
+	unsigned n_free_bufs;
+	struct sk_req *free_reqs;
+	unsigned n_free_reqs;
+	struct sk_server_pool **pools;   /* by server address */
+	size_t n_pools;
+	uint32_t rr;                     /* round-robin cursor */
+	uint32_t n_conns;
+	struct sk_conn *conns;           /* all live connections (for draining) */
+	struct sk_log_buf *access_log;
+	int access_log_fd;
+};
+
+struct sk_buf *sk_buf_get(struct sk_worker *w);
+void sk_buf_put(struct sk_worker *w, struct sk_buf *b);
+
+/* ---- connections (conn.c, tunnel.c) ---- */
+
+/* Pending output toward one socket: up to 3 slices that must stay valid until flushed. */
+struct sk_out {
+	struct iovec iov[3];
+	uint8_t n;
+};
+
+enum sk_conn_state {
+	SK_CS_IDLE = 0,    /* keep-alive: waiting for the first byte of a request; holds no buffer */
+	SK_CS_HEAD,        /* reading a request head */
+	SK_CS_CONNECT,     /* connecting to an upstream server */
+	SK_CS_SEND,        /* sending the request head and body upstream */
+	SK_CS_RESP_HEAD,   /* waiting for the response head */
+	SK_CS_RESP_BODY,   /* streaming the response to the viewer */
+	SK_CS_STATIC,      /* sending a static file */
+	SK_CS_REPLY,       /* sending a response sekisho made itself (error page) */
+	SK_CS_TUNNEL,      /* bytes both ways (WebSocket after 101, tcp listeners) */
+};
+
+struct sk_req;
+
+struct sk_conn {
+	struct sk_io io;
+	struct sk_timer timer;
+	struct sk_worker *w;
+	struct sk_runtime *rt;
+	struct sk_conn *prev, *next;   /* worker's list */
+	struct sk_buf *rbuf;           /* bytes from the viewer */
+	struct sk_req *req;            /* the request in progress, or NULL */
+	struct sk_upconn *up;
+	struct sockaddr_in6 peer;      /* sockaddr_in or sockaddr_in6 */
+	uint16_t listener;             /* index into rt->cfg->listeners */
+	uint8_t state;                 /* enum sk_conn_state */
+	bool can_read, can_write;
+	bool tls;
+	bool closing;                  /* close once the pending output is flushed */
+};
+
+void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, socklen_t plen,
+		    uint16_t listener);
+/* Closes every idle keep-alive connection and marks the others to close after their request. */
+void sk_conn_drain_all(struct sk_worker *w);
+/* Closes c now, whatever its state (shutdown after the drain period). */
+void sk_conn_force_close(struct sk_conn *c);
+void sk_conn_free_reqs(struct sk_worker *w);
+
+/* upstream.c */
+struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint32_t max_idle);
+/* Takes an idle connection (reused = true) or starts a new non-blocking connect. NULL on socket errors. */
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused);
+/* Returns a healthy connection to its pool (or closes it when the pool is full). */
+void sk_upstream_release(struct sk_upconn *u);
+void sk_upstream_close(struct sk_upconn *u);
+/* Picks the next server of an origin (round robin, skipping ones marked failed). */
+struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o);
+void sk_upstream_mark_failed(struct sk_server_pool *p);
+/* Called by the upstream socket's events while owned. */
+void sk_conn_upstream_event(struct sk_conn *c);
+
+
+/* ---- server (server.c) ---- */
+int sk_server_run(const char *config_path);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * runtime.c — the immutable runtime snapshot built from a validated config: route table, trusted
+ * proxies, static origin directories, clamped limits. Reference counted; the last unref frees it and its
+ * config. Listening sockets are not owned here (see server.c): they outlive snapshots.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err)
+{
+	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
+	atomic_init(&rt->refs, 1);
+	rt->cfg = cfg;
+	rt->origins = sk_calloc(cfg->n_origins, sizeof(*rt->origins));
+	rt->listeners = sk_calloc(cfg->n_listeners, sizeof(*rt->listeners));
+	for (size_t i = 0; i < cfg->n_origins; i++) {
+		rt->origins[i].root_fd = -1;
+		if (!cfg->origins[i].root)
+			continue;
+		int fd = open(cfg->origins[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -1) {
+			sk_err_set(err, cfg->path, cfg->origins[i].pos.line, cfg->origins[i].pos.col,
+				   "origin '%s': cannot open root %s: %s", cfg->origins[i].name, cfg->origins[i].root,
+				   strerror(errno));
+			sk_runtime_unref(rt);
+			return NULL;
+		}
+		rt->origins[i].root_fd = fd;
+	}
+	rt->trusted = sk_ipset_new();
+	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
+		sk_ipset_add(rt->trusted, &cfg->trusted_proxies.items[i]);
+	rt->routes = sk_routes_build(cfg);
+	rt->limits = (struct sk_h1_limits){
+		.request_line = SK_MIN(cfg->limits.request_line, (uint32_t)SK_MAX_LINE),
+		.header_block = SK_MIN(cfg->limits.header_block, (uint32_t)SK_BUF_SIZE - 1024),
+		.header_fields = SK_MIN(cfg->limits.header_fields, (uint32_t)SK_MAX_HEADERS),
+	};
+	if (rt->limits.request_line != cfg->limits.request_line ||
+	    rt->limits.header_block != cfg->limits.header_block ||
+	    rt->limits.header_fields != cfg->limits.header_fields)
+		sk_warn("limits above what this build supports were lowered (request_line <= %d, header_block <= "
+			"%d, header_fields <= %d)",
+			SK_MAX_LINE, SK_BUF_SIZE - 1024, SK_MAX_HEADERS);
+	return rt;
+}
+
+void sk_runtime_ref(struct sk_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+}
+
+void sk_runtime_unref(struct sk_runtime *rt)
+{
+	if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; rt->origins && i < rt->cfg->n_origins; i++)
+		if (rt->origins[i].root_fd >= 0)
+			close(rt->origins[i].root_fd);
+	free(rt->origins);
+	free(rt->listeners);
+	if (rt->routes)
+		sk_routes_free(rt->routes);
+	if (rt->trusted)
+		sk_ipset_free(rt->trusted);
+	sk_config_free(rt->cfg);
+	free(rt);
+}

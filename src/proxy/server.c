@@ -1,0 +1,213 @@
+/*
+ * server.c — the main thread: loads the config, owns the listening sockets, starts the workers and
+ * the blocking pool, then waits for signals: SIGHUP reloads (a bad file is refused and logged, the old
+ * snapshot keeps serving), SIGTERM/SIGINT drain and exit, SIGUSR1 reopens log files.
+ *
+ * Listening sockets outlive snapshots: a reload that keeps a listener's address keeps its sockets, so no
+ * queued connection is lost. Sockets of removed listeners are closed once every worker has switched.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+#include "proxy/worker.h"
+
+struct sock_entry {
+	struct sk_addr addr;
+	int fds[SK_MAX_WORKERS];
+	uint64_t used_by; /* last generation that uses it */
+	bool open;
+};
+
+static struct {
+	const char *path;
+	unsigned n_workers;
+	struct sk_worker *workers[SK_MAX_WORKERS];
+	struct sk_runtime *rt;
+	uint64_t generation;
+	struct sock_entry *socks;
+	size_t n_socks;
+} srv;
+
+static struct sock_entry *sock_find(const struct sk_addr *a)
+{
+	for (size_t i = 0; i < srv.n_socks; i++) {
+		struct sock_entry *e = &srv.socks[i];
+		if (e->open && e->addr.len == a->len && memcmp(&e->addr.ss, &a->ss, a->len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void sock_close(struct sock_entry *e)
+{
+	for (unsigned w = 0; w < srv.n_workers; w++)
+		close(e->fds[w]);
+	e->open = false;
+}
+
+/* Attaches sockets to every listener of rt, opening new ones where needed. On failure, the sockets
+ * opened by this call are closed again and -1 is returned with err filled. */
+static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
+{
+	const struct sk_config *cfg = rt->cfg;
+	size_t first_new = srv.n_socks;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct sk_listener *l = &cfg->listeners[i];
+		struct sock_entry *e = sock_find(&l->listen);
+		if (!e) {
+			srv.socks = sk_realloc(srv.socks, (srv.n_socks + 1) * sizeof(*srv.socks));
+			e = &srv.socks[srv.n_socks];
+			memset(e, 0, sizeof(*e));
+			e->addr = l->listen;
+			for (unsigned w = 0; w < srv.n_workers; w++) {
+				e->fds[w] = sk_listen_open(&l->listen, err);
+				if (e->fds[w] == -1) {
+					char where[600];
+					snprintf(where, sizeof(where), "listener '%s': %s", l->name, err->msg);
+					sk_err_set(err, cfg->path, l->pos.line, l->pos.col, "%s", where);
+					for (unsigned k = 0; k < w; k++)
+						close(e->fds[k]);
+					for (size_t j = first_new; j < srv.n_socks; j++)
+						sock_close(&srv.socks[j]);
+					return -1;
+				}
+			}
+			e->open = true;
+			srv.n_socks++;
+		}
+		e->used_by = rt->generation;
+		memcpy(rt->listeners[i].fds, e->fds, sizeof(e->fds));
+	}
+	return 0;
+}
+
+static struct sk_runtime *load(struct sk_err *err)
+{
+	struct sk_config *cfg = sk_config_load(srv.path, err);
+	if (!cfg)
+		return NULL;
+	struct sk_runtime *rt = sk_runtime_build(cfg, err);
+	if (!rt)
+		return NULL;
+	rt->generation = ++srv.generation;
+	if (attach_sockets(rt, err) == -1) {
+		sk_runtime_unref(rt);
+		return NULL;
+	}
+	return rt;
+}
+
+static void reload(void)
+{
+	struct sk_err err = { 0 };
+	struct sk_runtime *rt = load(&err);
+	if (!rt) {
+		char msg[1200];
+		sk_err_format(&err, msg, sizeof(msg));
+		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
+		return;
+	}
+	if (rt->cfg->workers != srv.n_workers)
+		sk_warn("reload: 'workers' changes take effect at the next start (running %u)", srv.n_workers);
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		sk_worker_publish(srv.workers[i], rt);
+	sk_runtime_unref(srv.rt);
+	srv.rt = rt;
+	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
+}
+
+/* Closes the sockets of listeners that the current snapshot no longer has, once every worker runs it. */
+static void retire_sockets(void)
+{
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		if (atomic_load(&srv.workers[i]->acked_generation) != srv.generation)
+			return;
+	for (size_t i = 0; i < srv.n_socks; i++)
+		if (srv.socks[i].open && srv.socks[i].used_by != srv.generation)
+			sock_close(&srv.socks[i]);
+}
+
+int sk_server_run(const char *config_path)
+{
+	srv.path = config_path;
+	struct sk_err err = { 0 };
+	struct sk_config *cfg = sk_config_load(config_path, &err);
+	if (!cfg)
+		goto fail;
+	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
+	struct sk_runtime *rt = sk_runtime_build(cfg, &err);
+	if (!rt)
+		goto fail;
+	rt->generation = ++srv.generation;
+	if (attach_sockets(rt, &err) == -1) {
+		sk_runtime_unref(rt);
+		goto fail;
+	}
+	srv.rt = rt;
+
+	/* Signals are taken synchronously by this thread only; workers inherit the blocked mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (sk_pool_start(2) == -1)
+		return 1;
+	for (unsigned i = 0; i < srv.n_workers; i++) {
+		srv.workers[i] = sk_worker_new(i, rt);
+		if (!srv.workers[i] || sk_worker_start(srv.workers[i]) == -1)
+			return 1;
+	}
+	for (size_t i = 0; i < rt->cfg->n_listeners; i++)
+		sk_info("listening on %s (%s)", rt->cfg->listeners[i].listen.text, rt->cfg->listeners[i].name);
+	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);
+
+	for (;;) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == -1) {
+			retire_sockets();
+			continue;
+		}
+		if (sig == SIGHUP) {
+			reload();
+		} else if (sig == SIGUSR1) {
+			for (unsigned i = 0; i < srv.n_workers; i++)
+				sk_worker_reopen_logs(srv.workers[i]);
+		} else {
+			sk_info("%s received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+	}
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		sk_worker_stop(srv.workers[i]);
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		sk_worker_join_free(srv.workers[i]);
+	sk_pool_stop();
+	for (size_t i = 0; i < srv.n_socks; i++)
+		if (srv.socks[i].open)
+			sock_close(&srv.socks[i]);
+	free(srv.socks);
+	sk_runtime_unref(srv.rt);
+	sk_info("sekisho stopped");
+	return 0;
+
+fail: {
+	char msg[1200];
+	sk_err_format(&err, msg, sizeof(msg));
+	fprintf(stderr, "%s\n", msg);
+	return 1;
+}
+}

@@ -1,0 +1,176 @@
+/*
+ * upstream.c — per-worker pools of keep-alive connections to origin servers, round robin over an
+ * origin's servers and passive failure marking.
+ *
+ * A pool belongs to one worker and one server address (origins naming the same address share it, and
+ * pools outlive config reloads). Idle connections stay registered in epoll: any event on an idle one
+ * means the origin closed it (or sent bytes nobody asked for), so it is closed at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+#define FAIL_MS 10000    /* a server that failed is skipped for this long, unless all have failed */
+#define IDLE_UP_MS 50000 /* idle upstream connections are closed after this (below common 60 s) */
+
+static void pool_unlink(struct sk_server_pool *p, struct sk_upconn *u)
+{
+	struct sk_upconn **pp = &p->idle;
+	while (*pp && *pp != u)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = u->next;
+		p->n_idle--;
+	}
+	u->next = NULL;
+}
+
+static void on_up_event(struct sk_io *io, uint32_t ev)
+{
+	struct sk_upconn *u = SK_CONTAINER_OF(io, struct sk_upconn, io);
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		u->can_read = true;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		u->can_write = true;
+	if (u->owner) {
+		sk_conn_upstream_event(u->owner);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		pool_unlink(u->pool, u);
+		sk_upstream_close(u);
+	}
+}
+
+static void on_idle_timeout(struct sk_timer *t)
+{
+	struct sk_upconn *u = SK_CONTAINER_OF(t, struct sk_upconn, idle_timer);
+	pool_unlink(u->pool, u);
+	sk_upstream_close(u);
+}
+
+struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint32_t max_idle)
+{
+	for (size_t i = 0; i < w->n_pools; i++) {
+		struct sk_server_pool *p = w->pools[i];
+		if (p->addr.len == addr->len && memcmp(&p->addr.ss, &addr->ss, addr->len) == 0) {
+			p->max_idle = max_idle;
+			return p;
+		}
+	}
+	struct sk_server_pool *p = sk_calloc(1, sizeof(*p));
+	p->addr = *addr;
+	p->max_idle = max_idle;
+	p->w = w;
+	w->pools = sk_realloc(w->pools, (w->n_pools + 1) * sizeof(*w->pools));
+	w->pools[w->n_pools++] = p;
+	return p;
+}
+
+struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o)
+{
+	SK_ASSERT(o->n_servers > 0);
+	uint64_t now = sk_loop_now(w->loop);
+	uint32_t start = w->rr++;
+	struct sk_server_pool *first = NULL;
+	for (size_t k = 0; k < o->n_servers; k++) {
+		const struct sk_addr *a = &o->servers[(start + k) % o->n_servers];
+		struct sk_server_pool *p = sk_upstream_pool(w, a, o->max_idle);
+		if (!first)
+			first = p;
+		if (p->failed_until <= now)
+			return p;
+	}
+	return first; /* every server is marked failed: try anyway rather than refuse */
+}
+
+void sk_upstream_mark_failed(struct sk_server_pool *p)
+{
+	p->failed_until = sk_loop_now(p->w->loop) + FAIL_MS;
+}
+
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused)
+{
+	struct sk_worker *w = p->w;
+	if (!fresh && p->idle) {
+		struct sk_upconn *u = p->idle;
+		p->idle = u->next;
+		p->n_idle--;
+		u->next = NULL;
+		sk_timer_cancel(w->loop, &u->idle_timer);
+		u->owner = owner;
+		*reused = true;
+		return u;
+	}
+	*reused = false;
+	int fd = socket(p->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		sk_error("socket: %s", strerror(errno));
+		return NULL;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sk_upconn *u = sk_calloc(1, sizeof(*u));
+	u->io.fd = fd;
+	u->io.cb = on_up_event;
+	u->idle_timer.cb = on_idle_timeout;
+	u->pool = p;
+	u->owner = owner;
+	if (connect(fd, (struct sockaddr *)&p->addr.ss, p->addr.len) == 0) {
+		u->connected = true;
+		u->can_write = true;
+	} else if (errno != EINPROGRESS) {
+		sk_warn("connect to %s: %s", p->addr.text, strerror(errno));
+		close(fd);
+		free(u);
+		return NULL;
+	}
+	if (sk_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == -1) {
+		close(fd);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void sk_upstream_release(struct sk_upconn *u)
+{
+	struct sk_server_pool *p = u->pool;
+	u->owner = NULL;
+	if (p->n_idle >= p->max_idle || p->w->stopping) {
+		sk_upstream_close(u);
+		return;
+	}
+	u->next = p->idle;
+	p->idle = u;
+	p->n_idle++;
+	sk_timer_arm(p->w->loop, &u->idle_timer, IDLE_UP_MS);
+	/* An event that arrived while it was owned (e.g. the origin's FIN) will not repeat: check now. */
+	if (u->can_read) {
+		char b;
+		ssize_t n = recv(u->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == -1 && errno == EAGAIN) {
+			u->can_read = false;
+		} else {
+			pool_unlink(p, u);
+			sk_upstream_close(u);
+		}
+	}
+}
+
+void sk_upstream_close(struct sk_upconn *u)
+{
+	struct sk_worker *w = u->pool->w;
+	sk_timer_cancel(w->loop, &u->idle_timer);
+	close(u->io.fd);
+	free(u);
+}

@@ -1,0 +1,276 @@
+/*
+ * worker.c — a worker thread: its epoll loop, its listening sockets, accept with the listener ACL,
+ * per-thread buffer and request free lists, snapshot switching on reload, and draining on shutdown.
+ *
+ * Snapshot switching: the main thread publishes a new snapshot into next_rt and wakes the loop. The
+ * worker re-registers its listening sockets for the new snapshot and uses it for new connections; each
+ * connection keeps the snapshot it was accepted under, counted per worker in snaps[] so that the hot path
+ * never touches a shared reference count. When an old snapshot's last connection on this worker closes,
+ * the worker drops its reference.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+#include "proxy/worker.h"
+
+#define MAX_FREE_BUFS 256
+#define DRAIN_MS 30000
+
+struct listen_io {
+	struct sk_io io;
+	struct sk_worker *w;
+	uint16_t listener;
+};
+
+struct sk_buf *sk_buf_get(struct sk_worker *w)
+{
+	struct sk_buf *b = w->free_bufs;
+	if (b) {
+		w->free_bufs = b->next;
+		w->n_free_bufs--;
+	} else {
+		b = sk_malloc(sizeof(*b));
+	}
+	b->next = NULL;
+	b->off = b->len = 0;
+	return b;
+}
+
+void sk_buf_put(struct sk_worker *w, struct sk_buf *b)
+{
+	if (w->n_free_bufs >= MAX_FREE_BUFS) {
+		free(b);
+		return;
+	}
+	b->next = w->free_bufs;
+	w->free_bufs = b;
+	w->n_free_bufs++;
+}
+
+static void on_accept(struct sk_io *io, uint32_t ev)
+{
+	struct listen_io *li = SK_CONTAINER_OF(io, struct listen_io, io);
+	struct sk_worker *w = li->w;
+	const struct sk_config *cfg = w->rt->cfg;
+	const struct sk_listener *l = &cfg->listeners[li->listener];
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				sk_error("accept on %s: %s", l->name, strerror(errno));
+			return;
+		}
+		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sk_conn_accept(w, fd, (struct sockaddr *)&ss, len, li->listener);
+	}
+}
+
+static void unregister_listeners(struct sk_worker *w)
+{
+	struct listen_io *lis = (struct listen_io *)w->listen_io;
+	for (size_t i = 0; i < w->n_listen_io; i++)
+		sk_loop_del(w->loop, &lis[i].io);
+	free(w->listen_io);
+	w->listen_io = NULL;
+	w->n_listen_io = 0;
+}
+
+static void register_listeners(struct sk_worker *w)
+{
+	const struct sk_config *cfg = w->rt->cfg;
+	struct listen_io *lis = sk_calloc(cfg->n_listeners, sizeof(*lis));
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		lis[i] = (struct listen_io){
+			.io = { .fd = w->rt->listeners[i].fds[w->id], .cb = on_accept },
+			.w = w,
+			.listener = (uint16_t)i,
+		};
+		sk_loop_add_level(w->loop, &lis[i].io, EPOLLIN);
+	}
+	w->listen_io = (struct sk_io *)lis;
+	w->n_listen_io = cfg->n_listeners;
+}
+
+static void open_access_log(struct sk_worker *w)
+{
+	sk_accesslog_close(w->access_log);
+	if (sk_accesslog_open(w->access_log, w->rt->cfg->access_log.path) == -1)
+		sk_error("access log %s: %s", w->rt->cfg->access_log.path, strerror(errno));
+}
+
+static void switch_snapshot(struct sk_worker *w, struct sk_runtime *nrt)
+{
+	unregister_listeners(w);
+	struct sk_runtime *old = w->rt;
+	w->rt = nrt;
+	for (unsigned i = 0; i < w->n_snaps; i++) {
+		if (w->snaps[i].rt == old && w->snaps[i].conns == 0) {
+			sk_runtime_unref(old);
+			w->snaps[i] = w->snaps[--w->n_snaps];
+			break;
+		}
+	}
+	if (w->n_snaps == SK_ARRAY_LEN(w->snaps)) {
+		/* Eight generations still have connections on this worker: that is a reload storm. The
+		 * oldest keep working (their snapshot stays referenced) but are no longer tracked for release
+		 * until they close; record this rather than grow without bound. */
+		sk_warn("worker %u: too many live configuration generations", w->id);
+	} else {
+		w->snaps[w->n_snaps++] = (struct sk_snapref){ .rt = nrt, .conns = 0 };
+	}
+	register_listeners(w);
+	open_access_log(w);
+	atomic_store(&w->acked_generation, nrt->generation);
+}
+
+static void on_wake(void *arg)
+{
+	struct sk_worker *w = arg;
+	struct sk_runtime *nrt = atomic_exchange(&w->next_rt, NULL);
+	if (nrt)
+		switch_snapshot(w, nrt);
+	if (atomic_load(&w->reopen_logs)) {
+		atomic_store(&w->reopen_logs, false);
+		open_access_log(w);
+	}
+	if (atomic_load(&w->stopping) && w->n_listen_io) {
+		unregister_listeners(w);
+		sk_conn_drain_all(w);
+	}
+}
+
+static void after_round(void *arg)
+{
+	struct sk_worker *w = arg;
+	if (w->access_log->len)
+		sk_accesslog_flush(w->access_log);
+}
+
+struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
+{
+	struct sk_worker *w = sk_calloc(1, sizeof(*w));
+	w->id = id;
+	w->loop = sk_loop_new();
+	if (!w->loop) {
+		free(w);
+		return NULL;
+	}
+	sk_runtime_ref(rt);
+	w->rt = rt;
+	w->snaps[0] = (struct sk_snapref){ .rt = rt, .conns = 0 };
+	w->n_snaps = 1;
+	atomic_init(&w->next_rt, NULL);
+	atomic_store(&w->acked_generation, rt->generation);
+	w->access_log = sk_calloc(1, sizeof(*w->access_log));
+	w->access_log->fd = -1;
+	sk_loop_set_on_wake(w->loop, on_wake, w);
+	sk_loop_set_after(w->loop, after_round, w);
+	return w;
+}
+
+static void *worker_main(void *arg)
+{
+	struct sk_worker *w = arg;
+	open_access_log(w);
+	register_listeners(w);
+	uint64_t drain_deadline = 0;
+	for (;;) {
+		sk_loop_run_once(w->loop, 1000);
+		if (!atomic_load(&w->stopping))
+			continue;
+		if (w->n_conns == 0)
+			break;
+		uint64_t now = sk_now_ms();
+		if (!drain_deadline)
+			drain_deadline = now + DRAIN_MS;
+		if (now >= drain_deadline) {
+			sk_warn("worker %u: %u connections still open after the drain period; closing them", w->id,
+				w->n_conns);
+			break;
+		}
+	}
+	sk_accesslog_close(w->access_log);
+	return NULL;
+}
+
+int sk_worker_start(struct sk_worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc != 0) {
+		sk_error("pthread_create (worker): %s", strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void sk_worker_publish(struct sk_worker *w, struct sk_runtime *rt)
+{
+	sk_runtime_ref(rt);
+	struct sk_runtime *prev = atomic_exchange(&w->next_rt, rt);
+	if (prev)
+		sk_runtime_unref(prev); /* never picked up: superseded */
+	sk_loop_wake(w->loop);
+}
+
+void sk_worker_stop(struct sk_worker *w)
+{
+	atomic_store(&w->stopping, true);
+	sk_loop_wake(w->loop);
+}
+
+void sk_worker_reopen_logs(struct sk_worker *w)
+{
+	atomic_store(&w->reopen_logs, true);
+	sk_loop_wake(w->loop);
+}
+
+/* Joins the thread and frees everything the worker owns. Connections still open are closed. */
+void sk_worker_join_free(struct sk_worker *w)
+{
+	pthread_join(w->thread, NULL);
+	while (w->conns)
+		sk_conn_force_close(w->conns);
+	unregister_listeners(w);
+	for (size_t i = 0; i < w->n_pools; i++) {
+		struct sk_server_pool *p = w->pools[i];
+		while (p->idle) {
+			struct sk_upconn *u = p->idle;
+			p->idle = u->next;
+			sk_upstream_close(u);
+		}
+		free(p);
+	}
+	free(w->pools);
+	while (w->free_bufs) {
+		struct sk_buf *b = w->free_bufs;
+		w->free_bufs = b->next;
+		free(b);
+	}
+	sk_conn_free_reqs(w);
+	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
+	if (pending)
+		sk_runtime_unref(pending);
+	for (unsigned i = 0; i < w->n_snaps; i++)
+		sk_runtime_unref(w->snaps[i].rt);
+	free(w->access_log);
+	sk_loop_free(w->loop);
+	free(w);
+}
