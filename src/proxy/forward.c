@@ -338,6 +338,8 @@ static enum req_class classify_request(struct sk_slice n)
 		return IEQ(n, "expect") ? RQ_DROP : RQ_PASS;
 	case 7:
 		return IEQ(n, "upgrade") ? RQ_UPGRADE : RQ_PASS;
+	case 9: /* RFC 7239 Forwarded: spoofable like X-Forwarded-For, and we do not vouch for it */
+		return IEQ(n, "forwarded") ? RQ_DROP : RQ_PASS;
 	case 11:
 		return IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
 	case 13:

@@ -54,7 +54,7 @@ struct sk_fwd_request {
  * Writes the request head toward the origin into out[0..cap):
  *   "METHOD path+query HTTP/1.1", Host (viewer's if beh->forward_host else origin->host), the viewer's
  *   headers filtered by the behavior's forward_headers (all | none | list, case-insensitive), minus
- *   hop-by-hop fields, minus Host, Content-Length, Transfer-Encoding, Expect, X-Forwarded-*, and
+ *   hop-by-hop fields, minus Host, Content-Length, Transfer-Encoding, Expect, X-Forwarded-*, Forwarded and
  *   X-Auth-User/-Groups/-Method; then the origin's headers; then X-Forwarded-For (client->xff),
  *   X-Forwarded-Proto (http/https; a trusted peer's value is kept), X-Forwarded-Host (viewer host);
  *   identity headers when set; the framing field for body; "Connection: upgrade" + "Upgrade: <viewer's>"

@@ -543,7 +543,8 @@ static void test_request_ours_are_stripped(void **state)
 	req_init(&fx, "POST", "Host", "www.example.com", "Content-Length", "5", "Expect",
 		 "100-continue", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil",
 		 "X-Forwarded-Port", "1", "X-Forwarded-Proto", "https", "x-auth-user", "admin",
-		 "X-Auth-Groups", "admins", "X-AUTH-METHOD", "basic", "X-Authx", "kept", NULL);
+		 "X-Auth-Groups", "admins", "X-AUTH-METHOD", "basic", "X-Authx", "kept", "Forwarded",
+		 "for=6.6.6.7;proto=https", NULL);
 	struct sk_origin o = origin_fx();
 	struct sk_behavior b = beh_fx();
 	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
@@ -564,6 +565,8 @@ static void test_request_ours_are_stripped(void **state)
 	assert_false(has_field(head, "X-Auth-Method"));
 	assert_null(strstr(head, "admin"));
 	assert_true(has_line(head, "X-Authx: kept"));
+	assert_false(has_field(head, "Forwarded"));
+	assert_null(strstr(head, "6.6.6.7"));
 }
 
 static void test_request_identity_set(void **state)
