@@ -34,9 +34,13 @@ struct sk_loop {
 	pthread_mutex_t done_mu;
 	struct sk_job *done_head;
 	struct sk_job *done_tail;
+	/* Objects closed during this dispatch round, freed after it (see sk_loop_close_free). */
+	void **graveyard;
+	uint32_t n_graveyard, cap_graveyard;
 };
 
 static void wake_cb(struct sk_io *io, uint32_t events);
+static void bury(struct sk_loop *loop);
 
 struct sk_loop *sk_loop_new(void)
 {
@@ -68,6 +72,8 @@ void sk_loop_free(struct sk_loop *loop)
 	if (loop->wake_io.fd >= 0)
 		close(loop->wake_io.fd);
 	close(loop->epfd);
+	bury(loop);
+	free(loop->graveyard);
 	pthread_mutex_destroy(&loop->done_mu);
 	free(loop->heap);
 	free(loop);
@@ -102,6 +108,28 @@ void sk_loop_del(struct sk_loop *loop, struct sk_io *io)
 {
 	/* Closing the fd also removes it, but only once every duplicate is closed: be explicit. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+void sk_loop_close_free(struct sk_loop *loop, struct sk_io *io, void *mem)
+{
+	if (io->fd >= 0) {
+		close(io->fd);
+		io->fd = -1;
+	}
+	if (!mem)
+		return;
+	if (loop->n_graveyard == loop->cap_graveyard) {
+		loop->cap_graveyard = loop->cap_graveyard ? loop->cap_graveyard * 2 : 64;
+		loop->graveyard = sk_realloc(loop->graveyard, loop->cap_graveyard * sizeof(void *));
+	}
+	loop->graveyard[loop->n_graveyard++] = mem;
+}
+
+static void bury(struct sk_loop *loop)
+{
+	for (uint32_t i = 0; i < loop->n_graveyard; i++)
+		free(loop->graveyard[i]);
+	loop->n_graveyard = 0;
 }
 
 uint64_t sk_loop_now(const struct sk_loop *loop)
@@ -268,9 +296,11 @@ void sk_loop_run_once(struct sk_loop *loop, int max_wait_ms)
 	loop->now = sk_now_ms();
 	for (int i = 0; i < n; i++) {
 		struct sk_io *io = events[i].data.ptr;
-		io->cb(io, events[i].events);
+		if (io->fd >= 0) /* closed earlier in this batch: the event is stale */
+			io->cb(io, events[i].events);
 	}
 	run_timers(loop);
 	if (loop->after)
 		loop->after(loop->after_arg);
+	bury(loop);
 }

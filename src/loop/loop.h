@@ -47,6 +47,13 @@ int sk_loop_mod(struct sk_loop *loop, struct sk_io *io, uint32_t events);
 int sk_loop_add_level(struct sk_loop *loop, struct sk_io *io, uint32_t events);
 void sk_loop_del(struct sk_loop *loop, struct sk_io *io);
 
+/*
+ * Closes io->fd, marks io dead (fd = -1) and frees mem (the object embedding io, or NULL) after the
+ * current dispatch round. An epoll batch may still hold events for io: they are skipped, never
+ * delivered to freed memory. Use it for every object whose sk_io is registered.
+ */
+void sk_loop_close_free(struct sk_loop *loop, struct sk_io *io, void *mem);
+
 /* Arms (or re-arms) t to fire after ms milliseconds. The callback runs once; re-arm it to repeat. */
 void sk_timer_arm(struct sk_loop *loop, struct sk_timer *t, uint64_t ms);
 void sk_timer_cancel(struct sk_loop *loop, struct sk_timer *t);

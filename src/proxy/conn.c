@@ -1289,7 +1289,6 @@ static void conn_close(struct sk_conn *c)
 	req_put(c);
 	if (c->rbuf)
 		sk_buf_put(w, c->rbuf);
-	close(c->io.fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1298,7 +1297,7 @@ static void conn_close(struct sk_conn *c)
 		c->next->prev = c->prev;
 	w->n_conns--;
 	snap_count(w, c->rt, -1);
-	free(c);
+	sk_loop_close_free(w->loop, &c->io, c);
 }
 
 void sk_conn_drain_all(struct sk_worker *w)

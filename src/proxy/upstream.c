@@ -171,6 +171,5 @@ void sk_upstream_close(struct sk_upconn *u)
 {
 	struct sk_worker *w = u->pool->w;
 	sk_timer_cancel(w->loop, &u->idle_timer);
-	close(u->io.fd);
-	free(u);
+	sk_loop_close_free(w->loop, &u->io, u);
 }

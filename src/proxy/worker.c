@@ -86,9 +86,12 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 static void unregister_listeners(struct sk_worker *w)
 {
 	struct listen_io *lis = (struct listen_io *)w->listen_io;
-	for (size_t i = 0; i < w->n_listen_io; i++)
+	for (size_t i = 0; i < w->n_listen_io; i++) {
 		sk_loop_del(w->loop, &lis[i].io);
-	free(w->listen_io);
+		lis[i].io.fd = -1; /* the socket belongs to the server's table: only forget it here */
+	}
+	if (lis)
+		sk_loop_close_free(w->loop, &lis[0].io, lis);
 	w->listen_io = NULL;
 	w->n_listen_io = 0;
 }
