@@ -422,12 +422,12 @@ static void test_long_redirect_fails_softly(void **state)
 		strcat(rel, seg);
 		assert_int_equal(mkdirat(root_fd, rel, 0755), 0);
 		if (i == 0) {
-			char path[256];
+			char path[1100];
 			snprintf(path, sizeof(path), "/%s", rel);
 			assert_int_equal(get(path), 301);
 		}
 	}
-	char longp[1024];
+	char longp[1100];
 	snprintf(longp, sizeof(longp), "/%s", rel);
 	struct req_fx fx;
 	req_init(&fx, "GET", NULL);
