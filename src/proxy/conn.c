@@ -185,8 +185,13 @@ static int out_flush(int fd, struct sk_out *o, bool *can_write, uint64_t *count)
 	return 1;
 }
 
-/* Reads into b's free tail. Returns bytes read, 0 on EOF, -1 on EAGAIN (can_read cleared), -2 on error. */
-static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read)
+/*
+ * Reads into b's free tail. Returns bytes read, 0 on EOF, -1 on EAGAIN (can_read cleared), -2 on error.
+ * A short read drains the socket, so can_read is cleared without paying for a read that would return
+ * EAGAIN: edge-triggered epoll reports the next arrival anyway. Not so once the peer has half-closed
+ * (hup): that edge has been reported already, so reading goes on until EOF.
+ */
+static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read, bool hup)
 {
 	if (!*can_read)
 		return -1;
@@ -199,6 +204,8 @@ static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read)
 		ssize_t n = read(fd, b->data + b->len, room);
 		if (n > 0) {
 			b->len += (uint32_t)n;
+			if ((size_t)n < room && !hup)
+				*can_read = false;
 			return n;
 		}
 		if (n == 0)
@@ -549,6 +556,62 @@ static enum step upstream_failed(struct sk_conn *c, enum sk_reason reason)
 
 /* ---- request head and body toward the upstream ---- */
 
+/*
+ * Appends the framing of decoded chunk data [p, p+dlen) to o: "<hex>\r\n", the data, "\r\n".
+ * The caller made sure three slots are free.
+ */
+static void out_push_chunk(struct sk_out *o, char *line, const char *p, size_t dlen)
+{
+	size_t k = put_hex_line(line, dlen);
+	out_push(o, line, k);
+	out_push(o, p, dlen);
+	out_push(o, CRLF, 2);
+}
+
+/*
+ * Moves request-body bytes already in rbuf into uout (behind the head, when it is still queued), so
+ * that a head and a small body leave in one writev. Returns -1 on a malformed chunked body.
+ */
+static int req_fill(struct sk_req *r, struct sk_buf *b)
+{
+	while (!r->req_body_done && (size_t)r->uout.n + 4 <= SK_ARRAY_LEN(r->uout.iov)) {
+		if (r->req_last_chunk) {
+			r->req_last_chunk = false;
+			r->req_body_done = true;
+			out_push(&r->uout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
+			break;
+		}
+		size_t avail = b->len - b->off;
+		if (avail == 0)
+			break;
+		char *p = b->data + b->off;
+		if (r->req_body == SK_BODY_LENGTH) {
+			size_t take = (size_t)SK_MIN((uint64_t)avail, r->req_remaining);
+			out_push(&r->uout, p, take);
+			b->off += (uint32_t)take;
+			r->req_remaining -= take;
+			if (r->req_remaining == 0)
+				r->req_body_done = true;
+			break;
+		}
+		/* chunked: decode in place (each byte once), then frame the data as one chunk */
+		size_t dlen = avail, rest = 0;
+		enum sk_chunked_result cr = sk_h1_chunked_decode(&r->req_chunk, p, &dlen, &rest);
+		if (cr == SK_CHUNKED_BAD)
+			return -1;
+		b->len = b->off + (uint32_t)(dlen + rest);
+		if (dlen) {
+			out_push_chunk(&r->uout, r->chunk_line, p, dlen);
+			b->off += (uint32_t)dlen;
+		}
+		if (cr == SK_CHUNKED_DONE)
+			r->req_last_chunk = true;
+		else
+			break; /* one chunk line buffer: the next chunk waits for this one to leave */
+	}
+	return 0;
+}
+
 static enum step do_send(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
@@ -562,6 +625,19 @@ static enum step do_send(struct sk_conn *c)
 			if (f == 0)
 				return STEP_WAIT;
 		}
+		if (!r->head_queued) {
+			out_set1(&r->uout, r->hbuf->data, r->head_out_len);
+			r->head_queued = true;
+		}
+		if (r->uout.n == 0 || (r->uout.n == 1 && r->uout.iov[0].iov_base == r->hbuf->data)) {
+			if (req_fill(r, b) == -1) {
+				if (c->up) {
+					sk_upstream_close(c->up);
+					c->up = NULL;
+				}
+				return reply_error(c, SK_R_BAD_REQUEST, true);
+			}
+		}
 		if (r->uout.n) {
 			int f = out_flush(u->io.fd, &r->uout, &u->can_write, NULL);
 			if (f < 0)
@@ -569,16 +645,6 @@ static enum step do_send(struct sk_conn *c)
 			if (f == 0)
 				return STEP_WAIT;
 			r->last_io_ms = sk_loop_now(c->w->loop);
-		}
-		if (!r->head_queued) {
-			out_set1(&r->uout, r->hbuf->data, r->head_out_len);
-			r->head_queued = true;
-			continue;
-		}
-		if (r->req_last_chunk) {
-			r->req_last_chunk = false;
-			r->req_body_done = true;
-			out_set1(&r->uout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
 			continue;
 		}
 		if (r->req_body_done) {
@@ -586,53 +652,20 @@ static enum step do_send(struct sk_conn *c)
 			sk_timer_arm(c->w->loop, &c->timer, r->origin->response_timeout_ms);
 			return STEP_AGAIN;
 		}
-		size_t avail = b->len - b->off;
-		if (avail == 0) {
-			if ((r->hreq.flags & SK_H1F_EXPECT_CONTINUE) && !r->sent_continue && r->hreq.minor_version == 1) {
-				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-				r->sent_continue = true;
-				out_set1(&r->vout, cont, sizeof(cont) - 1);
-				continue;
-			}
-			ssize_t n = read_into(c->io.fd, b, &c->can_read);
-			if (n == -1)
-				return STEP_WAIT;
-			if (n <= 0)
-				return STEP_CLOSE; /* the viewer went away mid-body */
-			r->bytes_in += (uint64_t)n;
-			r->last_io_ms = sk_loop_now(c->w->loop);
+		/* rbuf is empty and more body is due */
+		if ((r->hreq.flags & SK_H1F_EXPECT_CONTINUE) && !r->sent_continue && r->hreq.minor_version == 1) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			r->sent_continue = true;
+			out_set1(&r->vout, cont, sizeof(cont) - 1);
 			continue;
 		}
-		char *p = b->data + b->off;
-		if (r->req_body == SK_BODY_LENGTH) {
-			size_t take = (size_t)SK_MIN((uint64_t)avail, r->req_remaining);
-			out_set1(&r->uout, p, take);
-			b->off += (uint32_t)take;
-			r->req_remaining -= take;
-			if (r->req_remaining == 0)
-				r->req_body_done = true;
-			continue;
-		}
-		/* chunked: decode in place, then frame the data as one chunk */
-		size_t dlen = avail, rest = 0;
-		enum sk_chunked_result cr = sk_h1_chunked_decode(&r->req_chunk, p, &dlen, &rest);
-		if (cr == SK_CHUNKED_BAD) {
-			if (c->up) {
-				sk_upstream_close(c->up);
-				c->up = NULL;
-			}
-			return reply_error(c, SK_R_BAD_REQUEST, true);
-		}
-		b->len = b->off + (uint32_t)(dlen + rest);
-		if (dlen) {
-			size_t k = put_hex_line(r->chunk_line, dlen);
-			out_set1(&r->uout, r->chunk_line, k);
-			out_push(&r->uout, p, dlen);
-			out_push(&r->uout, CRLF, 2);
-			b->off += (uint32_t)dlen;
-		}
-		if (cr == SK_CHUNKED_DONE)
-			r->req_last_chunk = true;
+		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
+		if (n == -1)
+			return STEP_WAIT;
+		if (n <= 0)
+			return STEP_CLOSE; /* the viewer went away mid-body */
+		r->bytes_in += (uint64_t)n;
+		r->last_io_ms = sk_loop_now(c->w->loop);
 	}
 }
 
@@ -730,7 +763,7 @@ static enum step do_resp_head(struct sk_conn *c)
 				b->off = 0;
 			}
 		}
-		ssize_t n = read_into(u->io.fd, b, &u->can_read);
+		ssize_t n = read_into(u->io.fd, b, &u->can_read, u->hup);
 		if (n > 0) {
 			r->resp_any = true;
 			continue;
@@ -744,53 +777,26 @@ static enum step do_resp_head(struct sk_conn *c)
 
 static enum step finish_request(struct sk_conn *c);
 
-static enum step do_resp_body(struct sk_conn *c)
+/*
+ * Moves response-body bytes from ubuf into vout (behind the head when it is still queued), re-framing
+ * chunked bodies. Returns -1 on a malformed chunked body.
+ */
+static int resp_fill(struct sk_req *r, struct sk_buf *b)
 {
-	struct sk_req *r = c->req;
-	struct sk_upconn *u = c->up;
-	struct sk_buf *b = r->ubuf;
-	for (;;) {
-		if (r->vout.n) {
-			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
-			if (f < 0) {
-				r->up_reusable = false;
-				return STEP_CLOSE;
-			}
-			if (f == 0)
-				return STEP_WAIT;
-			r->last_io_ms = sk_loop_now(c->w->loop);
-		}
+	while (!r->resp_done && (size_t)r->vout.n + 4 <= SK_ARRAY_LEN(r->vout.iov)) {
 		if (r->resp_last_chunk) {
 			r->resp_last_chunk = false;
 			r->resp_done = true;
-			out_set1(&r->vout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
-			continue;
+			out_push(&r->vout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
+			break;
 		}
-		if (r->resp_done)
-			return finish_request(c);
 		size_t avail = b->len - b->off;
-		if (avail == 0) {
-			ssize_t n = read_into(u->io.fd, b, &u->can_read);
-			if (n == -1)
-				return STEP_WAIT;
-			if (n <= 0) {
-				r->up_reusable = false;
-				if (r->resp_in == SK_BODY_CLOSE) {
-					r->resp_done = true;
-					continue;
-				}
-				sk_warn("origin %s closed mid-response", r->server->addr.text);
-				r->keep_alive = false;
-				return STEP_CLOSE;
-			}
-			r->last_io_ms = sk_loop_now(c->w->loop);
-			continue;
-		}
+		if (avail == 0)
+			break;
 		char *p = b->data + b->off;
-		switch (r->resp_in) {
-		case SK_BODY_LENGTH: {
+		if (r->resp_in == SK_BODY_LENGTH) {
 			size_t take = (size_t)SK_MIN((uint64_t)avail, r->resp_remaining);
-			out_set1(&r->vout, p, take);
+			out_push(&r->vout, p, take);
 			b->off += (uint32_t)take;
 			r->resp_remaining -= take;
 			if (r->resp_remaining == 0) {
@@ -800,42 +806,76 @@ static enum step do_resp_body(struct sk_conn *c)
 			}
 			break;
 		}
-		case SK_BODY_CHUNKED: {
-			size_t dlen = avail, rest = 0;
-			enum sk_chunked_result cr = sk_h1_chunked_decode(&r->resp_chunk, p, &dlen, &rest);
-			if (cr == SK_CHUNKED_BAD) {
+		if (r->resp_in != SK_BODY_CHUNKED) { /* close-delimited */
+			out_push(&r->vout, p, avail);
+			b->off += (uint32_t)avail;
+			break;
+		}
+		size_t dlen = avail, rest = 0;
+		enum sk_chunked_result cr = sk_h1_chunked_decode(&r->resp_chunk, p, &dlen, &rest);
+		if (cr == SK_CHUNKED_BAD)
+			return -1;
+		b->len = b->off + (uint32_t)dlen;
+		if (rest)
+			r->up_reusable = false;
+		if (dlen) {
+			if (r->resp_out == SK_BODY_CHUNKED)
+				out_push_chunk(&r->vout, r->chunk_line, p, dlen);
+			else
+				out_push(&r->vout, p, dlen);
+			b->off += (uint32_t)dlen;
+		}
+		if (cr != SK_CHUNKED_DONE)
+			break;
+		if (r->resp_out == SK_BODY_CHUNKED)
+			r->resp_last_chunk = true;
+		else
+			r->resp_done = true;
+	}
+	return 0;
+}
+
+static enum step do_resp_body(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_upconn *u = c->up;
+	struct sk_buf *b = r->ubuf;
+	for (;;) {
+		if (r->vout.n == 0 || (r->vout.n == 1 && r->vout.iov[0].iov_base == r->hbuf->data)) {
+			if (resp_fill(r, b) == -1) {
 				sk_warn("bad chunked body from %s", r->server->addr.text);
 				r->up_reusable = false;
 				r->keep_alive = false;
 				return STEP_CLOSE;
 			}
-			b->len = b->off + (uint32_t)dlen;
-			if (rest)
+		}
+		if (r->vout.n) {
+			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			if (f < 0) {
 				r->up_reusable = false;
-			if (dlen) {
-				if (r->resp_out == SK_BODY_CHUNKED) {
-					size_t k = put_hex_line(r->chunk_line, dlen);
-					out_set1(&r->vout, r->chunk_line, k);
-					out_push(&r->vout, p, dlen);
-					out_push(&r->vout, CRLF, 2);
-				} else {
-					out_set1(&r->vout, p, dlen);
-				}
-				b->off += (uint32_t)dlen;
+				return STEP_CLOSE;
 			}
-			if (cr == SK_CHUNKED_DONE) {
-				if (r->resp_out == SK_BODY_CHUNKED)
-					r->resp_last_chunk = true;
-				else
-					r->resp_done = true;
+			if (f == 0)
+				return STEP_WAIT;
+			r->last_io_ms = sk_loop_now(c->w->loop);
+			continue;
+		}
+		if (r->resp_done)
+			return finish_request(c);
+		ssize_t n = read_into(u->io.fd, b, &u->can_read, u->hup);
+		if (n == -1)
+			return STEP_WAIT;
+		if (n <= 0) {
+			r->up_reusable = false;
+			if (r->resp_in == SK_BODY_CLOSE) {
+				r->resp_done = true;
+				continue;
 			}
-			break;
+			sk_warn("origin %s closed mid-response", r->server->addr.text);
+			r->keep_alive = false;
+			return STEP_CLOSE;
 		}
-		default: /* close-delimited */
-			out_set1(&r->vout, p, avail);
-			b->off += (uint32_t)avail;
-			break;
-		}
+		r->last_io_ms = sk_loop_now(c->w->loop);
 	}
 }
 
@@ -923,7 +963,7 @@ static enum step do_reply(struct sk_conn *c)
  * Moves bytes from src to dst through b and out. Returns -1 on a socket error, else 0; sets *eof when
  * src has ended (and then half-closes dst once everything before the end was written).
  */
-static int pump(int src, bool *src_can_read, bool *eof, bool *shut, struct sk_buf *b, int dst,
+static int pump(int src, bool *src_can_read, bool src_hup, bool *eof, bool *shut, struct sk_buf *b, int dst,
 		bool *dst_can_write, struct sk_out *out, uint64_t *count, bool *progress)
 {
 	for (;;) {
@@ -947,7 +987,7 @@ static int pump(int src, bool *src_can_read, bool *eof, bool *shut, struct sk_bu
 			}
 			return 0;
 		}
-		ssize_t n = read_into(src, b, src_can_read);
+		ssize_t n = read_into(src, b, src_can_read, src_hup);
 		if (n == -1)
 			return 0;
 		if (n == -2)
@@ -984,10 +1024,10 @@ static enum step do_tunnel(struct sk_conn *c)
 		c->rbuf = sk_buf_get(c->w);
 	bool progress = false;
 	/* The 101 head (and anything after it) goes first: it sits in vout / ubuf already. */
-	if (pump(u->io.fd, &u->can_read, &r->u_eof, &r->v_shut, r->ubuf, c->io.fd, &c->can_write, &r->vout,
+	if (pump(u->io.fd, &u->can_read, u->hup, &r->u_eof, &r->v_shut, r->ubuf, c->io.fd, &c->can_write, &r->vout,
 		 &r->bytes_out, &progress) < 0)
 		return STEP_CLOSE;
-	if (pump(c->io.fd, &c->can_read, &r->v_eof, &r->u_shut, c->rbuf, u->io.fd, &u->can_write, &r->uout,
+	if (pump(c->io.fd, &c->can_read, c->hup, &r->v_eof, &r->u_shut, c->rbuf, u->io.fd, &u->can_write, &r->uout,
 		 &r->bytes_in, &progress) < 0)
 		return STEP_CLOSE;
 	if (progress)
@@ -1046,7 +1086,7 @@ static enum step do_linger(struct sk_conn *c)
 {
 	for (;;) {
 		c->rbuf->off = c->rbuf->len = 0;
-		ssize_t n = read_into(c->io.fd, c->rbuf, &c->can_read);
+		ssize_t n = read_into(c->io.fd, c->rbuf, &c->can_read, c->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0)
@@ -1097,7 +1137,7 @@ static enum step do_head(struct sk_conn *c)
 			return STEP_WAIT;
 		if (!b)
 			b = c->rbuf = sk_buf_get(w);
-		ssize_t n = read_into(c->io.fd, b, &c->can_read);
+		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
 		if (n > 0) {
 			if (c->state == SK_CS_IDLE) {
 				c->state = SK_CS_HEAD;
@@ -1152,6 +1192,8 @@ static void on_viewer(struct sk_io *io, uint32_t ev)
 	struct sk_conn *c = SK_CONTAINER_OF(io, struct sk_conn, io);
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->hup = true;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->can_write = true;
 	conn_run(c);

@@ -73,6 +73,7 @@ struct sk_upconn {
 	struct sk_server_pool *pool;
 	struct sk_conn *owner;         /* NULL while idle */
 	bool can_read, can_write;
+	bool hup;                      /* the peer has half-closed or failed: read until EOF */
 	bool connected;
 	uint32_t uses;                 /* requests sent on this connection */
 };
@@ -126,9 +127,9 @@ void sk_buf_put(struct sk_worker *w, struct sk_buf *b);
 
 /* ---- connections (conn.c, tunnel.c) ---- */
 
-/* Pending output toward one socket: up to 3 slices that must stay valid until flushed. */
+/* Pending output toward one socket: up to 6 slices (a head, a framed chunk, the last chunk) that must stay valid until flushed. */
 struct sk_out {
-	struct iovec iov[3];
+	struct iovec iov[6];
 	uint8_t n;
 };
 
@@ -159,6 +160,7 @@ struct sk_conn {
 	uint16_t listener;             /* index into rt->cfg->listeners */
 	uint8_t state;                 /* enum sk_conn_state */
 	bool can_read, can_write;
+	bool hup;                      /* the viewer has half-closed or failed: read until EOF */
 	bool tls;
 	bool closing;                  /* close once the pending output is flushed */
 };

@@ -39,6 +39,8 @@ static void on_up_event(struct sk_io *io, uint32_t ev)
 	struct sk_upconn *u = SK_CONTAINER_OF(io, struct sk_upconn, io);
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->can_read = true;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		u->hup = true;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		u->can_write = true;
 	if (u->owner) {
@@ -155,7 +157,10 @@ void sk_upstream_release(struct sk_upconn *u)
 	p->n_idle++;
 	sk_timer_arm(p->w->loop, &u->idle_timer, IDLE_UP_MS);
 	/* An event that arrived while it was owned (e.g. the origin's FIN) will not repeat: check now. */
-	if (u->can_read) {
+	if (u->hup) {
+		pool_unlink(p, u);
+		sk_upstream_close(u);
+	} else if (u->can_read) {
 		char b;
 		ssize_t n = recv(u->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n == -1 && errno == EAGAIN) {
