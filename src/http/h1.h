@@ -24,6 +24,7 @@ enum sk_h1_result {
 	SK_H1_HEAD_TOO_LARGE,   /* 431: header block larger than limits.header_block, or too many fields */
 };
 
+/* A NULL limits pointer, or a field left at 0, means the default of that field. */
 struct sk_h1_limits {
 	uint32_t request_line;  /* bytes of the request line excluding CRLF; default 8192 */
 	uint32_t header_block;  /* bytes of the whole head including the final CRLFCRLF; default 16384 */
@@ -37,7 +38,7 @@ struct sk_h1_header {
 
 enum sk_h1_body {
 	SK_BODY_NONE = 0,  /* no body follows (requests without CL/TE; HEAD, 1xx, 204, 304 responses) */
-	SK_BODY_LENGTH,    /* exactly content_length bytes follow */
+	SK_BODY_LENGTH,    /* exactly content_length bytes follow (also for "Content-Length: 0") */
 	SK_BODY_CHUNKED,   /* chunked transfer coding follows */
 	SK_BODY_CLOSE,     /* responses only: the body runs until the origin closes */
 };
@@ -87,8 +88,10 @@ struct sk_h1_response {
  * characters (except HTAB in values); whitespace between a field name and the colon; non-token
  * characters in the method or a field name; an empty field name; a request-target with spaces or control
  * characters; a version other than HTTP/1.0 or HTTP/1.1; zero or several Host fields in HTTP/1.1
- * (HTTP/1.0 may omit it). Limits give SK_H1_URI_TOO_LONG / SK_H1_HEAD_TOO_LARGE as soon as they are
- * exceeded, even when the head is still incomplete.
+ * (HTTP/1.0 may omit it); Transfer-Encoding in an HTTP/1.0 message (RFC 9112 §6.1: faulty framing).
+ * Limits give SK_H1_URI_TOO_LONG / SK_H1_HEAD_TOO_LARGE as soon as they are exceeded, even when the head
+ * is still incomplete. Bytes are validated as they are scanned, so SK_H1_BAD may come before the head is
+ * complete; a prefix of a head never gets an answer other than SK_H1_INCOMPLETE or that of the whole.
  */
 enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct sk_h1_limits *lim,
 				      struct sk_h1_request *req, struct sk_h1_header *headers,
@@ -98,7 +101,10 @@ enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct 
  * Parses a response head from an origin. req_method_head: the request was HEAD (no body whatever the
  * fields say). Framing: 1xx, 204, 304 and HEAD → SK_BODY_NONE; chunked → SK_BODY_CHUNKED;
  * Content-Length → SK_BODY_LENGTH; neither → SK_BODY_CLOSE. The same strictness as requests applies
- * (CL+TE, several CL, obs-fold, bare CR → SK_H1_BAD); the limits bound the status line and head.
+ * (CL+TE, several CL, obs-fold, bare CR → SK_H1_BAD; a Transfer-Encoding other than "chunked" is BAD
+ * even where no body follows); the limits bound the status line and head, and both give
+ * SK_H1_HEAD_TOO_LARGE (never SK_H1_URI_TOO_LONG). content_length keeps the field's value even when the
+ * body is SK_BODY_NONE (a HEAD or 304 answer). "HTTP/1.1 200\r\n" (no SP, empty reason) is accepted.
  */
 enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct sk_h1_limits *lim,
 				       bool req_method_head, struct sk_h1_response *resp,
@@ -109,10 +115,13 @@ enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct
  * Call with buf[0..*len) of newly received bytes. It consumes them all, moving chunk data down so that on
  * return buf[0..*len) holds only the decoded data bytes. Chunk-size lines, extensions and trailers are
  * consumed into the decoder state (their sizes are capped: a size line longer than 1 KiB, more than 16
- * hex digits, trailers longer than 16 KiB → error).
+ * hex digits, trailers longer than 16 KiB → error). Whitespace after the size is allowed only before a ';'
+ * extension; the data must be followed by CRLF; trailer fields are checked for forbidden bytes.
  * Returns: SK_CHUNKED_MORE (body not finished; feed more bytes), SK_CHUNKED_DONE (the last chunk and
  * trailers were consumed; *rest is set to the number of bytes after the body, which have been moved to
- * buf[*len .. *len + *rest) and belong to the next message), or SK_CHUNKED_BAD.
+ * buf[*len .. *len + *rest) and belong to the next message), or SK_CHUNKED_BAD (sticky; the buffer
+ * then holds the data decoded before the error). rest may be NULL; it is 0 unless SK_CHUNKED_DONE. Once
+ * DONE, a further call reports all its bytes as rest.
  */
 struct sk_h1_chunked {
 	uint64_t remaining;   /* data bytes left in the current chunk */
@@ -137,7 +146,8 @@ bool sk_h1_is_hop_by_hop(struct sk_slice name, const struct sk_h1_header *header
 
 /* Formats an IMF-fixdate (RFC 9110 §5.6.7) for wall-clock seconds into out (30 bytes, NUL-terminated). */
 void sk_http_date(int64_t secs, char out[30]);
-/* Parses an IMF-fixdate; returns 0 and the seconds, or -1. */
+/* Parses an IMF-fixdate (and the obsolete RFC 850 and asctime forms, which RFC 9110 §5.6.7 says
+ * recipients must accept); returns 0 and the seconds, or -1 (also for a day that does not exist). */
 int sk_http_date_parse(struct sk_slice s, int64_t *secs);
 
 #endif
