@@ -374,7 +374,7 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 /* ---- request start ---- */
 
 static enum step start_proxy(struct sk_conn *c);
-static enum step start_static(struct sk_conn *c, int root_fd);
+static enum step start_static(struct sk_conn *c, int root_fd, struct sk_slice query);
 
 static void copy_log_fields(struct sk_req *r)
 {
@@ -439,7 +439,7 @@ static enum step begin_request(struct sk_conn *c)
 	r->upgrade = (h->flags & SK_H1F_CONN_UPGRADE) && (h->flags & SK_H1F_HAS_UPGRADE);
 	if (r->origin->root) {
 		int idx = (int)(r->origin - cfg->origins);
-		return start_static(c, c->rt->origins[idx].root_fd);
+		return start_static(c, c->rt->origins[idx].root_fd, query);
 	}
 
 	/* The head toward the origin is built now, while the viewer's header slices are still valid. */
@@ -881,7 +881,7 @@ static enum step do_resp_body(struct sk_conn *c)
 
 /* ---- static files ---- */
 
-static enum step start_static(struct sk_conn *c, int root_fd)
+static enum step start_static(struct sk_conn *c, int root_fd, struct sk_slice query)
 {
 	struct sk_req *r = c->req;
 	if (!r->req_body_done) {
@@ -892,7 +892,7 @@ static enum step start_static(struct sk_conn *c, int root_fd)
 	struct sk_static_resp *sr = (struct sk_static_resp *)r->hbuf->data;
 	_Static_assert(sizeof(struct sk_static_resp) <= SK_BUF_SIZE, "static response fits a buffer");
 	struct sk_slice path = { .ptr = r->path, .len = r->path_len };
-	if (sk_static_prepare(root_fd, path, &r->hreq, r->keep_alive, sr) == -1)
+	if (sk_static_prepare(root_fd, path, query, &r->hreq, r->keep_alive, sr) == -1)
 		return reply_error(c, SK_R_BAD_REQUEST, true);
 	r->status = sr->status;
 	if (sr->status == 404)

@@ -176,10 +176,10 @@ static void put_start(struct wbuf *w, int status, const struct sk_h1_request *re
 
 /*
  * A complete error or redirect response: head plus a small HTML body (counted in Content-Length even
- * when head_only leaves it out). A non-empty location_path makes a Location of location_path + "/".
+ * when head_only leaves it out). A non-empty location_path makes a Location of location_path + "/" + query.
  */
 static int error_resp(struct sk_static_resp *out, int status, const struct sk_h1_request *req,
-		      bool keep_alive, bool head_only, struct sk_slice location_path)
+		      bool keep_alive, bool head_only, struct sk_slice location_path, struct sk_slice query)
 {
 	struct wbuf w = { .p = out->head, .end = out->head + sizeof(out->head) };
 	char body[128];
@@ -198,7 +198,9 @@ static int error_resp(struct sk_static_resp *out, int status, const struct sk_h1
 	if (location_path.len) {
 		put_str(&w, "Location: ");
 		put(&w, location_path.ptr, location_path.len);
-		put_str(&w, "/\r\n");
+		put_str(&w, "/");
+		put(&w, query.ptr, query.len); /* the parser let no CR, LF or space through in the target */
+		put_str(&w, "\r\n");
 	}
 	put_str(&w, "Content-Type: text/html; charset=utf-8\r\nContent-Length: ");
 	put_u64(&w, blen);
@@ -365,8 +367,8 @@ static int open_beneath(int root_fd, const char *rel)
  * not read as a missing file. The returned fd for a 200 is non-blocking (see open_beneath) and is -1 for
  * HEAD (no body to send). A Location that does not fit in head makes the call fail (-1).
  */
-int sk_static_prepare(int root_fd, struct sk_slice path, const struct sk_h1_request *req,
-		      bool keep_alive, struct sk_static_resp *out)
+int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
+		      const struct sk_h1_request *req, bool keep_alive, struct sk_static_resp *out)
 {
 	bool head_only = sk_slice_eq(req->method, "HEAD");
 	struct sk_slice none = { 0 };
@@ -375,13 +377,13 @@ int sk_static_prepare(int root_fd, struct sk_slice path, const struct sk_h1_requ
 
 	out->fd = -1;
 	if (!head_only && !sk_slice_eq(req->method, "GET"))
-		return error_resp(out, 405, req, keep_alive, false, none);
+		return error_resp(out, 405, req, keep_alive, false, none, none);
 
 	if (path.len == 0 || path.ptr[0] != '/')
-		return error_resp(out, 404, req, keep_alive, head_only, none);
+		return error_resp(out, 404, req, keep_alive, head_only, none, none);
 	bool folder = path.ptr[path.len - 1] == '/';
 	if (relative_name(path, rel, sizeof(rel)) < 0)
-		return error_resp(out, 404, req, keep_alive, head_only, none);
+		return error_resp(out, 404, req, keep_alive, head_only, none, none);
 
 	int fd = open_beneath(root_fd, rel);
 	if (fd == -1) {
@@ -390,23 +392,23 @@ int sk_static_prepare(int root_fd, struct sk_slice path, const struct sk_h1_requ
 		case ENFILE:
 		case ENOMEM:
 		case EINTR:
-			return error_resp(out, 500, req, keep_alive, head_only, none);
+			return error_resp(out, 500, req, keep_alive, head_only, none, none);
 		default:
 			/* ENOENT, ENOTDIR, EXDEV (escapes the root), ELOOP, EACCES, ENAMETOOLONG... */
-			return error_resp(out, 404, req, keep_alive, head_only, none);
+			return error_resp(out, 404, req, keep_alive, head_only, none, none);
 		}
 	}
 	if (fstat(fd, &st) == -1) {
 		close(fd);
-		return error_resp(out, 500, req, keep_alive, head_only, none);
+		return error_resp(out, 500, req, keep_alive, head_only, none, none);
 	}
 	if (S_ISDIR(st.st_mode) && !folder) {
 		close(fd);
-		return error_resp(out, 301, req, keep_alive, head_only, path);
+		return error_resp(out, 301, req, keep_alive, head_only, path, query);
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return error_resp(out, 404, req, keep_alive, head_only, none);
+		return error_resp(out, 404, req, keep_alive, head_only, none, none);
 	}
 
 	char etag[40];

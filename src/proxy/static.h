@@ -17,12 +17,13 @@ struct sk_static_resp {
 	off_t offset;
 	uint64_t length; /* body bytes to send with sendfile (0 for HEAD and non-200) */
 	size_t head_len;
-	char head[768];  /* the complete response head */
+	char head[2048]; /* the complete response head */
 };
 
 /*
  * root_fd: an O_PATH|O_DIRECTORY descriptor of the root, opened at config load.
  * path: the normalised path (starts with '/'). A path ending in '/' serves that folder's index.html.
+ * query: "?..." or empty; kept in the Location of a directory redirect (as nginx does).
  * Files are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) so nothing outside the root is
  * reachable, symlinks included. Only regular files are served; no listings. GET and HEAD only (405 with
  * Allow: GET, HEAD otherwise). Headers: Content-Type by extension, Content-Length, Last-Modified,
@@ -31,8 +32,8 @@ struct sk_static_resp {
  * body bytes are appended to head and head_len covers them). keep_alive chooses Connection: close.
  * Returns 0, or -1 when the response did not fit (never for sane inputs).
  */
-int sk_static_prepare(int root_fd, struct sk_slice path, const struct sk_h1_request *req,
-		      bool keep_alive, struct sk_static_resp *out);
+int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
+		      const struct sk_h1_request *req, bool keep_alive, struct sk_static_resp *out);
 
 /* Content-Type for a file name by extension; "application/octet-stream" when unknown. */
 const char *sk_static_mime(const char *name);

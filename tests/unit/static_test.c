@@ -144,7 +144,7 @@ static char text[1024]; /* resp.head as a C string */
 static int serve(const struct sk_h1_request *req, const char *path, bool keep_alive)
 {
 	memset(&resp, 0x5a, sizeof(resp));
-	assert_int_equal(sk_static_prepare(root_fd, sl(path), req, keep_alive, &resp), 0);
+	assert_int_equal(sk_static_prepare(root_fd, sl(path), sl(""), req, keep_alive, &resp), 0);
 	assert_true(resp.head_len <= sizeof(resp.head));
 	memcpy(text, resp.head, resp.head_len);
 	text[resp.head_len] = '\0';
@@ -415,24 +415,34 @@ static void test_long_redirect_fails_softly(void **state)
 	char seg[201];
 	memset(seg, 'd', 200);
 	seg[200] = '\0';
-	char rel[1024] = "";
-	for (int i = 0; i < 4; i++) {
+	char rel[3000] = "";
+	for (int i = 0; i < 12; i++) {
 		if (i)
 			strcat(rel, "/");
 		strcat(rel, seg);
 		assert_int_equal(mkdirat(root_fd, rel, 0755), 0);
 		if (i == 0) {
-			char path[1100];
+			char path[3100];
 			snprintf(path, sizeof(path), "/%s", rel);
 			assert_int_equal(get(path), 301);
 		}
 	}
-	char longp[1100];
+	char longp[3100];
 	snprintf(longp, sizeof(longp), "/%s", rel);
 	struct req_fx fx;
 	req_init(&fx, "GET", NULL);
-	assert_int_equal(sk_static_prepare(root_fd, sl(longp), &fx.req, true, &resp), -1);
+	assert_int_equal(sk_static_prepare(root_fd, sl(longp), sl(""), &fx.req, true, &resp), -1);
 	assert_int_equal(resp.fd, -1);
+}
+
+static void test_redirect_keeps_query(void **state)
+{
+	assert_int_equal(mkdirat(root_fd, "q", 0755), 0);
+	struct req_fx fx;
+	req_init(&fx, "GET", NULL);
+	assert_int_equal(sk_static_prepare(root_fd, sl("/q"), sl("?x=1&y"), &fx.req, true, &resp), 0);
+	assert_int_equal(resp.status, 301);
+	assert_non_null(strstr(resp.head, "\r\nLocation: /q/?x=1&y\r\n"));
 }
 
 static void test_mime(void **state)
@@ -494,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_head),
 		cmocka_unit_test(test_connection),
 		cmocka_unit_test(test_long_redirect_fails_softly),
+		cmocka_unit_test(test_redirect_keeps_query),
 		cmocka_unit_test(test_mime),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
