@@ -10,6 +10,7 @@ static int usage(FILE *out)
 {
 	fprintf(out, "usage: sekisho run -c FILE            serve (also: sekisho -c FILE)\n"
 		     "       sekisho check-config -c FILE   validate a configuration\n"
+		     "       sekisho cidr replace --from CIDR --to CIDR [--dry-run] FILE...\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 		return sk_cli_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "check-config") == 0)
 		return sk_cli_check_config(argc - 2, argv + 2);
+	if (strcmp(cmd, "cidr") == 0)
+		return sk_cli_cidr(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sekisho 0.1.0\n");
 		return 0;
