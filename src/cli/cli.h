@@ -7,5 +7,6 @@
 
 int sk_cli_run(int argc, char **argv);
 int sk_cli_check_config(int argc, char **argv);
+int sk_cli_cidr(int argc, char **argv);
 
 #endif
