@@ -164,3 +164,15 @@ int sk_reason_status(enum sk_reason r)
 {
 	return reason_rows[r].status;
 }
+
+/* ---- constant-time comparison ---- */
+
+bool sk_ct_eq(const void *a, const void *b, size_t n)
+{
+	/* volatile keeps the compiler from turning the loop into memcmp or stopping at the first difference. */
+	const volatile unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(x[i] ^ y[i]);
+	return d == 0;
+}

@@ -68,4 +68,8 @@ int sk_parse_duration_ms(const char *s, uint64_t *out_ms);
 uint64_t sk_now_ms(void);
 uint64_t sk_wall_ms(void);
 
+/* Constant-time equality of n bytes: the time depends on n only, never on where a and b differ (no early
+ * exit). For comparing secrets and their hashes; n itself is not hidden. */
+bool sk_ct_eq(const void *a, const void *b, size_t n);
+
 #endif
