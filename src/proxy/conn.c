@@ -434,7 +434,20 @@ static enum step begin_request(struct sk_conn *c)
 	r->origin = sk_config_origin(cfg, r->beh->origin);
 	SK_ASSERT(r->origin);
 
-	/* The access pipeline (issue: access checks) runs here, before anything reaches an origin. */
+	/* The access pipeline runs before anything reaches an origin. */
+	const struct sk_pipeline *pl = sk_runtime_pipeline(c->rt, r->dist, r->beh);
+	if (!sk_pipeline_empty(pl)) {
+		struct sk_access_req ar = {
+			.family = r->client.family,
+			.addr = r->client.addr,
+			.hreq = h,
+		};
+		unsigned stage = 0;
+		enum sk_verdict v = sk_pipeline_run(pl, &c->rt->access, &ar, &stage);
+		SK_ASSERT(v != SK_V_AGAIN); /* no stage waits on the pool yet */
+		if (v == SK_V_DENY)
+			return reply_error(c, ar.reason, false);
+	}
 
 	r->upgrade = (h->flags & SK_H1F_CONN_UPGRADE) && (h->flags & SK_H1F_HAS_UPGRADE);
 	if (r->origin->root) {

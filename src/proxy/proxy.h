@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
+#include "access/access.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "core/reason.h"
@@ -46,7 +47,19 @@ struct sk_runtime {
 	struct sk_origin_rt *origins;     /* parallel to cfg->origins */
 	struct sk_listener_rt *listeners; /* parallel to cfg->listeners */
 	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
+	struct sk_access_env access;      /* IP sets and the country database for the checks */
+	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
+	size_t *beh_base;                 /* per distribution: index of its first behavior */
+	size_t n_pipelines;
 };
+
+/* The compiled access pipeline of a behavior of distribution d. */
+static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runtime *rt,
+							    const struct sk_distribution *d,
+							    const struct sk_behavior *b)
+{
+	return rt->pipelines[rt->beh_base[d - rt->cfg->distributions] + (size_t)(b - d->behaviors)];
+}
 
 /* Builds a snapshot (takes ownership of cfg) or returns NULL with err filled. Sockets are attached later. */
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err);

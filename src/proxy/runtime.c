@@ -9,8 +9,49 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access/geo.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
+
+/* IP sets, the country database and one compiled pipeline per behavior. */
+static int build_access(struct sk_runtime *rt, struct sk_err *err)
+{
+	const struct sk_config *cfg = rt->cfg;
+	rt->access.cfg = cfg;
+	rt->access.ip_sets = sk_calloc(cfg->n_ip_sets, sizeof(*rt->access.ip_sets));
+	for (size_t i = 0; i < cfg->n_ip_sets; i++) {
+		struct sk_ipset *set = sk_ipset_new();
+		for (size_t k = 0; k < cfg->ip_sets[i].cidrs.n; k++)
+			sk_ipset_add(set, &cfg->ip_sets[i].cidrs.items[k]);
+		rt->access.ip_sets[i] = set;
+	}
+	if (cfg->geoip.database) {
+		rt->access.geo = sk_geo_open(cfg->geoip.database, err);
+		if (!rt->access.geo)
+			return -1;
+	}
+	rt->beh_base = sk_calloc(cfg->n_distributions, sizeof(*rt->beh_base));
+	for (size_t d = 0; d < cfg->n_distributions; d++) {
+		rt->beh_base[d] = rt->n_pipelines;
+		rt->n_pipelines += cfg->distributions[d].n_behaviors;
+	}
+	rt->pipelines = sk_calloc(rt->n_pipelines, sizeof(*rt->pipelines));
+	for (size_t d = 0; d < cfg->n_distributions; d++) {
+		const struct sk_distribution *dist = &cfg->distributions[d];
+		for (size_t b = 0; b < dist->n_behaviors; b++) {
+			struct sk_pipeline *p = sk_pipeline_compile(&dist->behaviors[b].access, &rt->access, err);
+			if (!p) {
+				if (err->line == 0) {
+					err->line = dist->behaviors[b].pos.line;
+					err->col = dist->behaviors[b].pos.col;
+				}
+				return -1;
+			}
+			rt->pipelines[rt->beh_base[d] + b] = p;
+		}
+	}
+	return 0;
+}
 
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err)
 {
@@ -37,6 +78,10 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err)
 	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
 		sk_ipset_add(rt->trusted, &cfg->trusted_proxies.items[i]);
 	rt->routes = sk_routes_build(cfg);
+	if (build_access(rt, err) == -1) {
+		sk_runtime_unref(rt);
+		return NULL;
+	}
 	rt->limits = (struct sk_h1_limits){
 		.request_line = SK_MIN(cfg->limits.request_line, (uint32_t)SK_MAX_LINE),
 		.header_block = SK_MIN(cfg->limits.header_block, (uint32_t)SK_BUF_SIZE - 1024),
@@ -65,6 +110,14 @@ void sk_runtime_unref(struct sk_runtime *rt)
 			close(rt->origins[i].root_fd);
 	free(rt->origins);
 	free(rt->listeners);
+	for (size_t i = 0; i < rt->n_pipelines; i++)
+		sk_pipeline_free(rt->pipelines[i]);
+	free(rt->pipelines);
+	free(rt->beh_base);
+	for (size_t i = 0; rt->access.ip_sets && i < rt->cfg->n_ip_sets; i++)
+		sk_ipset_free(rt->access.ip_sets[i]);
+	free(rt->access.ip_sets);
+	sk_geo_close(rt->access.geo);
 	if (rt->routes)
 		sk_routes_free(rt->routes);
 	if (rt->trusted)

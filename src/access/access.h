@@ -1,0 +1,70 @@
+/*
+ * access.h — the access pipeline of DESIGN §3. Each behavior's `access` block compiles into an ordered
+ * array of check stages, once per runtime snapshot. A stage returns NEXT, ALLOW, DENY (with a reason
+ * from core/tbl/reasons.h) or AGAIN (waiting on the blocking pool; the request resumes at that stage).
+ * Checks are plug-ins: struct sk_check_ops in the registry (registry.c), one check_<name>.c each.
+ * Compiled pipelines are immutable and shared by all workers; per-request data lives in sk_access_req.
+ */
+#ifndef SK_ACCESS_H
+#define SK_ACCESS_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "core/reason.h"
+#include "http/h1.h"
+
+enum sk_verdict { SK_V_NEXT = 0, SK_V_ALLOW, SK_V_DENY, SK_V_AGAIN };
+
+struct sk_ipset;
+struct sk_geo;
+
+/* Resources shared by the checks of one snapshot. */
+struct sk_access_env {
+	const struct sk_config *cfg;
+	struct sk_ipset **ip_sets; /* parallel to cfg->ip_sets */
+	struct sk_geo *geo;        /* NULL when no geoip.database */
+};
+
+/* One request as the checks see it. */
+struct sk_access_req {
+	int family;          /* of the client address (trusted, DESIGN §1) */
+	const uint8_t *addr; /* 4 or 16 bytes */
+	const struct sk_h1_request *hreq;
+	enum sk_reason reason; /* set by a stage that denies */
+	char country[3];       /* filled by the geo stage; "" = unknown */
+};
+
+struct sk_check_ops {
+	const char *name;
+	/* Builds the stage's state from the access block. Sets *state to NULL when the block does not
+	 * use this check (the stage is left out). Returns 0, or -1 with err filled. */
+	int (*compile)(const struct sk_access *a, const struct sk_access_env *env, void **state,
+		       struct sk_err *err);
+	enum sk_verdict (*run)(const void *state, const struct sk_access_env *env, struct sk_access_req *req);
+	void (*free)(void *state);
+};
+
+/* registry.c: every check, in pipeline order (cheap network checks first). */
+extern const struct sk_check_ops *const sk_checks[];
+extern const size_t sk_n_checks;
+
+struct sk_pipeline;
+
+/* Compiles an access block; a block with no checks gives an empty pipeline (anonymous access).
+ * pos_file/pos are used in errors. Returns NULL with err filled. */
+struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct sk_access_env *env,
+					struct sk_err *err);
+void sk_pipeline_free(struct sk_pipeline *p);
+/* True when the pipeline has no stage: requests pass without any check. */
+bool sk_pipeline_empty(const struct sk_pipeline *p);
+
+/*
+ * Runs the stages from *stage on. Returns SK_V_ALLOW when every stage said NEXT or one said ALLOW,
+ * SK_V_DENY with req->reason set, or SK_V_AGAIN with *stage at the stage to resume.
+ */
+enum sk_verdict sk_pipeline_run(const struct sk_pipeline *p, const struct sk_access_env *env,
+				struct sk_access_req *req, unsigned *stage);
+
+#endif
