@@ -1,0 +1,707 @@
+"""Helpers for sekisho's end-to-end tests: backends (HTTP echo origin, WebSocket echo, TCP echo),
+free ports, readiness, raw-socket HTTP reading, and small config builders.
+
+Everything binds to 127.0.0.1. Every server here runs in daemon threads and is stopped explicitly by the
+fixture that started it; nothing depends on wall-clock timing beyond generous deadlines.
+"""
+
+import asyncio
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import re
+import socket
+import socketserver
+import threading
+import time
+
+# The echo origin must accept more header fields than sekisho forwards (sekisho's own limit is 100, and
+# it adds X-Forwarded-*); Python's default cap of 100 would otherwise answer 431 at the origin.
+http.client._MAXHEADERS = 1000
+
+HOST = "127.0.0.1"
+
+# /big/<n> streams this 64 KiB pattern repeated; tests can rebuild the expected bytes locally.
+PATTERN = bytes(range(256)) * 256
+
+
+def pattern_sha256(n):
+    h = hashlib.sha256()
+    full, rem = divmod(n, len(PATTERN))
+    for _ in range(full):
+        h.update(PATTERN)
+    h.update(PATTERN[:rem])
+    return h.hexdigest()
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """Polls a TCP connect to 127.0.0.1:port until it succeeds. Raises on timeout or if proc exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s before listening on %d" % (proc.returncode, port))
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("nothing listening on %s:%d after %.1fs" % (HOST, port, timeout))
+
+
+def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP echo origin
+# ---------------------------------------------------------------------------------------------------
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "echo-origin"
+    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
+    timeout = 60  # idle keep-alive connections end eventually even if a test forgets them
+
+    def log_message(self, fmt, *args):  # keep pytest output clean
+        pass
+
+    def setup(self):
+        super().setup()
+        self.reqs_on_conn = 0
+        self.server.origin._conn_opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.origin._conn_closed(self.connection)
+
+    # Every method goes through one place.
+    def handle_one_request(self):
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.parse_request():
+                return
+            self._dispatch()
+            self.wfile.flush()
+        except (ConnectionError, socket.timeout, OSError):
+            self.close_connection = True
+
+    def _read_body(self):
+        """Reads the request body (Content-Length or chunked), returns (length, sha256 hex)."""
+        h = hashlib.sha256()
+        n = 0
+        te = self.headers.get("Transfer-Encoding", "")
+        if te.lower().strip() == "chunked":
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ConnectionError("eof in chunk size")
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    # trailers until an empty line
+                    while True:
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                left = size
+                while left:
+                    b = self.rfile.read(min(left, 1 << 16))
+                    if not b:
+                        raise ConnectionError("eof in chunk")
+                    h.update(b)
+                    n += len(b)
+                    left -= len(b)
+                self.rfile.readline(16)  # CRLF after the chunk
+        else:
+            left = int(self.headers.get("Content-Length", "0") or "0")
+            while left:
+                b = self.rfile.read(min(left, 1 << 16))
+                if not b:
+                    raise ConnectionError("eof in body")
+                h.update(b)
+                n += len(b)
+                left -= len(b)
+        return n, h.hexdigest()
+
+    def _dispatch(self):
+        origin = self.server.origin
+        self.reqs_on_conn += 1
+        port = self.client_address[1]
+        rec = {
+            "method": self.command,
+            "path": self.path,
+            "version": self.request_version,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "client_port": port,
+            "conn_request_index": self.reqs_on_conn,
+        }
+        origin._record(rec)
+
+        if origin.close_reused and self.reqs_on_conn > 1:
+            # Behave like an origin that timed out this idle keep-alive connection just as the request
+            # arrived: close without sending one byte.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+
+        n, sha = self._read_body()
+        rec["body_len"] = n
+        rec["body_sha256"] = sha
+        path = self.path.split("?", 1)[0]
+
+        if self.command == "HEAD":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "1234")
+            self.send_header("X-Head", "yes")
+            self.end_headers()
+            return
+
+        m = re.fullmatch(r"/big/(\d+)", path)
+        if m:
+            total = int(m.group(1))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            left = total
+            while left:
+                chunk = PATTERN[: min(left, len(PATTERN))]
+                self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                left -= len(chunk)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+
+        m = re.fullmatch(r"/slow/(\d+)", path)
+        if m:
+            time.sleep(int(m.group(1)) / 1000.0)
+            return self._echo(rec)
+
+        m = re.fullmatch(r"/status/(\d{3})", path)
+        if m:
+            code = int(m.group(1))
+            self.send_response(code)
+            if code in (204, 304) or 100 <= code < 200:
+                if code == 304:
+                    self.send_header("ETag", '"abc"')
+                self.end_headers()
+                return
+            body = ("status %d\n" % code).encode()
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+
+        m = re.fullmatch(r"/close(?:/(\d+))?", path)
+        if m:
+            total = int(m.group(1) or 100000)
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                             b"Connection: close\r\n\r\n")
+            left = total
+            while left:
+                chunk = PATTERN[: min(left, len(PATTERN))]
+                self.wfile.write(chunk)
+                left -= len(chunk)
+            self.wfile.flush()
+            return
+
+        self._echo(rec)
+
+    def _echo(self, rec):
+        body = json.dumps(rec).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Origin-Name", self.server.origin.name)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class EchoOrigin:
+    """A threaded HTTP/1.1 keep-alive origin that answers every request with a JSON description of it.
+
+    Special paths: /big/<n> (n bytes, chunked), /slow/<ms>, /status/<code>, /close[/<n>] (close-delimited).
+    HEAD answers Content-Length: 1234 and no body. Attributes: count, requests (list of dicts), ports.
+    """
+
+    def __init__(self, name="echo", port=None):
+        self.name = name
+        self.port = port or free_port()
+        self.close_reused = False
+        self._lock = threading.Lock()
+        self._conns = set()
+        self.requests = []
+        self._srv = None
+        self._thread = None
+
+    # bookkeeping -----------------------------------------------------------------------------------
+    def _record(self, rec):
+        with self._lock:
+            self.requests.append(rec)
+
+    def _conn_opened(self, sock):
+        with self._lock:
+            self._conns.add(sock)
+
+    def _conn_closed(self, sock):
+        with self._lock:
+            self._conns.discard(sock)
+
+    @property
+    def count(self):
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def ports(self):
+        with self._lock:
+            return [r["client_port"] for r in self.requests]
+
+    def last(self):
+        with self._lock:
+            return self.requests[-1] if self.requests else None
+
+    def reset(self):
+        with self._lock:
+            self.requests.clear()
+
+    # lifecycle -------------------------------------------------------------------------------------
+    def start(self):
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self._srv = _ThreadingServer((HOST, self.port), _EchoHandler)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._srv.origin = self
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stops listening and closes every open connection (like an origin restart)."""
+        if self._srv is None:
+            return
+        self._srv.shutdown()
+        self._srv.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(5)
+        self._srv = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+# ---------------------------------------------------------------------------------------------------
+# WebSocket echo server (websockets legacy asyncio API) in its own thread and loop
+# ---------------------------------------------------------------------------------------------------
+
+class WsEchoServer:
+    def __init__(self):
+        self.port = free_port()
+        self.request_headers = []  # one list of (name, value) per handshake
+        self.loop = None
+        self._server = None
+        self._thread = None
+        self._ready = threading.Event()
+
+    async def _echo(self, ws, path):
+        self.request_headers.append(list(ws.request_headers.raw_items()))
+        try:
+            async for msg in ws:
+                await ws.send(msg)
+        except Exception:
+            pass
+
+    def _run(self):
+        import websockets
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self._server = self.loop.run_until_complete(
+            websockets.serve(self._echo, HOST, self.port, ping_interval=None, max_size=None))
+        self._ready.set()
+        self.loop.run_forever()
+        self._server.close()
+        self.loop.run_until_complete(self._server.wait_closed())
+        self.loop.close()
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self):
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Raw TCP echo server
+# ---------------------------------------------------------------------------------------------------
+
+class TcpEchoServer:
+    def __init__(self):
+        self.port = free_port()
+        self.accepted = 0
+        self._sock = None
+        self._stop = threading.Event()
+        self._conns = []
+
+    def start(self):
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((HOST, self.port))
+        self._sock.listen(64)
+        self._sock.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self._stop.set()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for c in self._conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class ScriptedOrigin:
+    """A TCP server that reads one request head per connection and answers with fixed bytes.
+
+    reply: bytes to send after the head (None = close without answering); close_after: close the
+    connection once the reply is sent. Counts connections and heads in .heads.
+    """
+
+    def __init__(self, reply, close_after=True):
+        self.port = free_port()
+        self.reply = reply
+        self.close_after = close_after
+        self.heads = []
+        self._sock = None
+        self._stop = threading.Event()
+        self._conns = []
+
+    def start(self):
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((HOST, self.port))
+        self._sock.listen(64)
+        self._sock.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            c.settimeout(30)
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    b = c.recv(65536)
+                    if not b:
+                        return
+                    buf += b
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.heads.append(head)
+                if self.reply is None:
+                    return
+                c.sendall(self.reply)
+                if self.close_after:
+                    return
+        except OSError:
+            pass
+        finally:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def stop(self):
+        self._stop.set()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for c in self._conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# Raw HTTP client side
+# ---------------------------------------------------------------------------------------------------
+
+class RawResponse:
+    def __init__(self, status, reason, headers, body, version):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value)
+        self.body = body
+        self.version = version
+
+    def header(self, name, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return "<RawResponse %s %r headers=%r body=%r>" % (self.status, self.reason, self.headers,
+                                                          self.body[:200])
+
+
+class RawConn:
+    """A blocking client socket with a read buffer, for hand-written requests."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def _fill(self):
+        b = self.sock.recv(65536)
+        if not b:
+            raise EOFError("connection closed by peer")
+        self.buf += b
+
+    def _readline(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _readn(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_response(self, method="GET", skip_interim=True):
+        """Reads one response. Handles Content-Length, chunked and close-delimited bodies."""
+        while True:
+            while b"\r\n\r\n" not in self.buf:
+                self._fill()
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            version, status, *reason = lines[0].split(" ", 2)
+            status = int(status)
+            headers = []
+            for line in lines[1:]:
+                k, v = line.split(":", 1)
+                headers.append((k.strip(), v.strip()))
+            if skip_interim and 100 <= status < 200 and status != 101:
+                continue
+            break
+        resp = RawResponse(status, reason[0] if reason else "", headers, b"", version)
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return resp
+        te = (resp.header("Transfer-Encoding") or "").lower()
+        cl = resp.header("Content-Length")
+        if "chunked" in te:
+            body = b""
+            while True:
+                size = int(self._readline().split(b";")[0], 16)
+                if size == 0:
+                    while self._readline() != b"":
+                        pass
+                    break
+                body += self._readn(size)
+                self._readn(2)
+            resp.body = body
+        elif cl is not None:
+            resp.body = self._readn(int(cl))
+        else:
+            body = self.buf
+            self.buf = b""
+            while True:
+                try:
+                    b = self.sock.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not b:
+                    break
+                body += b
+            resp.body = body
+        return resp
+
+    def read_head_only(self):
+        """Reads up to and including the blank line; returns (status, headers) without any body."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+        return status, headers
+
+    def wait_closed(self, timeout=3.0):
+        """True if the peer closes (EOF or reset) within timeout; any bytes received meanwhile are kept."""
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                b = self.sock.recv(65536)
+                if not b:
+                    return True
+                self.buf += b
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def raw_exchange(port, data, timeout=5.0, method="GET"):
+    """Sends data on a new connection and reads one response. Returns (response, closed_after).
+
+    closed_after tells whether the server closed the connection (within 2 s) after that response.
+    A reset or EOF before any response raises.
+    """
+    with RawConn(port, timeout) as c:
+        c.send(data)
+        resp = c.read_response(method=method)
+        closed = c.wait_closed(2.0)
+        return resp, closed
+
+
+def echo_headers(rec):
+    """Header list of an origin echo record, as (lower-name, value) pairs."""
+    return [(k.lower(), v) for k, v in rec["headers"]]
+
+
+def echo_header_values(rec, name):
+    return [v for k, v in rec["headers"] if k.lower() == name.lower()]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Config builders
+# ---------------------------------------------------------------------------------------------------
+
+def simple_config(origin_port, aliases=("app.test",), behavior=None, origin=None, **top):
+    """One HTTP listener "web", one origin "app" at origin_port, one distribution "main" with a single
+    "*" behavior. behavior/origin dicts are merged into the defaults; top-level keys are added as given."""
+    o = {"servers": ["%s:%d" % (HOST, origin_port)], "host": "backend.internal"}
+    o.update(origin or {})
+    b = {"path": "*", "origin": "app"}
+    b.update(behavior or {})
+    cfg = {
+        "listeners": [{"name": "web"}],
+        "origins": {"app": o},
+        "distributions": [{"name": "main", "aliases": list(aliases), "behaviors": [b]}],
+    }
+    cfg.update(top)
+    return cfg
