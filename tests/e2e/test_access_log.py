@@ -1,6 +1,7 @@
 """Access log (DESIGN §5): one JSON line per request with the documented fields."""
 
 import datetime
+import json
 import time
 
 import requests
@@ -103,18 +104,25 @@ def test_behavior_identified(sekisho, origin):
 
 
 def test_bytes_in_counts_whole_request_body(sekisho, origin):
-    """First request of a connection, body arriving with the head: every body byte is counted."""
-    from test_streaming import PatternFile, pattern_chunks
+    """Body bytes that arrive in the same read as the head are request bytes too: bytes_in covers the
+    head and the whole body, whatever the framing."""
     sk = sekisho(simple_config(origin.port))
     size = 1 << 20
-    r = requests.post(sk.url + "/chunked", data=pattern_chunks(size), headers={"Host": "app.test"}, timeout=30)
-    assert r.json()["body_len"] == size
-    r = requests.post(sk.url + "/length", data=PatternFile(size), headers={"Host": "app.test"}, timeout=30)
-    assert r.json()["body_len"] == size
-    c = sk.wait_log(lambda e: e.get("path") == "/chunked")
+    body = b"b" * size
+    head = b"POST /length HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n" % size
+    chunked_head = b"POST /chunked HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked_body = b"".join(b"10000\r\n" + body[i:i + 65536] + b"\r\n" for i in range(0, size, 65536)) \
+        + b"0\r\n\r\n"
+    with RawConn(sk.port(), timeout=30) as c:
+        c.send(head + body)  # one write: the first read holds the head and the start of the body
+        assert json.loads(c.read_response().body)["body_len"] == size
+    with RawConn(sk.port(), timeout=30) as c:
+        c.send(chunked_head + chunked_body)
+        assert json.loads(c.read_response().body)["body_len"] == size
     n = sk.wait_log(lambda e: e.get("path") == "/length")
-    assert c["bytes_in"] >= size, c
-    assert n["bytes_in"] >= size, n
+    ch = sk.wait_log(lambda e: e.get("path") == "/chunked")
+    assert n["bytes_in"] >= len(head) + size, "Content-Length body: %r" % n
+    assert ch["bytes_in"] >= len(chunked_head) + size, "chunked body: %r" % ch
 
 
 def test_sigusr1_reopens_access_log(sekisho, origin):
@@ -156,3 +164,15 @@ def test_access_log_to_stdout(sekisho, origin):
     while not found():
         assert time.monotonic() < deadline, "no JSON access line on stdout: %r" % sk.stdout_text()[-500:]
         time.sleep(0.05)
+
+
+def test_duration_and_upstream_fields(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    requests.get(sk.url + "/slow/300", headers={"Host": "app.test"}, timeout=5)
+    e = sk.wait_log(lambda e: e.get("path") == "/slow/300")
+    assert e["duration_ms"] >= 250
+    assert e["duration_ms"] < 5000
+    requests.get(sk.url + "/", headers={"Host": "nobody.test"}, timeout=5)
+    e = sk.wait_log(lambda e: e.get("status") == 421)
+    assert e["upstream"] in (None, "", "-")
+    assert e["distribution"] in (None, "", "-")

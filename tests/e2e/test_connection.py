@@ -2,6 +2,11 @@
 command line's short form."""
 
 import json
+import socket
+import threading
+import time
+
+import requests
 
 from util import RawConn, simple_config
 
@@ -73,3 +78,72 @@ def test_short_command_line_form(sekisho, origin):
     with RawConn(sk.port()) as c:
         c.send(b"GET /short HTTP/1.1\r\nHost: app.test\r\n\r\n")
         assert c.read_response().status == 200
+
+
+def test_half_open_heads_do_not_block_others(sekisho, origin):
+    sk = sekisho(simple_config(origin.port, timeouts={"header_read": "3s"}))
+    hogs = []
+    try:
+        for _ in range(50):
+            s = socket.create_connection(("127.0.0.1", sk.port()))
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            hogs.append(s)
+        t0 = time.monotonic()
+        r = requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5)
+        assert r.status_code == 200
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        for s in hogs:
+            s.close()
+
+
+def test_many_concurrent_clients(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    errors = []
+
+    def worker(i):
+        s = requests.Session()
+        for j in range(5):
+            try:
+                r = s.get(sk.url + "/c/%d/%d" % (i, j), headers={"Host": "app.test"}, timeout=10)
+                if r.status_code != 200 or r.json()["path"] != "/c/%d/%d" % (i, j):
+                    errors.append((i, j, r.status_code))
+            except Exception as e:  # noqa: BLE001
+                errors.append((i, j, repr(e)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [], errors[:5]
+    assert origin.count == 500
+
+
+def test_get_with_body_then_pipelined_request(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    with RawConn(sk.port()) as c:
+        c.send(b"GET /body HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\n\r\nabc"
+               b"GET /n HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        assert json.loads(c.read_response().body)["body_len"] == 3
+        assert json.loads(c.read_response().body)["path"] == "/n"
+
+
+def test_options_asterisk_forwarded(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    with RawConn(sk.port()) as c:
+        c.send(b"OPTIONS * HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200
+    assert json.loads(r.body)["path"] == "*"
+
+
+def test_error_body_json_or_html(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    r = requests.get(sk.url + "/", headers={"Host": "zzz.test", "Accept": "application/json"}, timeout=5)
+    assert r.status_code == 421
+    assert r.json() == {"error": "unknown_host"}
+    r = requests.get(sk.url + "/", headers={"Host": "zzz.test", "Accept": "text/html,*/*"}, timeout=5)
+    assert r.status_code == 421
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert len(r.content) < 2048

@@ -164,3 +164,18 @@ def test_response_hop_by_hop_not_forwarded_to_viewer(sekisho, origin):
     r = requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5)
     assert r.status_code == 200
     assert r.headers.get("X-Origin-Name") == "echo"  # end-to-end response headers pass
+
+
+def test_xff_walk_skips_trusted_hops(sekisho, origin):
+    sk = sekisho(simple_config(origin.port, trusted_proxies=["127.0.0.1/32", "10.0.0.0/8"]))
+    rec = get(sk, headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.5"})
+    assert echo_header_values(rec, "X-Forwarded-For") == ["1.2.3.4, 10.0.0.5, 127.0.0.1"]
+    e = sk.wait_log(lambda e: e.get("status") == 200)
+    assert e["client"] == "1.2.3.4"
+
+
+def test_xff_invalid_entry_stops_walk(sekisho, origin):
+    sk = sekisho(simple_config(origin.port, trusted_proxies=["127.0.0.1/32"]))
+    get(sk, "/w", headers={"X-Forwarded-For": "garbage, 5.5.5.5"})
+    e = sk.wait_log(lambda e: e.get("path") == "/w")
+    assert e["client"] == "5.5.5.5"

@@ -153,3 +153,9 @@ def test_curl_resolve_routes_by_name(sekisho, origin):
     rec = json.loads(out.stdout)
     assert ["x-origin", "wild"] in [[k.lower(), v] for k, v in rec["headers"]]
     assert rec["path"] == "/hello"
+
+
+def test_query_is_not_part_of_behavior_matching(sekisho, origin):
+    sk = sekisho(multi_config(origin.port))
+    assert which(sk, "app.test", "/x?next=/api/y") == (200, "dflt")
+    assert which(sk, "app.test", "/api/z?x=1") == (200, "api")

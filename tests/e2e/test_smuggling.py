@@ -38,6 +38,19 @@ BAD = {
     "bad_header_name": "GET / HTTP/1.1\r\n" + H + "X(A): b\r\n\r\n",
     "duplicate_host": "GET / HTTP/1.1\r\n" + H + H + "\r\n",
     "conflicting_hosts": "GET / HTTP/1.1\r\n" + H + "Host: other.test\r\n\r\n",
+    "cl_overflow": "POST / HTTP/1.1\r\n" + H + "Content-Length: 99999999999999999999999\r\n\r\nabc",
+    "bad_char_in_header_name": "GET / HTTP/1.1\r\n" + H + "X@A: b\r\n\r\n",
+    "double_space_request_line": "GET  / HTTP/1.1\r\n" + H + "\r\n",
+    "tab_in_request_line": "GET\t/ HTTP/1.1\r\n" + H + "\r\n",
+    "space_in_target": "GET /a b HTTP/1.1\r\n" + H + "\r\n",
+    "fragment_in_target": "GET /a#frag HTTP/1.1\r\n" + H + "\r\n",
+    "relative_target": "GET a/b HTTP/1.1\r\n" + H + "\r\n",
+    "unknown_scheme_absolute_form": "GET ftp://app.test/ HTTP/1.1\r\n" + H + "\r\n",
+    "percent_00": "GET /a%00b HTTP/1.1\r\n" + H + "\r\n",
+    "malformed_percent": "GET /a%zzb HTTP/1.1\r\n" + H + "\r\n",
+    "te_trailing_comma": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked,\r\n\r\n0\r\n\r\n",
+    "te_gzip_chunked": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "te_in_http10": "POST / HTTP/1.0\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     "invalid_method": "GE(T / HTTP/1.1\r\n" + H + "\r\n",
     "method_with_nul": "G\x00T / HTTP/1.1\r\n" + H + "\r\n",
     "bad_version": "GET / HTTP/1.7x\r\n" + H + "\r\n",
@@ -68,6 +81,7 @@ BAD_CHUNKED = {
     "chunk_size_overflow": "10000000000000000\r\nabc\r\n0\r\n\r\n",
     "bad_size_mid_stream": "3\r\nabc\r\nNOTHEX\r\n",
     "missing_crlf_after_data": "3\r\nabcXY0\r\n\r\n",
+    "huge_chunk_extension": "3;" + "a" * 20000 + "\r\nabc\r\n0\r\n\r\n",
 }
 
 
@@ -123,3 +137,24 @@ def test_smuggled_second_request_not_executed(proxy, origin):
         resp = c.read_response()
         assert resp.status == 400
     assert origin.count == 0
+
+
+GOOD = {
+    "te_mixed_case": ("Transfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 3),
+    "chunk_size_leading_zeros": ("Transfer-Encoding: chunked\r\n\r\n003\r\nabc\r\n0000\r\n\r\n", 3),
+    "cl_leading_zeros": ("Content-Length: 003\r\n\r\nabc", 3),
+    "value_trailing_whitespace": ("X-A: b \t\r\nContent-Length: 0\r\n\r\n", 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOOD))
+def test_valid_but_unusual_framing_accepted(proxy, origin, case):
+    extra, n = GOOD[case]
+    with RawConn(proxy.port()) as c:
+        c.send(("POST /ok HTTP/1.1\r\nHost: app.test\r\n" + extra).encode())
+        r = c.read_response()
+        assert r.status == 200, r
+        assert json.loads(r.body)["body_len"] == n
+        # The connection stays usable: the framing was understood exactly.
+        c.send(b"GET /next HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        assert json.loads(c.read_response().body)["path"] == "/next"

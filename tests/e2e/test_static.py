@@ -193,3 +193,27 @@ def test_encoded_and_dotdot_paths(sekisho, site):
     with RawConn(sk.port()) as c:
         c.send(b"GET /../secret.txt HTTP/1.1\r\nHost: static.test\r\n\r\n")
         assert c.read_response().status == 400
+
+
+def test_encoded_names_queries_and_types(sekisho, site):
+    (site / "a b.txt").write_text("spaced\n")
+    (site / "file.unknownext").write_text("u\n")
+    sk = sekisho(static_config(site))
+    r = get(sk, "/a%20b.txt")
+    assert r.status_code == 200 and r.text == "spaced\n"
+    assert ctype(r) == "text/plain"
+    r = get(sk, "/style.css?v=1")
+    assert r.status_code == 200 and r.text == "body { color: red }\n"
+    assert get(sk, "/style.css/").status_code == 404
+    r = get(sk, "/file.unknownext")
+    assert r.status_code == 200 and ctype(r) == "application/octet-stream"
+
+
+def test_if_none_match_list(sekisho, site):
+    sk = sekisho(static_config(site))
+    etag = get(sk, "/style.css").headers["ETag"]
+    assert get(sk, "/style.css", headers={"If-None-Match": '"nope", ' + etag}).status_code == 304
+    # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    r = get(sk, "/style.css", headers={"If-None-Match": '"nope"',
+                                       "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+    assert r.status_code == 200

@@ -242,3 +242,16 @@ def test_response_timeout_is_time_to_head_not_whole_body(sekisho, origin):
     r = get(sk, "/big/20000000")
     assert r.status_code == 200
     assert len(r.content) == 20000000
+
+
+def test_origin_interim_100_does_not_confuse_framing(sekisho, scripted_origin):
+    o = scripted_origin(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                        close_after=False)
+    sk = sekisho(simple_config(o.port))
+    with RawConn(sk.port()) as c:
+        c.send(b"GET /i HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"ok"
+        c.send(b"GET /i2 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"ok"
