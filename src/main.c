@@ -11,6 +11,8 @@ static int usage(FILE *out)
 	fprintf(out, "usage: sekisho run -c FILE            serve (also: sekisho -c FILE)\n"
 		     "       sekisho check-config -c FILE   validate a configuration\n"
 		     "       sekisho cidr replace --from CIDR --to CIDR [--dry-run] FILE...\n"
+		     "       sekisho passwd -f USERS USER [--stdin] [--algo argon2id|bcrypt]\n"
+		     "       sekisho apikey -f KEYS create NAME [--groups a,b] [--owner U] | list | revoke NAME\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -28,6 +30,10 @@ int main(int argc, char **argv)
 		return sk_cli_check_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "cidr") == 0)
 		return sk_cli_cidr(argc - 2, argv + 2);
+	if (strcmp(cmd, "passwd") == 0)
+		return sk_cli_passwd(argc - 2, argv + 2);
+	if (strcmp(cmd, "apikey") == 0)
+		return sk_cli_apikey(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sekisho 0.1.0\n");
 		return 0;

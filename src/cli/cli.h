@@ -8,5 +8,7 @@
 int sk_cli_run(int argc, char **argv);
 int sk_cli_check_config(int argc, char **argv);
 int sk_cli_cidr(int argc, char **argv);
+int sk_cli_passwd(int argc, char **argv);
+int sk_cli_apikey(int argc, char **argv);
 
 #endif
