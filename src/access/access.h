@@ -19,22 +19,55 @@ enum sk_verdict { SK_V_NEXT = 0, SK_V_ALLOW, SK_V_DENY, SK_V_AGAIN };
 
 struct sk_ipset;
 struct sk_geo;
+struct sk_users;
+struct sk_user;
+struct sk_apikeys;
+struct sk_apikey;
+struct sk_verifier;
+struct sk_waiter;
+struct sk_loop;
 
 /* Resources shared by the checks of one snapshot. */
 struct sk_access_env {
 	const struct sk_config *cfg;
+	uint64_t generation;       /* of the snapshot: verified-credential cache entries are per generation */
 	struct sk_ipset **ip_sets; /* parallel to cfg->ip_sets */
 	struct sk_geo *geo;        /* NULL when no geoip.database */
+	struct sk_users *users;    /* NULL when no users file */
+	struct sk_apikeys *apikeys; /* NULL when no API-key file */
 };
 
-/* One request as the checks see it. */
+/* Loads what the checks need from cfg (IP sets, country database, users, API keys); the runtime
+ * snapshot owns the result. Returns 0, or -1 with err filled. */
+int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
+		       struct sk_err *err);
+void sk_access_env_fini(struct sk_access_env *env);
+
+/* One request as the checks see it. Zero it, then fill the inputs. */
 struct sk_access_req {
+	/* inputs */
 	int family;          /* of the client address (trusted, DESIGN §1) */
 	const uint8_t *addr; /* 4 or 16 bytes */
 	const struct sk_h1_request *hreq;
+	struct sk_verifier *verifier; /* the worker's (verify.c) */
+	/* Called on the loop thread when a stage that answered AGAIN can run again. */
+	void (*resume)(struct sk_access_req *req);
+	/* outputs */
 	enum sk_reason reason; /* set by a stage that denies */
 	char country[3];       /* filled by the geo stage; "" = unknown */
+	const struct sk_user *user;     /* authenticated user, or NULL */
+	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
+	const char *method;             /* "basic" | "api_key", or NULL */
+	/* internal to the auth stage */
+	uint8_t auth_phase;
+	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */
+	struct sk_waiter *waiter; /* while waiting on a verification */
 };
+
+/* Detaches a request that is waiting on a verification (its connection is closing). */
+void sk_access_req_cancel(struct sk_access_req *req);
+/* The authenticated name and groups for identity headers and logs. groups: comma-separated. */
+const char *sk_access_identity(const struct sk_access_req *req, char *groups, size_t cap);
 
 struct sk_check_ops {
 	const char *name;

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access/verify.h"
 #include "core/log.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
@@ -35,6 +36,7 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 
 struct sk_req {
 	struct sk_req *next_free;
+	struct sk_conn *conn;
 	struct sk_h1_request hreq;
 	struct sk_h1_response hresp;
 	struct sk_buf *hbuf; /* outgoing heads: the request head, then the response head or an error page */
@@ -86,6 +88,14 @@ struct sk_req {
 	uint8_t host_len;
 	char host[255];
 	char chunk_line[24];
+	/* access pipeline */
+	struct sk_access_req areq;
+	unsigned astage;
+	bool access_ready;     /* the pipeline can run (again) */
+	struct sk_slice query;       /* into rbuf, kept for the origin request */
+	struct sk_slice viewer_host; /* into rbuf */
+	const char *auth_user;
+	char auth_groups[512];
 	struct sk_client client;
 	struct sk_h1_header headers[SK_MAX_HEADERS];
 	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
@@ -123,6 +133,8 @@ static void req_put(struct sk_conn *c)
 	if (!r)
 		return;
 	struct sk_worker *w = c->w;
+	sk_access_req_cancel(&r->areq);
+	explicit_bzero(r->auth_groups, sizeof(r->auth_groups));
 	if (r->hbuf)
 		sk_buf_put(w, r->hbuf);
 	if (r->ubuf)
@@ -262,6 +274,7 @@ static void log_request(struct sk_conn *c)
 	if (!r || w->access_log->fd < 0 || r->method_len == 0)
 		return;
 	char upstream[64] = "";
+	char groups[512];
 	if (r->server)
 		snprintf(upstream, sizeof(upstream), "%s", r->server->addr.text);
 	const struct sk_config *cfg = cfg_of(c);
@@ -279,6 +292,8 @@ static void log_request(struct sk_conn *c)
 		.bytes_in = r->bytes_in,
 		.bytes_out = r->bytes_out,
 		.upstream = r->server ? upstream : NULL,
+		.user = r->areq.user || r->areq.apikey ? sk_access_identity(&r->areq, groups, sizeof(groups)) : NULL,
+		.auth = r->areq.method,
 		.reason = r->reason != SK_R_NONE ? sk_reason_label(r->reason) : NULL,
 	};
 	sk_accesslog_write(w->access_log, &e);
@@ -357,10 +372,20 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 				"<p>%s</p></body></html>\n",
 				status, status_text(status), status, status_text(status), label);
 	}
+	/* A 401 on a behavior that takes Basic credentials carries the challenge (the config loader only
+	 * accepts realms that are safe inside a quoted string). */
+	char challenge[320] = "";
+	if (status == 401 && r->beh) {
+		for (size_t i = 0; i < r->beh->access.n_auth; i++)
+			if (r->beh->access.auth[i] == SK_AUTH_BASIC)
+				snprintf(challenge, sizeof(challenge),
+					 "WWW-Authenticate: Basic realm=\"%.256s\", charset=\"UTF-8\"\r\n",
+					 r->beh->access.realm);
+	}
 	int n = snprintf(r->hbuf->data, sizeof(r->hbuf->data),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
-			 "%s\r\n%s",
-			 status, status_text(status), ctype, blen,
+			 "%s%s\r\n%s",
+			 status, status_text(status), ctype, blen, challenge,
 			 r->keep_alive ? (r->hreq.minor_version == 0 ? "Connection: keep-alive\r\n" : "")
 				       : "Connection: close\r\n",
 			 r->head_method ? "" : body);
@@ -374,6 +399,7 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 /* ---- request start ---- */
 
 static enum step start_proxy(struct sk_conn *c);
+static void on_access_resume(struct sk_access_req *ar);
 static enum step start_static(struct sk_conn *c, int root_fd, struct sk_slice query);
 
 static void copy_log_fields(struct sk_req *r)
@@ -434,20 +460,30 @@ static enum step begin_request(struct sk_conn *c)
 	r->origin = sk_config_origin(cfg, r->beh->origin);
 	SK_ASSERT(r->origin);
 
-	/* The access pipeline runs before anything reaches an origin. */
-	const struct sk_pipeline *pl = sk_runtime_pipeline(c->rt, r->dist, r->beh);
-	if (!sk_pipeline_empty(pl)) {
-		struct sk_access_req ar = {
-			.family = r->client.family,
-			.addr = r->client.addr,
-			.hreq = h,
-		};
-		unsigned stage = 0;
-		enum sk_verdict v = sk_pipeline_run(pl, &c->rt->access, &ar, &stage);
-		SK_ASSERT(v != SK_V_AGAIN); /* no stage waits on the pool yet */
-		if (v == SK_V_DENY)
-			return reply_error(c, ar.reason, false);
-	}
+	r->query = query;
+	r->viewer_host = host;
+	r->areq = (struct sk_access_req){
+		.family = r->client.family,
+		.addr = r->client.addr,
+		.hreq = h,
+		.verifier = w->verifier,
+		.resume = on_access_resume,
+	};
+	r->access_ready = true;
+	c->state = SK_CS_ACCESS;
+	return STEP_AGAIN;
+}
+
+/* The access pipeline allowed the request: serve it from a static origin or proxy it. */
+static enum step continue_request(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_h1_request *h = &r->hreq;
+	const struct sk_config *cfg = cfg_of(c);
+	struct sk_worker *w = c->w;
+	struct sk_slice npath = { .ptr = r->path, .len = r->path_len };
+	struct sk_slice query = r->query, host = r->viewer_host;
+	r->auth_user = sk_access_identity(&r->areq, r->auth_groups, sizeof(r->auth_groups));
 
 	r->upgrade = (h->flags & SK_H1F_CONN_UPGRADE) && (h->flags & SK_H1F_HAS_UPGRADE);
 	if (r->origin->root) {
@@ -469,6 +505,9 @@ static enum step begin_request(struct sk_conn *c)
 		.upgrade = r->upgrade,
 		.body = r->req_body_done ? SK_BODY_NONE : h->body,
 		.content_length = h->content_length,
+		.auth_user = r->auth_user,
+		.auth_groups = r->auth_user ? r->auth_groups : NULL,
+		.auth_method = r->areq.method,
 	};
 	if (h->body == SK_BODY_LENGTH && h->content_length == 0)
 		f.body = SK_BODY_LENGTH;
@@ -477,6 +516,37 @@ static enum step begin_request(struct sk_conn *c)
 		return reply_error(c, SK_R_HEADERS_TOO_LARGE, true);
 	r->head_out_len = (uint32_t)n;
 	return start_proxy(c);
+}
+
+/* ---- access pipeline ---- */
+
+static void conn_run(struct sk_conn *c);
+
+/* A verification this request waited on is back (loop thread): run the pipeline again. */
+static void on_access_resume(struct sk_access_req *ar)
+{
+	struct sk_req *r = SK_CONTAINER_OF(ar, struct sk_req, areq);
+	struct sk_conn *c = r->conn;
+	r->access_ready = true;
+	conn_run(c);
+}
+
+static enum step do_access(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	if (!r->access_ready)
+		return STEP_WAIT;
+	r->access_ready = false;
+	const struct sk_pipeline *pl = sk_runtime_pipeline(c->rt, r->dist, r->beh);
+	switch (sk_pipeline_run(pl, &c->rt->access, &r->areq, &r->astage)) {
+	case SK_V_AGAIN:
+		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+		return STEP_WAIT;
+	case SK_V_DENY:
+		return reply_error(c, r->areq.reason, false);
+	default:
+		return continue_request(c);
+	}
 }
 
 /* ---- upstream connection ---- */
@@ -1117,6 +1187,7 @@ static enum step do_head(struct sk_conn *c)
 		if (b && b->len > b->off) {
 			if (!c->req) {
 				c->req = req_get(w);
+				c->req->conn = c;
 				c->req->start_ms = sk_loop_now(w->loop);
 				c->req->start_wall_ms = sk_wall_ms();
 			}
@@ -1181,6 +1252,7 @@ static void conn_run(struct sk_conn *c)
 			switch (c->state) {
 			case SK_CS_IDLE:
 			case SK_CS_HEAD: s = do_head(c); break;
+			case SK_CS_ACCESS: s = do_access(c); break;
 			case SK_CS_CONNECT: s = do_connect(c); break;
 			case SK_CS_SEND: s = do_send(c); break;
 			case SK_CS_RESP_HEAD: s = do_resp_head(c); break;
@@ -1235,6 +1307,10 @@ static void on_timer(struct sk_timer *t)
 			r->hreq.headers = NULL;
 			s = reply_error(c, SK_R_REQUEST_TIMEOUT, true);
 		}
+		break;
+	case SK_CS_ACCESS:
+		sk_access_req_cancel(&r->areq);
+		s = reply_error(c, SK_R_STATE_UNAVAILABLE, true);
 		break;
 	case SK_CS_CONNECT:
 		sk_warn("connect to %s: timed out", r->server->addr.text);
@@ -1313,6 +1389,7 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 	const struct sk_listener *l = &c->rt->cfg->listeners[listener];
 	if (l->mode == SK_MODE_TCP) {
 		struct sk_req *r = c->req = req_get(w);
+		r->conn = c;
 		r->tcp_mode = true;
 		r->origin = sk_config_origin(c->rt->cfg, l->origin);
 		r->start_ms = sk_loop_now(w->loop);

@@ -61,8 +61,9 @@ static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runt
 	return rt->pipelines[rt->beh_base[d - rt->cfg->distributions] + (size_t)(b - d->behaviors)];
 }
 
-/* Builds a snapshot (takes ownership of cfg) or returns NULL with err filled. Sockets are attached later. */
-struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err);
+/* Builds a snapshot of generation (takes ownership of cfg) or returns NULL with err filled (and cfg
+ * freed). Sockets are attached later. */
+struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err);
 void sk_runtime_ref(struct sk_runtime *rt);
 void sk_runtime_unref(struct sk_runtime *rt);
 
@@ -132,6 +133,7 @@ struct sk_worker {
 	uint32_t n_conns;
 	struct sk_conn *conns;           /* all live connections (for draining) */
 	struct sk_log_buf *access_log;
+	struct sk_verifier *verifier;    /* password verifications of this worker (access/verify.h) */
 	int access_log_fd;
 };
 
@@ -149,6 +151,7 @@ struct sk_out {
 enum sk_conn_state {
 	SK_CS_IDLE = 0,    /* keep-alive: waiting for the first byte of a request; holds no buffer */
 	SK_CS_HEAD,        /* reading a request head */
+	SK_CS_ACCESS,      /* running the access pipeline (possibly waiting on the blocking pool) */
 	SK_CS_CONNECT,     /* connecting to an upstream server */
 	SK_CS_SEND,        /* sending the request head and body upstream */
 	SK_CS_RESP_HEAD,   /* waiting for the response head */

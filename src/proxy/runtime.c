@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "access/geo.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
 
@@ -17,19 +16,8 @@
 static int build_access(struct sk_runtime *rt, struct sk_err *err)
 {
 	const struct sk_config *cfg = rt->cfg;
-	rt->access.cfg = cfg;
-	rt->access.ip_sets = sk_calloc(cfg->n_ip_sets, sizeof(*rt->access.ip_sets));
-	for (size_t i = 0; i < cfg->n_ip_sets; i++) {
-		struct sk_ipset *set = sk_ipset_new();
-		for (size_t k = 0; k < cfg->ip_sets[i].cidrs.n; k++)
-			sk_ipset_add(set, &cfg->ip_sets[i].cidrs.items[k]);
-		rt->access.ip_sets[i] = set;
-	}
-	if (cfg->geoip.database) {
-		rt->access.geo = sk_geo_open(cfg->geoip.database, err);
-		if (!rt->access.geo)
-			return -1;
-	}
+	if (sk_access_env_init(&rt->access, cfg, rt->generation, err) == -1)
+		return -1;
 	rt->beh_base = sk_calloc(cfg->n_distributions, sizeof(*rt->beh_base));
 	for (size_t d = 0; d < cfg->n_distributions; d++) {
 		rt->beh_base[d] = rt->n_pipelines;
@@ -53,11 +41,12 @@ static int build_access(struct sk_runtime *rt, struct sk_err *err)
 	return 0;
 }
 
-struct sk_runtime *sk_runtime_build(struct sk_config *cfg, struct sk_err *err)
+struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err)
 {
 	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
 	atomic_init(&rt->refs, 1);
 	rt->cfg = cfg;
+	rt->generation = generation;
 	rt->origins = sk_calloc(cfg->n_origins, sizeof(*rt->origins));
 	rt->listeners = sk_calloc(cfg->n_listeners, sizeof(*rt->listeners));
 	for (size_t i = 0; i < cfg->n_origins; i++) {
@@ -114,10 +103,8 @@ void sk_runtime_unref(struct sk_runtime *rt)
 		sk_pipeline_free(rt->pipelines[i]);
 	free(rt->pipelines);
 	free(rt->beh_base);
-	for (size_t i = 0; rt->access.ip_sets && i < rt->cfg->n_ip_sets; i++)
-		sk_ipset_free(rt->access.ip_sets[i]);
-	free(rt->access.ip_sets);
-	sk_geo_close(rt->access.geo);
+	if (rt->access.cfg)
+		sk_access_env_fini(&rt->access);
 	if (rt->routes)
 		sk_routes_free(rt->routes);
 	if (rt->trusted)

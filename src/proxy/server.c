@@ -94,10 +94,9 @@ static struct sk_runtime *load(struct sk_err *err)
 	struct sk_config *cfg = sk_config_load(srv.path, err);
 	if (!cfg)
 		return NULL;
-	struct sk_runtime *rt = sk_runtime_build(cfg, err);
+	struct sk_runtime *rt = sk_runtime_build(cfg, ++srv.generation, err);
 	if (!rt)
 		return NULL;
-	rt->generation = ++srv.generation;
 	if (attach_sockets(rt, err) == -1) {
 		sk_runtime_unref(rt);
 		return NULL;
@@ -143,10 +142,9 @@ int sk_server_run(const char *config_path)
 	if (!cfg)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
-	struct sk_runtime *rt = sk_runtime_build(cfg, &err);
+	struct sk_runtime *rt = sk_runtime_build(cfg, ++srv.generation, &err);
 	if (!rt)
 		goto fail;
-	rt->generation = ++srv.generation;
 	if (attach_sockets(rt, &err) == -1) {
 		sk_runtime_unref(rt);
 		goto fail;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access/verify.h"
 #include "core/log.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
@@ -182,6 +183,7 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 	w->n_snaps = 1;
 	atomic_init(&w->next_rt, NULL);
 	atomic_store(&w->acked_generation, rt->generation);
+	w->verifier = sk_verifier_new(w->loop);
 	w->access_log = sk_calloc(1, sizeof(*w->access_log));
 	w->access_log->fd = -1;
 	sk_loop_set_on_wake(w->loop, on_wake, w);
@@ -210,6 +212,9 @@ static void *worker_main(void *arg)
 			break;
 		}
 	}
+	/* Verifications still on the pool will post their completion to this loop: wait for them. */
+	while (sk_verifier_inflight(w->verifier))
+		sk_loop_run_once(w->loop, 100);
 	sk_accesslog_close(w->access_log);
 	return NULL;
 }
@@ -274,6 +279,7 @@ void sk_worker_join_free(struct sk_worker *w)
 	for (unsigned i = 0; i < w->n_snaps; i++)
 		sk_runtime_unref(w->snaps[i].rt);
 	free(w->access_log);
+	sk_verifier_free(w->verifier);
 	sk_loop_free(w->loop);
 	free(w);
 }

@@ -1,0 +1,92 @@
+/*
+ * env.c — what the checks of one snapshot share: IP-set tries, the country database, the users and the
+ * API keys, all loaded while building the snapshot (so a reload reloads them) and immutable afterwards.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "access/apikeys.h"
+#include "access/geo.h"
+#include "access/users.h"
+#include "core/log.h"
+#include "net/ipset.h"
+
+int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
+		       struct sk_err *err)
+{
+	memset(env, 0, sizeof(*env));
+	env->cfg = cfg;
+	env->generation = generation;
+	env->ip_sets = sk_calloc(cfg->n_ip_sets, sizeof(*env->ip_sets));
+	for (size_t i = 0; i < cfg->n_ip_sets; i++) {
+		struct sk_ipset *set = sk_ipset_new();
+		for (size_t k = 0; k < cfg->ip_sets[i].cidrs.n; k++)
+			sk_ipset_add(set, &cfg->ip_sets[i].cidrs.items[k]);
+		env->ip_sets[i] = set;
+	}
+	if (cfg->geoip.database) {
+		env->geo = sk_geo_open(cfg->geoip.database, err);
+		if (!env->geo)
+			return -1;
+	}
+	const char *users = cfg->users.file ? cfg->users.file : cfg->users.htpasswd;
+	if (users) {
+		env->users = sk_users_load(users, cfg->users.file ? SK_USERS_YAML : SK_USERS_HTPASSWD, err);
+		if (!env->users)
+			return -1;
+		size_t n = 0;
+		const char *const *warnings = sk_users_warnings(env->users, &n);
+		for (size_t i = 0; i < n; i++)
+			sk_warn("%s", warnings[i]);
+	}
+	if (cfg->api_keys.file) {
+		env->apikeys = sk_apikeys_load(cfg->api_keys.file, err);
+		if (!env->apikeys)
+			return -1;
+	}
+	return 0;
+}
+
+void sk_access_env_fini(struct sk_access_env *env)
+{
+	for (size_t i = 0; env->ip_sets && i < env->cfg->n_ip_sets; i++)
+		sk_ipset_free(env->ip_sets[i]);
+	free(env->ip_sets);
+	sk_geo_close(env->geo);
+	if (env->users)
+		sk_users_free(env->users);
+	if (env->apikeys)
+		sk_apikeys_free(env->apikeys);
+	memset(env, 0, sizeof(*env));
+}
+
+const char *sk_access_identity(const struct sk_access_req *req, char *groups, size_t cap)
+{
+	char **list = NULL;
+	size_t n = 0;
+	const char *name = NULL;
+	if (req->user) {
+		name = req->user->name;
+		list = req->user->groups;
+		n = req->user->n_groups;
+	} else if (req->apikey) {
+		name = req->apikey->name;
+		list = req->apikey->groups;
+		n = req->apikey->n_groups;
+	}
+	size_t o = 0;
+	groups[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(list[i]);
+		if (o + len + 2 > cap)
+			break; /* the header is informative: a cut list loses whole names, never half of one */
+		if (o)
+			groups[o++] = ',';
+		memcpy(groups + o, list[i], len);
+		o += len;
+		groups[o] = '\0';
+	}
+	return name;
+}

@@ -1,0 +1,229 @@
+/*
+ * verify.c — password verification off the event loop (see verify.h).
+ *
+ * Invariants: everything here runs on the owning worker's thread except `work`, which only reads the
+ * verification's own copies of the hash and password. A request waits on at most one verification
+ * (req->waiter); a verification outlives its waiters (a closed connection just detaches), and the worker
+ * drains in-flight verifications before its loop is freed. Passwords are wiped after use and never logged.
+ */
+#include "access/verify.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "access/hash.h"
+#include "core/log.h"
+#include "loop/loop.h"
+
+#define CACHE_SLOTS 4096 /* direct-mapped; a collision only costs one more verification */
+#define MAX_INFLIGHT 256 /* per worker; the pool's own bound applies across workers */
+
+struct sk_waiter {
+	struct sk_waiter *next;
+	struct sk_access_req *req;
+	struct verification *ver;
+};
+
+struct verification {
+	struct sk_job job;
+	struct sk_verifier *v;
+	struct verification *next; /* in-flight list */
+	uint8_t key[32];
+	uint64_t gen;
+	int family;
+	uint8_t client[16];
+	char *hash;
+	char *pw;
+	size_t plen;
+	int result;
+	struct sk_waiter *waiters;
+};
+
+struct cache_entry {
+	uint8_t key[32];
+	uint64_t gen;
+	uint64_t expires;
+};
+
+struct sk_verifier {
+	struct sk_loop *loop;
+	struct verification *inflight;
+	unsigned n_inflight;
+	struct cache_entry *cache;
+};
+
+static uint8_t secret[32];
+static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+
+static void secret_init(void)
+{
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret))
+		sk_panic(__FILE__, __LINE__, "getrandom failed: cannot key the credential cache");
+}
+
+struct sk_verifier *sk_verifier_new(struct sk_loop *loop)
+{
+	pthread_once(&secret_once, secret_init);
+	struct sk_verifier *v = sk_calloc(1, sizeof(*v));
+	v->loop = loop;
+	v->cache = sk_calloc(CACHE_SLOTS, sizeof(*v->cache));
+	return v;
+}
+
+void sk_verifier_free(struct sk_verifier *v)
+{
+	if (!v)
+		return;
+	SK_ASSERT(v->n_inflight == 0);
+	explicit_bzero(v->cache, CACHE_SLOTS * sizeof(*v->cache));
+	free(v->cache);
+	free(v);
+}
+
+unsigned sk_verifier_inflight(const struct sk_verifier *v)
+{
+	return v ? v->n_inflight : 0;
+}
+
+void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, size_t plen, uint8_t out[32])
+{
+	/* SHA-256 over a secret prefix: the digest never leaves the process, so length extension does not
+	 * matter, and it is several times cheaper than an HMAC context per request. */
+	unsigned char buf[32 + 8 + 2 * 1024 + 1];
+	size_t n = 0;
+	memcpy(buf, secret, 32);
+	n += 32;
+	memcpy(buf + n, &gen, 8);
+	n += 8;
+	ulen = SK_MIN(ulen, (size_t)1024);
+	plen = SK_MIN(plen, (size_t)1024);
+	memcpy(buf + n, user, ulen);
+	n += ulen;
+	buf[n++] = '\0';
+	memcpy(buf + n, pw, plen);
+	n += plen;
+	SHA256(buf, n, out);
+	explicit_bzero(buf, n);
+}
+
+static struct cache_entry *slot(struct sk_verifier *v, const uint8_t key[32])
+{
+	uint32_t h;
+	memcpy(&h, key, sizeof(h));
+	return &v->cache[h % CACHE_SLOTS];
+}
+
+bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32])
+{
+	const struct cache_entry *e = slot(v, key);
+	return e->gen == gen && e->expires > sk_loop_now(v->loop) && sk_ct_eq(e->key, key, 32);
+}
+
+static void work(struct sk_job *job)
+{
+	struct verification *ver = SK_CONTAINER_OF(job, struct verification, job);
+	ver->result = sk_hash_verify(ver->hash, ver->pw, ver->plen) == 1 ? 1 : 0;
+	explicit_bzero(ver->pw, ver->plen);
+}
+
+static void done(struct sk_job *job)
+{
+	struct verification *ver = SK_CONTAINER_OF(job, struct verification, job);
+	struct sk_verifier *v = ver->v;
+	struct verification **pp = &v->inflight;
+	while (*pp != ver)
+		pp = &(*pp)->next;
+	*pp = ver->next;
+	v->n_inflight--;
+	if (ver->result == 1) {
+		struct cache_entry *e = slot(v, ver->key);
+		memcpy(e->key, ver->key, 32);
+		e->gen = ver->gen;
+		e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
+	}
+	/* Detach every waiter first: a resume may close its connection, which must not find the list. */
+	struct sk_waiter *w = ver->waiters;
+	ver->waiters = NULL;
+	for (struct sk_waiter *x = w; x; x = x->next) {
+		x->req->waiter = NULL;
+		x->req->verify_result = (int8_t)ver->result;
+	}
+	while (w) {
+		struct sk_waiter *next = w->next;
+		struct sk_access_req *req = w->req;
+		free(w);
+		req->resume(req);
+		w = next;
+	}
+	free(ver->hash);
+	free(ver->pw);
+	free(ver);
+}
+
+static void attach(struct verification *ver, struct sk_access_req *req)
+{
+	struct sk_waiter *w = sk_calloc(1, sizeof(*w));
+	w->req = req;
+	w->ver = ver;
+	w->next = ver->waiters;
+	ver->waiters = w;
+	req->waiter = w;
+}
+
+int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
+		    const char *hash, const char *pw, size_t plen)
+{
+	unsigned same_client = 0;
+	for (struct verification *ver = v->inflight; ver; ver = ver->next) {
+		if (ver->gen == gen && sk_ct_eq(ver->key, key, 32)) {
+			attach(ver, req); /* identical credentials: wait on the same verification */
+			return 0;
+		}
+		if (ver->family == req->family && memcmp(ver->client, req->addr, req->family == AF_INET ? 4 : 16) == 0)
+			same_client++;
+	}
+	if (same_client >= SK_VERIFY_PER_CLIENT || v->n_inflight >= MAX_INFLIGHT)
+		return -1;
+	struct verification *ver = sk_calloc(1, sizeof(*ver));
+	ver->v = v;
+	memcpy(ver->key, key, 32);
+	ver->gen = gen;
+	ver->family = req->family;
+	memcpy(ver->client, req->addr, req->family == AF_INET ? 4 : 16);
+	ver->hash = sk_strdup(hash);
+	ver->pw = sk_malloc(plen + 1);
+	memcpy(ver->pw, pw, plen);
+	ver->pw[plen] = '\0';
+	ver->plen = plen;
+	ver->job.work = work;
+	ver->job.done = done;
+	if (sk_pool_submit(v->loop, &ver->job) == -1) {
+		explicit_bzero(ver->pw, plen);
+		free(ver->pw);
+		free(ver->hash);
+		free(ver);
+		return -1;
+	}
+	ver->next = v->inflight;
+	v->inflight = ver;
+	v->n_inflight++;
+	attach(ver, req);
+	return 0;
+}
+
+void sk_access_req_cancel(struct sk_access_req *req)
+{
+	struct sk_waiter *w = req->waiter;
+	if (!w)
+		return;
+	struct sk_waiter **pp = &w->ver->waiters;
+	while (*pp != w)
+		pp = &(*pp)->next;
+	*pp = w->next;
+	free(w);
+	req->waiter = NULL;
+}

@@ -1,0 +1,41 @@
+/*
+ * verify.h — password verification off the event loop (DESIGN §3): one per worker thread.
+ *
+ * A verification runs on the blocking pool; its completion comes back to the worker's loop. Identical
+ * concurrent credentials wait on one verification (coalescing, keyed by a keyed hash of user and
+ * password). Successful verifications are cached under the same keyed hash for a short TTL, per
+ * snapshot generation, so a reload (which reloads the users) flushes them. The number of verifications
+ * queued is bounded per client address and, through the pool, globally.
+ */
+#ifndef SK_VERIFY_H
+#define SK_VERIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "access/access.h"
+
+#define SK_VERIFY_TTL_MS 60000
+#define SK_VERIFY_PER_CLIENT 4 /* verifications in flight per client address per worker */
+
+struct sk_verifier *sk_verifier_new(struct sk_loop *loop);
+void sk_verifier_free(struct sk_verifier *v);
+/* Verifications queued or running for this worker (it drains them before exiting). */
+unsigned sk_verifier_inflight(const struct sk_verifier *v);
+
+/* The keyed hash of a credential (user NUL password) for generation gen. */
+void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, size_t plen,
+		   uint8_t out[32]);
+
+/* True when key was verified successfully within the TTL for this generation. */
+bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
+
+/*
+ * Starts (or joins) the verification of pw against hash for req; req->resume is called later on the
+ * loop thread with req->verify_result set (1 match, 0 mismatch). Returns 0, or -1 when the per-client or
+ * global bound is reached (nothing was queued: answer too_many_attempts).
+ */
+int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
+		    const char *hash, const char *pw, size_t plen);
+
+#endif
