@@ -672,6 +672,7 @@ static int req_fill(struct sk_req *r, struct sk_buf *b)
 			size_t take = (size_t)SK_MIN((uint64_t)avail, r->req_remaining);
 			out_push(&r->uout, p, take);
 			b->off += (uint32_t)take;
+			r->bytes_in += take;
 			r->req_remaining -= take;
 			if (r->req_remaining == 0)
 				r->req_body_done = true;
@@ -682,6 +683,7 @@ static int req_fill(struct sk_req *r, struct sk_buf *b)
 		enum sk_chunked_result cr = sk_h1_chunked_decode(&r->req_chunk, p, &dlen, &rest);
 		if (cr == SK_CHUNKED_BAD)
 			return -1;
+		r->bytes_in += avail - rest; /* the raw bytes of this body; rest belongs to the next request */
 		b->len = b->off + (uint32_t)(dlen + rest);
 		if (dlen) {
 			out_push_chunk(&r->uout, r->chunk_line, p, dlen);
@@ -747,7 +749,6 @@ static enum step do_send(struct sk_conn *c)
 			return STEP_WAIT;
 		if (n <= 0)
 			return STEP_CLOSE; /* the viewer went away mid-body */
-		r->bytes_in += (uint64_t)n;
 		r->last_io_ms = sk_loop_now(c->w->loop);
 	}
 }
