@@ -26,6 +26,7 @@
 
 #include "access/verify.h"
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
 #include "proxy/static.h"
@@ -271,7 +272,10 @@ static void log_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_worker *w = c->w;
-	if (!r || w->access_log->fd < 0 || r->method_len == 0)
+	if (!r || r->method_len == 0 || c->listener == SK_ADMIN_LISTENER)
+		return;
+	sk_metrics_request(w->id, r->reason, r->bytes_in, r->bytes_out);
+	if (w->access_log->fd < 0)
 		return;
 	char upstream[64] = "";
 	char groups[512];
@@ -396,6 +400,43 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 	return STEP_AGAIN;
 }
 
+/* ---- the admin listener ---- */
+
+/* /healthz and /metrics (Prometheus text format). Answered from the worker, never proxied. */
+static enum step serve_admin(struct sk_conn *c, struct sk_slice path)
+{
+	struct sk_req *r = c->req;
+	if (!r->req_body_done)
+		r->keep_alive = false;
+	if (!method_is(r, "GET") && !r->head_method)
+		return reply_error(c, SK_R_METHOD_NOT_ALLOWED, false);
+	r->hbuf = sk_buf_get(c->w);
+	char *body = r->hbuf->data + 512;
+	size_t blen;
+	const char *ctype;
+	if (sk_slice_eq(path, "/metrics")) {
+		blen = sk_metrics_render(body, sizeof(r->hbuf->data) - 512);
+		ctype = "text/plain; version=0.0.4; charset=utf-8";
+	} else if (sk_slice_eq(path, "/healthz")) {
+		memcpy(body, "ok\n", 3);
+		blen = 3;
+		ctype = "text/plain; charset=utf-8";
+	} else {
+		return reply_error(c, SK_R_NOT_FOUND, false);
+	}
+	int n = snprintf(r->hbuf->data, 512,
+			 "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			 ctype, blen, r->keep_alive ? "" : "Connection: close\r\n");
+	out_set1(&r->vout, r->hbuf->data, (size_t)n);
+	if (!r->head_method)
+		out_push(&r->vout, body, blen);
+	r->status = 200;
+	r->resp_done = true;
+	c->state = SK_CS_REPLY;
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
 /* ---- request start ---- */
 
 static enum step start_proxy(struct sk_conn *c);
@@ -451,6 +492,8 @@ static enum step begin_request(struct sk_conn *c)
 	r->path_len = (uint32_t)plen;
 	struct sk_slice npath = { .ptr = r->path, .len = plen };
 
+	if (c->listener == SK_ADMIN_LISTENER)
+		return serve_admin(c, npath);
 	r->dist = sk_routes_find(c->rt->routes, c->listener, host);
 	if (!r->dist)
 		return reply_error(c, SK_R_UNKNOWN_HOST, false);
@@ -1387,8 +1430,8 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 		conn_close(c);
 		return;
 	}
-	const struct sk_listener *l = &c->rt->cfg->listeners[listener];
-	if (l->mode == SK_MODE_TCP) {
+	const struct sk_listener *l = listener == SK_ADMIN_LISTENER ? NULL : &c->rt->cfg->listeners[listener];
+	if (l && l->mode == SK_MODE_TCP) {
 		struct sk_req *r = c->req = req_get(w);
 		r->conn = c;
 		r->tcp_mode = true;

@@ -27,6 +27,7 @@
 #define SK_MAX_HEADERS 128
 #define SK_MAX_LINE 16384
 #define SK_MAX_WORKERS 256
+#define SK_ADMIN_LISTENER UINT16_MAX /* listener index of admin connections (/metrics, /healthz) */
 
 /* ---- runtime snapshot (runtime.c) ---- */
 
@@ -46,6 +47,7 @@ struct sk_runtime {
 	struct sk_ipset *trusted;
 	struct sk_origin_rt *origins;     /* parallel to cfg->origins */
 	struct sk_listener_rt *listeners; /* parallel to cfg->listeners */
+	struct sk_listener_rt admin;      /* when cfg->admin.present */
 	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
 	struct sk_access_env access;      /* IP sets and the country database for the checks */
 	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "net/net.h"
+#include "obs/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -53,14 +54,17 @@ static void sock_close(struct sock_entry *e)
 	e->open = false;
 }
 
-/* Attaches sockets to every listener of rt, opening new ones where needed. On failure, the sockets
- * opened by this call are closed again and -1 is returned with err filled. */
+/* Attaches sockets to every listener of rt (and the admin listener), opening new ones where needed.
+ * On failure, the sockets opened by this call are closed again and -1 is returned with err filled. */
 static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 {
 	const struct sk_config *cfg = rt->cfg;
 	size_t first_new = srv.n_socks;
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		const struct sk_listener *l = &cfg->listeners[i];
+	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	for (size_t i = 0; i < n; i++) {
+		bool admin = i == cfg->n_listeners;
+		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen };
+		const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[i];
 		struct sock_entry *e = sock_find(&l->listen);
 		if (!e) {
 			srv.socks = sk_realloc(srv.socks, (srv.n_socks + 1) * sizeof(*srv.socks));
@@ -84,7 +88,7 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			srv.n_socks++;
 		}
 		e->used_by = rt->generation;
-		memcpy(rt->listeners[i].fds, e->fds, sizeof(e->fds));
+		memcpy(admin ? rt->admin.fds : rt->listeners[i].fds, e->fds, sizeof(e->fds));
 	}
 	return 0;
 }
@@ -161,6 +165,7 @@ int sk_server_run(const char *config_path)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	sk_metrics_set_workers(srv.n_workers);
 	if (sk_pool_start(2) == -1)
 		return 1;
 	for (unsigned i = 0; i < srv.n_workers; i++) {
@@ -170,6 +175,8 @@ int sk_server_run(const char *config_path)
 	}
 	for (size_t i = 0; i < rt->cfg->n_listeners; i++)
 		sk_info("listening on %s (%s)", rt->cfg->listeners[i].listen.text, rt->cfg->listeners[i].name);
+	if (rt->cfg->admin.present)
+		sk_info("admin on %s (/metrics, /healthz)", rt->cfg->admin.listen.text);
 	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);
 
 	for (;;) {

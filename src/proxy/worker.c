@@ -19,6 +19,7 @@
 
 #include "access/verify.h"
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
@@ -62,7 +63,9 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 	struct listen_io *li = SK_CONTAINER_OF(io, struct listen_io, io);
 	struct sk_worker *w = li->w;
 	const struct sk_config *cfg = w->rt->cfg;
-	const struct sk_listener *l = &cfg->listeners[li->listener];
+	bool admin = li->listener == SK_ADMIN_LISTENER;
+	const struct sk_listener admin_l = { .name = "admin" };
+	const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[li->listener];
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -75,9 +78,11 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 			return;
 		}
 		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections) {
+			sk_metrics_add(w->id, SK_M_REJECTED, 1);
 			close(fd);
 			continue;
 		}
+		sk_metrics_add(w->id, SK_M_CONNECTIONS, 1);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		sk_conn_accept(w, fd, (struct sockaddr *)&ss, len, li->listener);
@@ -100,17 +105,20 @@ static void unregister_listeners(struct sk_worker *w)
 static void register_listeners(struct sk_worker *w)
 {
 	const struct sk_config *cfg = w->rt->cfg;
-	struct listen_io *lis = sk_calloc(cfg->n_listeners, sizeof(*lis));
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
+	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	struct listen_io *lis = sk_calloc(n, sizeof(*lis));
+	for (size_t i = 0; i < n; i++) {
+		bool admin = i == cfg->n_listeners;
 		lis[i] = (struct listen_io){
-			.io = { .fd = w->rt->listeners[i].fds[w->id], .cb = on_accept },
+			.io = { .fd = admin ? w->rt->admin.fds[w->id] : w->rt->listeners[i].fds[w->id],
+				.cb = on_accept },
 			.w = w,
-			.listener = (uint16_t)i,
+			.listener = admin ? SK_ADMIN_LISTENER : (uint16_t)i,
 		};
 		sk_loop_add_level(w->loop, &lis[i].io, EPOLLIN);
 	}
 	w->listen_io = (struct sk_io *)lis;
-	w->n_listen_io = cfg->n_listeners;
+	w->n_listen_io = n;
 }
 
 static void open_access_log(struct sk_worker *w)

@@ -1,0 +1,99 @@
+/*
+ * metrics.c — per-worker counters, summed when /metrics is read (see metrics.h).
+ * Each worker's block sits on its own cache lines so that workers never share a line they write.
+ */
+#include "obs/metrics.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "core/core.h"
+
+#define MAX_WORKERS 256
+
+struct block {
+	_Alignas(64) atomic_uint_fast64_t m[SK_M__COUNT];
+	atomic_uint_fast64_t reasons[SK_R__COUNT];
+};
+
+static struct block blocks[MAX_WORKERS];
+static unsigned n_workers = 1;
+
+/* Single writer per block: a relaxed load and store compile to plain moves, and readers on other
+ * threads still see whole values (no torn reads). */
+static inline void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+void sk_metrics_request(unsigned w, enum sk_reason reason, uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct block *b = &blocks[w % MAX_WORKERS];
+	bump(&b->m[SK_M_REQUESTS], 1);
+	bump(&b->m[SK_M_BYTES_IN], bytes_in);
+	bump(&b->m[SK_M_BYTES_OUT], bytes_out);
+	if (reason != SK_R_NONE)
+		bump(&b->reasons[reason], 1);
+}
+
+void sk_metrics_add(unsigned w, enum sk_metric m, uint64_t n)
+{
+	bump(&blocks[w % MAX_WORKERS].m[m], n);
+}
+
+void sk_metrics_set_workers(unsigned n)
+{
+	n_workers = SK_MIN(SK_MAX(n, 1u), (unsigned)MAX_WORKERS);
+}
+
+uint64_t sk_metrics_sum(enum sk_metric m)
+{
+	uint64_t s = 0;
+	for (unsigned w = 0; w < n_workers; w++)
+		s += atomic_load_explicit(&blocks[w].m[m], memory_order_relaxed);
+	return s;
+}
+
+uint64_t sk_metrics_reason_sum(enum sk_reason r)
+{
+	uint64_t s = 0;
+	for (unsigned w = 0; w < n_workers; w++)
+		s += atomic_load_explicit(&blocks[w].reasons[r], memory_order_relaxed);
+	return s;
+}
+
+static const struct {
+	const char *name;
+	const char *help;
+} metric_rows[SK_M__COUNT] = {
+	[SK_M_REQUESTS] = { "sekisho_requests_total", "Requests answered." },
+	[SK_M_CONNECTIONS] = { "sekisho_connections_accepted_total", "Connections accepted." },
+	[SK_M_REJECTED] = { "sekisho_connections_rejected_total", "Connections refused at accept (listener ACL)." },
+	[SK_M_BYTES_IN] = { "sekisho_request_bytes_total", "Bytes received from viewers." },
+	[SK_M_BYTES_OUT] = { "sekisho_response_bytes_total", "Bytes sent to viewers." },
+};
+
+size_t sk_metrics_render(char *out, size_t cap)
+{
+	size_t o = 0;
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		if (o < cap) {                                                                     \
+			int k = snprintf(out + o, cap - o, __VA_ARGS__);                           \
+			o += k > 0 ? (size_t)k : 0;                                                \
+		}                                                                                  \
+	} while (0)
+	for (int m = 0; m < SK_M__COUNT; m++) {
+		PUT("# HELP %s %s\n# TYPE %s counter\n%s %llu\n", metric_rows[m].name, metric_rows[m].help,
+		    metric_rows[m].name, metric_rows[m].name, (unsigned long long)sk_metrics_sum(m));
+	}
+	PUT("# HELP sekisho_denied_total Requests refused or failed, by reason (DESIGN section 3).\n"
+	    "# TYPE sekisho_denied_total counter\n");
+	for (int r = 1; r < SK_R__COUNT; r++) {
+		/* Several rows share the label "too_large" (413/414/431): add the status to tell them apart. */
+		PUT("sekisho_denied_total{reason=\"%s\",status=\"%d\"} %llu\n", sk_reason_label(r),
+		    sk_reason_status(r), (unsigned long long)sk_metrics_reason_sum(r));
+	}
+#undef PUT
+	return SK_MIN(o, cap);
+}

@@ -1,0 +1,33 @@
+/*
+ * metrics.h — counters for Prometheus (DESIGN §5, §9): one block per worker thread, written only by that
+ * thread (plain loads and stores, no locked instruction on the hot path) and summed when read.
+ */
+#ifndef SK_METRICS_H
+#define SK_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/reason.h"
+
+enum sk_metric {
+	SK_M_REQUESTS = 0,  /* requests answered (any status) */
+	SK_M_CONNECTIONS,   /* connections accepted */
+	SK_M_REJECTED,      /* connections refused at accept (listener ACL) */
+	SK_M_BYTES_IN,
+	SK_M_BYTES_OUT,
+	SK_M__COUNT
+};
+
+/* Counts one finished request of worker w (reason SK_R_NONE when it was not refused). */
+void sk_metrics_request(unsigned w, enum sk_reason reason, uint64_t bytes_in, uint64_t bytes_out);
+void sk_metrics_add(unsigned w, enum sk_metric m, uint64_t n);
+/* How many workers to sum when rendering (set once at start). */
+void sk_metrics_set_workers(unsigned n);
+/* Writes the Prometheus text exposition into out. Returns its length (cut at cap). */
+size_t sk_metrics_render(char *out, size_t cap);
+/* Current sum of one counter, and of one reason (for tests and `sekisho check`). */
+uint64_t sk_metrics_sum(enum sk_metric m);
+uint64_t sk_metrics_reason_sum(enum sk_reason r);
+
+#endif
