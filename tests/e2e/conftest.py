@@ -291,8 +291,8 @@ def scripted_origin():
     """Factory: scripted_origin(reply_bytes_or_None, close_after=True) → a ScriptedOrigin."""
     made = []
 
-    def make(reply, close_after=True):
-        o = ScriptedOrigin(reply, close_after).start()
+    def make(reply, close_after=True, silent_after_first=False, drain=False):
+        o = ScriptedOrigin(reply, close_after, silent_after_first, drain).start()
         made.append(o)
         return o
 

@@ -144,3 +144,21 @@ def test_sigterm_closes_idle_keepalive_connections(sekisho, origin):
         rc = sk.wait(10)
         assert rc == 0
         assert time.monotonic() - t0 < 5.0
+
+
+def test_burst_of_reloads(sekisho, origin):
+    sk = sekisho(versioned(origin.port, "a"))
+    for i in range(10):
+        sk.reload(versioned(origin.port, "burst%d" % i))
+        time.sleep(0.05)
+    wait_until(lambda: version_of(fresh_get(sk)) == "burst9", timeout=5, what="the last of 10 reloads")
+    assert sk.alive()
+
+
+def test_reload_removes_an_alias(sekisho, origin):
+    sk = sekisho(simple_config(origin.port, aliases=["app.test", "old.test"]))
+    assert requests.get(sk.url, headers={"Host": "old.test", "Connection": "close"}, timeout=5).status_code == 200
+    sk.reload(simple_config(origin.port, aliases=["app.test"]))
+    wait_until(lambda: requests.get(sk.url, headers={"Host": "old.test", "Connection": "close"},
+                                    timeout=5).status_code == 421, timeout=5, what="alias removed")
+    assert fresh_get(sk).status_code == 200

@@ -255,3 +255,53 @@ def test_origin_interim_100_does_not_confuse_framing(sekisho, scripted_origin):
         c.send(b"GET /i2 HTTP/1.1\r\nHost: app.test\r\n\r\n")
         r = c.read_response()
         assert r.status == 200 and r.body == b"ok"
+
+
+def test_origin_rejecting_upload_early_reaches_viewer(sekisho, scripted_origin):
+    """The origin answers 413 after the head and drains the rest (a lingering close): the viewer gets
+    the origin's 413, not a 502."""
+    o = scripted_origin(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!",
+                        drain=True)
+    sk = sekisho(simple_config(o.port))
+    with RawConn(sk.port(), timeout=10) as c:
+        c.send(b"POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: 20000000\r\n\r\n")
+        try:
+            for _ in range(200):
+                c.send(b"x" * 100000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # sekisho may answer early and stop reading; the response must still be readable
+        r = c.read_response()
+        assert r.status == 413
+        assert r.body == b"big!"
+
+
+def test_origin_connection_close_is_not_reused(sekisho, scripted_origin):
+    # The origin says "Connection: close" but leaves the socket open and never answers again on it:
+    # reusing it would hang until the response timeout.
+    o = scripted_origin(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        close_after=False, silent_after_first=True)
+    sk = sekisho(simple_config(o.port, origin={"response_timeout": "2s"}))
+    s = requests.Session()
+    for i in range(3):
+        t0 = time.monotonic()
+        r = get(sk, "/cc/%d" % i, session=s)
+        assert r.status_code == 200 and r.content == b"ok"
+        assert time.monotonic() - t0 < 1.5
+
+
+def test_viewer_abort_mid_upload_and_mid_download(sekisho, origin):
+    sk = sekisho(simple_config(origin.port))
+    c = RawConn(sk.port())
+    c.send(b"POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: 20000000\r\n\r\n" + b"x" * 1000000)
+    time.sleep(0.2)
+    c.close()
+    c = RawConn(sk.port())
+    c.send(b"GET /big/50000000 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+    c.sock.recv(100000)
+    c.close()
+    time.sleep(0.5)
+    assert sk.alive()
+    r = get(sk, "/still-ok")
+    assert r.status_code == 200
+    # The aborted upload never completed at the origin.
+    assert [x for x in origin.requests if x["path"] == "/up" and "body_sha256" in x] == []

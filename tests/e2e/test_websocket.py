@@ -115,3 +115,16 @@ def test_upgrade_refused_by_origin_is_plain_response(sekisho, origin):
                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         r = c.read_response()
         assert r.status == 200
+
+
+def test_origin_closing_tunnel_closes_viewer(sekisho, scripted_origin):
+    o = scripted_origin(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                        b"bytes-after-101")
+    sk = sekisho(simple_config(o.port, aliases=["ws.test"]))
+    with RawConn(sk.port()) as c:
+        c.send(b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        status, _ = c.read_head_only()
+        assert status == 101
+        assert c.wait_closed(3.0)
+        assert c.buf == b"bytes-after-101"

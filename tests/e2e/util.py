@@ -453,10 +453,12 @@ class ScriptedOrigin:
     connection once the reply is sent. Counts connections and heads in .heads.
     """
 
-    def __init__(self, reply, close_after=True):
+    def __init__(self, reply, close_after=True, silent_after_first=False, drain=False):
         self.port = free_port()
+        self.drain = drain  # after the reply: half-close and read the rest (a lingering close, no RST)
         self.reply = reply
         self.close_after = close_after
+        self.silent_after_first = silent_after_first  # answer once per connection, then read and ignore
         self.heads = []
         self._sock = None
         self._stop = threading.Event()
@@ -484,6 +486,7 @@ class ScriptedOrigin:
 
     def _serve(self, c):
         buf = b""
+        answered = False
         try:
             c.settimeout(30)
             while True:
@@ -496,7 +499,15 @@ class ScriptedOrigin:
                 self.heads.append(head)
                 if self.reply is None:
                     return
+                if self.silent_after_first and answered:
+                    continue
+                answered = True
                 c.sendall(self.reply)
+                if self.drain:
+                    c.shutdown(socket.SHUT_WR)
+                    while c.recv(1 << 20):
+                        pass
+                    return
                 if self.close_after:
                     return
         except OSError:
