@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/file.h"
 #include "core/core.h"
 
 /* The config loader's own limit for set files (a config is capped lower, at 64 MiB). */
@@ -512,49 +513,12 @@ static char *tmp_path(const struct plan *p)
 	return t;
 }
 
-/* Writes all of buf to fd. Returns 0 or -1 (errno set). */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Makes the rename durable. Failure is only a warning: the new content is already in place. */
-static void sync_dir(const struct plan *p)
-{
-	char *dir = sk_strdup(p->path);
-	char *slash = strrchr(dir, '/');
-	SK_ASSERT(slash); /* realpath gives an absolute path */
-	if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || (fsync(fd) == -1 && errno != EINVAL))
-		fprintf(stderr, "sekisho: warning: %s: cannot sync directory %s: %s\n", p->arg, dir, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	free(dir);
-}
-
 /*
- * Rewrites p's file with its edits applied: FILE.tmp (created exclusively, so a concurrent run or a
- * stale leftover is noticed, not overwritten), same mode and owner, fsync, rename over FILE.
+ * Rewrites p's file with its edits applied, atomically and keeping its mode and owner (sk_file_replace).
  * Returns 0, or -1 with err filled and FILE untouched.
  */
 static int rewrite(const struct job *j, const struct plan *p, struct sk_err *err)
 {
-	int rc = -1, fd = -1;
-	char *tmp = tmp_path(p);
-	bool created = false;
 	size_t tl = strlen(j->to_text);
 
 	size_t len = p->len;
@@ -574,56 +538,7 @@ static int rewrite(const struct job *j, const struct plan *p, struct sk_err *err
 	o += p->len - from;
 	SK_ASSERT(o == len);
 
-	/* Someone else's edit since we read the file would be lost by the rename: refuse instead. */
-	struct stat now;
-	if (stat(p->path, &now) == -1 || now.st_ino != p->st.st_ino || now.st_dev != p->st.st_dev ||
-	    now.st_size != p->st.st_size || now.st_mtim.tv_sec != p->st.st_mtim.tv_sec ||
-	    now.st_mtim.tv_nsec != p->st.st_mtim.tv_nsec) {
-		sk_err_set(err, p->arg, 0, 0, "changed while being edited; left as it is now");
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		if (errno == EEXIST)
-			sk_err_set(err, p->arg, 0, 0, "%s already exists (another edit in progress, or a leftover to remove)",
-				   tmp);
-		else
-			sk_err_set(err, p->arg, 0, 0, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = true;
-	/* Owner first: fchown may clear set-id bits that fchmod then restores. */
-	if ((p->st.st_uid != geteuid() || p->st.st_gid != getegid()) &&
-	    fchown(fd, p->st.st_uid, p->st.st_gid) == -1)
-		fprintf(stderr, "sekisho: warning: %s: cannot keep owner %u:%u: %s\n", p->arg, (unsigned)p->st.st_uid,
-			(unsigned)p->st.st_gid, strerror(errno));
-	if (fchmod(fd, p->st.st_mode & 07777) == -1) {
-		sk_err_set(err, p->arg, 0, 0, "fchmod %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (write_all(fd, out, len) == -1 || fsync(fd) == -1) {
-		sk_err_set(err, p->arg, 0, 0, "write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	int cr = close(fd);
-	fd = -1;
-	if (cr == -1) {
-		sk_err_set(err, p->arg, 0, 0, "close %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, p->path) == -1) {
-		sk_err_set(err, p->arg, 0, 0, "rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = false;
-	sync_dir(p);
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
+	int rc = sk_file_replace(p->path, p->arg, &p->st, out, len, err);
 	free(out);
 	return rc;
 }

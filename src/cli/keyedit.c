@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "access/keyfile.h"
+#include "core/file.h"
 
 int sk_kedit_read(struct sk_kedit *f, const char *arg, struct sk_err *err)
 {
@@ -221,102 +222,9 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Makes the rename durable; a failure is only a warning (the new content is in place). */
-static void sync_dir(const struct sk_kedit *f)
-{
-	char *dir = sk_strdup(f->path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, strlen(dir) + 1, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || (fsync(fd) == -1 && errno != EINVAL))
-		fprintf(stderr, "sekisho: warning: %s: cannot sync directory %s: %s\n", f->arg, dir, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	free(dir);
-}
-
 int sk_kedit_write(const struct sk_kedit *f, const char *buf, size_t len, struct sk_err *err)
 {
-	int rc = -1, fd = -1;
-	bool created = false;
-	size_t tl = strlen(f->path) + sizeof(".tmp");
-	char *tmp = sk_malloc(tl);
-	snprintf(tmp, tl, "%s.tmp", f->path);
-
-	/* Someone else's edit since we read the file would be lost by the rename: refuse instead. */
-	struct stat now;
-	int sr = stat(f->path, &now);
-	if (f->exists ? (sr == -1 || now.st_ino != f->st.st_ino || now.st_dev != f->st.st_dev ||
-			 now.st_size != f->st.st_size || now.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
-			 now.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec)
-		      : sr == 0) {
-		sk_err_set(err, f->arg, 0, 0, "changed while being edited; left as it is now");
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		if (errno == EEXIST)
-			sk_err_set(err, f->arg, 0, 0, "%s already exists (another edit in progress, or a leftover to remove)",
-				   tmp);
-		else
-			sk_err_set(err, f->arg, 0, 0, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = true;
-	if (f->exists) {
-		/* Owner first: fchown may clear set-id bits that fchmod then restores. */
-		if ((f->st.st_uid != geteuid() || f->st.st_gid != getegid()) &&
-		    fchown(fd, f->st.st_uid, f->st.st_gid) == -1)
-			fprintf(stderr, "sekisho: warning: %s: cannot keep owner %u:%u: %s\n", f->arg,
-				(unsigned)f->st.st_uid, (unsigned)f->st.st_gid, strerror(errno));
-		if (fchmod(fd, f->st.st_mode & 07777) == -1) {
-			sk_err_set(err, f->arg, 0, 0, "fchmod %s: %s", tmp, strerror(errno));
-			goto out;
-		}
-	}
-	if (write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
-		sk_err_set(err, f->arg, 0, 0, "write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	int cr = close(fd);
-	fd = -1;
-	if (cr == -1) {
-		sk_err_set(err, f->arg, 0, 0, "close %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, f->path) == -1) {
-		sk_err_set(err, f->arg, 0, 0, "rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	created = false;
-	sync_dir(f);
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	return sk_file_replace(f->path, f->arg, f->exists ? &f->st : NULL, buf, len, err);
 }
 
 void sk_kedit_yaml_quoted(FILE *out, const char *s)
