@@ -87,17 +87,6 @@ int sk_apikey_generate(char out[SK_APIKEY_LEN + 1])
 	return 0;
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void free_key(struct sk_apikey *k)
 {
 	free(k->name);
@@ -145,7 +134,7 @@ static int parse_entry(struct sk_keyfile *kf, struct fy_node *key, struct fy_nod
 			if (sl != 64)
 				return sk_keyfile_fail(kf, v, "%s must be 64 hexadecimal digits", field);
 			for (int i = 0; i < 32; i++) {
-				int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
+				int hi = sk_hexval((unsigned char)s[2 * i]), lo = sk_hexval((unsigned char)s[2 * i + 1]);
 				if (hi < 0 || lo < 0)
 					return sk_keyfile_fail(kf, v, "%s must be 64 hexadecimal digits", field);
 				k->sha256[i] = (uint8_t)(hi << 4 | lo);

@@ -23,6 +23,17 @@ struct sk_slice {
 #define SK_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define SK_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
+/* The value of a hex digit (either case), or -1. */
+static inline int sk_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 /* Case-insensitive ASCII comparison of a slice with a NUL-terminated string. */
 bool sk_slice_ieq(struct sk_slice s, const char *lit);
 bool sk_slice_eq(struct sk_slice s, const char *lit);

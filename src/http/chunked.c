@@ -56,16 +56,6 @@ static bool is_vbyte(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 void sk_h1_chunked_init(struct sk_h1_chunked *d)
 {
 	*d = (struct sk_h1_chunked){ .state = ST_SIZE };
@@ -88,7 +78,7 @@ static bool step(struct sk_h1_chunked *d, unsigned char c)
 {
 	switch (d->state) {
 	case ST_SIZE: {
-		int v = hex_value(c);
+		int v = sk_hexval((unsigned char)c);
 		if (v >= 0) {
 			if (d->hex_digits == MAX_HEX_DIGITS)
 				return false;

@@ -86,17 +86,6 @@ int sk_target_split(struct sk_slice target, bool asterisk_ok, struct sk_slice *a
 
 /* ---- path normalisation --------------------------------------------------------------------------- */
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool is_unreserved(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -135,7 +124,7 @@ int sk_path_normalize(struct sk_slice path, char *out, size_t *out_len)
 			}
 			if (i + 2 >= len)
 				return -1;
-			int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+			int hi = sk_hexval((unsigned char)p[i + 1]), lo = sk_hexval((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			unsigned char v = (unsigned char)(hi << 4 | lo);
@@ -243,7 +232,7 @@ int sk_host_canon(struct sk_slice host, char *out, size_t cap)
 		end = (size_t)(rb - h) + 1;
 		for (size_t i = 1; i + 1 < end; i++) {
 			char c = h[i];
-			if (hexval((unsigned char)c) < 0 && c != ':' && c != '.')
+			if (sk_hexval((unsigned char)c) < 0 && c != ':' && c != '.')
 				return -1;
 		}
 		if (end < n && (h[end] != ':' || !is_port(h + end + 1, n - end - 1)))

@@ -293,16 +293,6 @@ static bool not_modified(const struct sk_h1_request *req, const char *etag, size
 /* ---------------------------------------------------------------------------------------------- */
 /* Lookup. */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)lc((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * The relative name to open: path without its leading '/', percent-escapes decoded (the normaliser keeps
  * escapes of reserved characters, but the file "a b.txt" is asked for as "/a%20b.txt"), "index.html"
@@ -319,8 +309,8 @@ static ssize_t relative_name(struct sk_slice path, char *out, size_t cap)
 		char c = path.ptr[i];
 		if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= path.len || (hi = hexval(path.ptr[i + 1])) < 0 ||
-			    (lo = hexval(path.ptr[i + 2])) < 0)
+			if (i + 2 >= path.len || (hi = sk_hexval((unsigned char)path.ptr[i + 1])) < 0 ||
+			    (lo = sk_hexval((unsigned char)path.ptr[i + 2])) < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);
 			if (c == '\0' || c == '/')
