@@ -13,6 +13,7 @@ static int usage(FILE *out)
 		     "       sekisho cidr replace --from CIDR --to CIDR [--dry-run] FILE...\n"
 		     "       sekisho passwd -f USERS USER [--stdin] [--algo argon2id|bcrypt]\n"
 		     "       sekisho apikey -f KEYS create NAME [--groups a,b] [--owner U] | list | revoke NAME\n"
+		     "       sekisho totp -c FILE enroll USER   otpauth:// URI and QR code for an authenticator\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
 		return sk_cli_passwd(argc - 2, argv + 2);
 	if (strcmp(cmd, "apikey") == 0)
 		return sk_cli_apikey(argc - 2, argv + 2);
+	if (strcmp(cmd, "totp") == 0)
+		return sk_cli_totp(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sekisho 0.1.0\n");
 		return 0;

@@ -10,5 +10,6 @@ int sk_cli_check_config(int argc, char **argv);
 int sk_cli_cidr(int argc, char **argv);
 int sk_cli_passwd(int argc, char **argv);
 int sk_cli_apikey(int argc, char **argv);
+int sk_cli_totp(int argc, char **argv);
 
 #endif
