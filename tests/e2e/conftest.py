@@ -16,7 +16,7 @@ import time
 import pytest
 import yaml
 
-from util import EchoOrigin, ScriptedOrigin, TcpEchoServer, WsEchoServer, free_port, wait_port
+from util import HOST, EchoOrigin, ScriptedOrigin, TcpEchoServer, WsEchoServer, free_port, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_BIN = os.path.join(REPO, "build-asan", "sekisho")
@@ -107,8 +107,10 @@ class Sekisho:
                                      env=self.env, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err)
         try:
-            for name, _, _ in self.listeners:
-                wait_port(self.ports[name], timeout=timeout, proc=self.proc)
+            for name, listen, _ in self.listeners:
+                host = str(listen).rsplit(":", 1)[0].strip("[]") if listen else HOST
+                wait_port(self.ports[name], timeout=timeout, proc=self.proc,
+                          host=HOST if host in ("", "*", "0.0.0.0") else host)
         except Exception as e:
             self.stop()
             raise RuntimeError("sekisho did not start: %s\n--- stderr ---\n%s" % (e, self.stderr_text()))

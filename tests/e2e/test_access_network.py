@@ -149,3 +149,19 @@ def test_listener_acl_rule_order(sekisho, origin):
     cfg["listeners"][0]["acl"] = [{"rule": 100, "cidr": "10.0.0.0/8", "action": "allow"}]
     reload(sk, cfg)
     assert connection_refused_at_accept(sk.port())
+
+
+def test_geo_over_ipv6_loopback(sekisho, origin, tmp_path):
+    db = make_db(tmp_path, "country_code", "127.0.0.0/8=JP", "::1/128=FR")
+    port = __import__("util").free_port()
+    cfg = with_access(origin, {"geo": {"allow": ["FR"]}}, geoip={"database": db})
+    cfg["listeners"] = [{"name": "web", "listen": "[::1]:%d" % port}]
+    sk = sekisho(cfg)
+    r = requests.get("http://[::1]:%d/" % port, headers={"Host": "app.test"}, timeout=5)
+    assert r.status_code == 200  # ::1 is FR in this database
+    cfg["distributions"][0]["behaviors"][0]["access"] = {"geo": {"deny": ["FR"]}}
+    reload(sk, cfg)
+    r = requests.get("http://[::1]:%d/" % port, headers={"Host": "app.test"}, timeout=5)
+    assert r.status_code == 403 and "geo_denied" in r.text
+    line = sk.wait_log(lambda l: l.get("status") == 403)
+    assert line["client"] == "::1"

@@ -44,18 +44,19 @@ def free_port():
     return port
 
 
-def wait_port(port, timeout=10.0, proc=None):
-    """Polls a TCP connect to 127.0.0.1:port until it succeeds. Raises on timeout or if proc exited."""
+def wait_port(port, timeout=10.0, proc=None, host=HOST):
+    """Polls a TCP connect to host:port (127.0.0.1 unless told) until it succeeds. Raises on timeout or if
+    proc exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with %s before listening on %d" % (proc.returncode, port))
         try:
-            with socket.create_connection((HOST, port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise TimeoutError("nothing listening on %s:%d after %.1fs" % (HOST, port, timeout))
+    raise TimeoutError("nothing listening on %s:%d after %.1fs" % (host, port, timeout))
 
 
 def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
