@@ -7,6 +7,7 @@
  * never print a hash or a password).
  */
 #include "access/keyfile.h"
+#include "config/yaml_quiet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,10 +70,6 @@ out:
 }
 
 /* libfyaml never prints: its errors are collected and the first one is reported by the caller. */
-static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-}
-
 /* True when some line holds more than blanks and a '#' comment. */
 static bool has_content(const char *buf, size_t len)
 {
@@ -107,25 +104,15 @@ int sk_keyfile_open(struct sk_keyfile *kf, const char *file, const char *buf, si
 	/* libfyaml refuses a stream without a document; for these files it is an empty store. */
 	if (!has_content(buf, len))
 		return 0;
-	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = quiet_output;
-	dcfg.colorize = false;
-	kf->diag = fy_diag_create(&dcfg);
+	kf->diag = sk_yaml_quiet_diag();
 	if (!kf->diag)
 		return sk_err_set(err, file, 0, 0, "cannot create the YAML diagnostics");
-	fy_diag_set_collect_errors(kf->diag, true);
-	struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = kf->diag };
+	struct fy_parse_cfg pcfg = sk_yaml_quiet_cfg(kf->diag);
 	kf->fyd = fy_document_build_from_string(&pcfg, len ? buf : "", len);
 	if (!kf->fyd || fy_diag_got_error(kf->diag)) {
-		void *it = NULL;
-		struct fy_diag_error *de;
-		while ((de = fy_diag_errors_iterate(kf->diag, &it)))
-			if (de->type >= FYET_ERROR)
-				break;
-		return sk_err_set(err, file, de && de->line > 0 ? de->line : 0, de && de->column > 0 ? de->column : 0,
-				  "%s", de && de->msg ? de->msg : "invalid YAML");
+		int line, col;
+		const char *msg = sk_yaml_first_error(kf->diag, &line, &col);
+		return sk_err_set(err, file, line, col, "%s", msg);
 	}
 	struct fy_node *r = fy_document_root(kf->fyd);
 	if (!r || sk_keyfile_is_null(r))

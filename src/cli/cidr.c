@@ -32,6 +32,7 @@
 
 #include "config/config.h"
 #include "core/file.h"
+#include "config/yaml_quiet.h"
 #include "core/core.h"
 
 /* The config loader's own limit for set files (a config is capped lower, at 64 MiB). */
@@ -388,10 +389,6 @@ static void on_event(struct walk *w, struct fy_event *e)
 }
 
 /* libfyaml never prints: its first error is collected and reported once, by the caller. */
-static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-}
-
 /*
  * Plans the edits of a YAML config from libfyaml's event stream (the same stream the loader builds its
  * tree from, so both agree on what is under ip_sets). Returns 0, or -1 with err filled when the text is
@@ -401,20 +398,13 @@ static int plan_yaml(const struct job *j, struct plan *p, struct sk_err *err)
 {
 	int rc = -1;
 	struct fy_parser *fyp = NULL;
-	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = quiet_output;
-	dcfg.colorize = false;
-	struct fy_diag *diag = fy_diag_create(&dcfg);
+	struct fy_diag *diag = sk_yaml_quiet_diag();
 	if (!diag) {
 		sk_err_set(err, p->arg, 0, 0, "cannot create the YAML diagnostics");
 		goto out;
 	}
-	fy_diag_set_collect_errors(diag, true);
-	struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-	fyp = fy_parser_create(&pcfg);
-	if (!fyp || fy_parser_set_string(fyp, p->len ? p->buf : "", p->len) != 0) {
+	fyp = sk_yaml_quiet_parser(diag, p->buf, p->len);
+	if (!fyp) {
 		sk_err_set(err, p->arg, 0, 0, "cannot create the YAML parser");
 		goto out;
 	}
@@ -425,14 +415,10 @@ static int plan_yaml(const struct job *j, struct plan *p, struct sk_err *err)
 		fy_parser_event_free(fyp, e);
 	}
 	if (fy_parser_get_stream_error(fyp) || fy_diag_got_error(diag)) {
-		void *it = NULL;
-		struct fy_diag_error *de;
-		while ((de = fy_diag_errors_iterate(diag, &it)))
-			if (de->type >= FYET_ERROR)
-				break;
-		sk_err_set(err, p->arg, de && de->line > 0 ? de->line : 0, de && de->column > 0 ? de->column : 0,
-			   "%s (not valid YAML, and not a set file: its first line is not a CIDR)",
-			   de && de->msg ? de->msg : "invalid YAML");
+		int line, col;
+		const char *msg = sk_yaml_first_error(diag, &line, &col);
+		sk_err_set(err, p->arg, line, col, "%s (not valid YAML, and not a set file: its first line is not a CIDR)",
+			   msg);
 		goto out;
 	}
 	rc = 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "access/keyfile.h"
+#include "config/yaml_quiet.h"
 #include "core/file.h"
 
 int sk_kedit_read(struct sk_kedit *f, const char *arg, struct sk_err *err)
@@ -49,10 +50,6 @@ void sk_kedit_free(struct sk_kedit *f)
 	free(f->path);
 	free(f->buf);
 	*f = (struct sk_kedit){ 0 };
-}
-
-static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
 }
 
 /* Walk state: which entry of the root mapping, and how far its value reaches. */
@@ -166,20 +163,13 @@ int sk_kedit_find_yaml(const struct sk_kedit *f, const char *name, struct sk_ked
 {
 	int rc = -1;
 	struct fy_parser *fyp = NULL;
-	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = quiet_output;
-	dcfg.colorize = false;
-	struct fy_diag *diag = fy_diag_create(&dcfg);
+	struct fy_diag *diag = sk_yaml_quiet_diag();
 	if (!diag) {
 		sk_err_set(err, f->arg, 0, 0, "cannot create the YAML diagnostics");
 		goto out;
 	}
-	fy_diag_set_collect_errors(diag, true);
-	struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-	fyp = fy_parser_create(&pcfg);
-	if (!fyp || fy_parser_set_string(fyp, f->len ? f->buf : "", f->len) != 0) {
+	fyp = sk_yaml_quiet_parser(diag, f->buf, f->len);
+	if (!fyp) {
 		sk_err_set(err, f->arg, 0, 0, "cannot create the YAML parser");
 		goto out;
 	}

@@ -8,6 +8,7 @@
  * of nodes is capped so that nested aliases ("billion laughs") cannot exhaust memory.
  */
 #include "config/config_int.h"
+#include "config/yaml_quiet.h"
 
 #include <libfyaml.h>
 #include <stdio.h>
@@ -322,10 +323,6 @@ static int check_utf8(const char *file, const unsigned char *s, size_t len, stru
 	return 0;
 }
 
-static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-}
-
 int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
 		      struct sk_err *err)
 {
@@ -337,20 +334,13 @@ int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_c
 	if (check_utf8(file, (const unsigned char *)buf, len, err) == -1)
 		goto out;
 
-	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = quiet_output;
-	dcfg.colorize = false;
-	diag = fy_diag_create(&dcfg);
+	diag = sk_yaml_quiet_diag();
 	if (!diag) {
 		sk_err_set(err, file, 0, 0, "cannot create the YAML diagnostics");
 		goto out;
 	}
-	fy_diag_set_collect_errors(diag, true);
-	struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-	fyp = fy_parser_create(&pcfg);
-	if (!fyp || fy_parser_set_string(fyp, len ? buf : "", len) != 0) {
+	fyp = sk_yaml_quiet_parser(diag, buf, len);
+	if (!fyp) {
 		sk_err_set(err, file, 0, 0, "cannot create the YAML parser");
 		goto out;
 	}
@@ -366,16 +356,9 @@ int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_c
 		}
 	}
 	if (fy_parser_get_stream_error(fyp) || fy_diag_got_error(diag)) {
-		void *it = NULL;
-		struct fy_diag_error *de;
-		while ((de = fy_diag_errors_iterate(diag, &it)))
-			if (de->type >= FYET_ERROR)
-				break;
-		if (de)
-			sk_err_set(err, file, de->line > 0 ? de->line : 0, de->column > 0 ? de->column : 0, "%s",
-				   de->msg ? de->msg : "invalid YAML");
-		else
-			sk_err_set(err, file, 0, 0, "invalid YAML");
+		int line, col;
+		const char *msg = sk_yaml_first_error(diag, &line, &col);
+		sk_err_set(err, file, line, col, "%s", msg);
 		goto out;
 	}
 	SK_ASSERT(b.depth == 0);
