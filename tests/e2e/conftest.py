@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from util import HOST, EchoOrigin, ScriptedOrigin, TcpEchoServer, WsEchoServer, free_port, wait_port
+from redisutil import redis_server  # noqa
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_BIN = os.path.join(REPO, "build-asan", "sekisho")
