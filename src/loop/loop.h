@@ -86,13 +86,18 @@ struct sk_job {
 	struct sk_job *next;     /* queue link, owned by the pool */
 };
 
-/* Starts the pool's threads (process-wide, once). */
+/* The pool has lanes, each with its own threads and queue: password hashing, and state-store calls. */
+enum sk_lane { SK_LANE_HASH = 0, SK_LANE_STATE, SK_N_LANES };
+
+/* Starts the hashing lane's threads (process-wide, once). */
 int sk_pool_start(unsigned threads);
+int sk_pool_start_lane(enum sk_lane lane, unsigned threads);
 void sk_pool_stop(void);
 /* Queues job for a pool thread; job->done later runs on loop's thread. The job must stay alive until
  * done has run. Returns 0, or -1 when the queue holds max_queued jobs already (the caller answers 429 or
  * 503 rather than queueing without bound). */
 int sk_pool_submit(struct sk_loop *loop, struct sk_job *job);
+int sk_pool_submit_lane(enum sk_lane lane, struct sk_loop *loop, struct sk_job *job);
 /* Jobs queued or running right now (for caps and metrics). */
 unsigned sk_pool_pending(void);
 void sk_pool_set_max_queued(unsigned n);
