@@ -26,6 +26,8 @@ struct sk_apikey;
 struct sk_verifier;
 struct sk_waiter;
 struct sk_loop;
+struct sk_store;
+struct sk_guard_job;
 
 /* Resources shared by the checks of one snapshot. */
 struct sk_access_env {
@@ -35,7 +37,17 @@ struct sk_access_env {
 	struct sk_geo *geo;        /* NULL when no geoip.database */
 	struct sk_users *users;    /* NULL when no users file */
 	struct sk_apikeys *apikeys; /* NULL when no API-key file */
+	struct sk_store *store;    /* the process's state store (not owned), or NULL when nothing needs one */
+	bool totp_ready;           /* totp_key holds totp.key_file's key */
+	uint8_t totp_key[32];
+	bool session_ready;        /* session_key holds session.key_file's key */
+	uint8_t session_key[32];
 };
+
+/* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
+bool sk_access_needs_state(const struct sk_config *cfg);
+/* The store for the snapshots to come (set by the server before building one). */
+void sk_access_set_store(struct sk_store *st);
 
 /* Loads what the checks need from cfg (IP sets, country database, users, API keys); the runtime
  * snapshot owns the result. Returns 0, or -1 with err filled. */
@@ -57,11 +69,21 @@ struct sk_access_req {
 	char country[3];       /* filled by the geo stage; "" = unknown */
 	const struct sk_user *user;     /* authenticated user, or NULL */
 	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
-	const char *method;             /* "basic" | "api_key", or NULL */
+	const char *method;             /* "basic" | "api_key" | "session", or NULL */
+	bool mfa;                       /* a second factor was verified for this request or its session */
+	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
+	/* the outcome of the latest state-store job (guardjob.h) */
+	uint8_t guard_reason;           /* enum sk_reason, SK_R_NONE = passed */
+	bool guard_mfa;
+	uint8_t guard_level;
+	char guard_user[129];           /* SESSION: the session's user */
+	char session_buf[65];           /* SESSION/LOGIN: the session id */
 	/* internal to the auth stage */
 	uint8_t auth_phase;
 	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */
 	struct sk_waiter *waiter; /* while waiting on a verification */
+	struct sk_guard_job *gjob; /* while waiting on the state store */
+	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
 };
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */

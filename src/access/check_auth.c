@@ -6,23 +6,35 @@
  * (verify.c) and the stage answers AGAIN, to be run again when the result is back. An unknown user is
  * verified against a dummy hash of the same cost, so a wrong user name and a wrong password cost the
  * same time and get the same answer (bad_credentials). Password age is checked after a match.
+ *
+ * When the config keeps state (lockout, bans, a second factor), a verified or failed password goes on to
+ * a state-store job (guardjob.c) before the answer: a locked account is refused like a wrong password
+ * (its hash was verified all the same, so the timing matches), the code appended to the password or sent
+ * in X-OTP is checked and marked used, and failures count toward lockout and bans. Login sessions
+ * (`auth: [session]`) are read from the signed cookie and looked up in the store the same way.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "access/access.h"
 #include "access/apikeys.h"
 #include "access/credentials.h"
+#include "access/guardjob.h"
+#include "access/session.h"
 #include "access/users.h"
 #include "access/verify.h"
 
 struct auth_state {
 	bool basic;
 	bool api_key;
+	bool session;
+	bool mfa;           /* the behavior requires a second factor */
+	bool guard;         /* verified passwords go through a state-store job */
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
-enum { PHASE_START = 0, PHASE_WAITING, PHASE_VERIFIED };
+enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE };
 
 static int auth_compile(const struct sk_access *a, const struct sk_access_env *env, void **state,
 			struct sk_err *err)
@@ -38,13 +50,23 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 		case SK_AUTH_API_KEY:
 			s->api_key = true;
 			break;
+		case SK_AUTH_SESSION:
+			s->session = true;
+			break;
 		default:
 			free(s);
 			return sk_err_set(err, env->cfg->path, 0, 0,
-					  "auth methods 'session' and 'client_cert' are not available in this "
-					  "version yet (use basic or api_key)");
+					  "auth method 'client_cert' is not available in this version yet (use basic, "
+					  "api_key or session)");
 		}
 	}
+	if (s->session && (!env->session_ready || !env->store || !env->users)) {
+		free(s);
+		return sk_err_set(err, env->cfg->path, 0, 0, "auth: [session] needs users, session.key_file and "
+				  "the state store");
+	}
+	s->mfa = a->mfa == SK_MFA_REQUIRED;
+	s->guard = env->store && (env->cfg->lockout.present || env->cfg->ban.present || s->mfa);
 	SK_ASSERT(!s->basic || env->users);    /* the config loader requires users for basic */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
 	s->max_age_s = env->cfg->users.password_max_age_ms / 1000;
@@ -72,27 +94,138 @@ static enum sk_verdict user_verified(const struct auth_state *s, struct sk_acces
 	return SK_V_NEXT;
 }
 
-static enum sk_verdict auth_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+/* Splits the second factor off Basic credentials when the behavior requires one: X-OTP wins, else the
+ * last 6 characters of the password when they are digits. */
+static void split_code(const struct sk_access_req *req, struct sk_cred *cred, char *otp)
 {
-	const struct auth_state *s = state;
-	if (req->auth_phase == PHASE_WAITING) {
-		req->auth_phase = PHASE_VERIFIED;
-		if (req->verify_result == 1)
+	otp[0] = '\0';
+	const struct sk_h1_request *h = req->hreq;
+	const struct sk_h1_header *x = sk_h1_find(h->headers, h->n_headers, "x-otp");
+	if (x) {
+		if (x->value.len == SK_TOTP_DIGITS) {
+			memcpy(otp, x->value.ptr, SK_TOTP_DIGITS);
+			otp[SK_TOTP_DIGITS] = '\0';
+		}
+		return;
+	}
+	struct sk_slice pw = cred->password;
+	if (pw.len <= SK_TOTP_DIGITS)
+		return;
+	for (size_t i = pw.len - SK_TOTP_DIGITS; i < pw.len; i++)
+		if (pw.ptr[i] < '0' || pw.ptr[i] > '9')
+			return;
+	memcpy(otp, pw.ptr + pw.len - SK_TOTP_DIGITS, SK_TOTP_DIGITS);
+	otp[SK_TOTP_DIGITS] = '\0';
+	cred->password.len -= SK_TOTP_DIGITS;
+}
+
+static enum sk_verdict guard(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in,
+			     uint8_t phase)
+{
+	if (sk_guard_start(req, env, in) == -1) {
+		free(in->totp_enc);
+		req->user = NULL;
+		return deny(req, SK_R_STATE_UNAVAILABLE);
+	}
+	req->auth_phase = phase;
+	return SK_V_AGAIN;
+}
+
+/* After the password: lockout, the code, the failure counts. */
+static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_access_env *env,
+				    struct sk_access_req *req, bool ok)
+{
+	if (!s->guard) {
+		if (ok)
 			return user_verified(s, req);
 		req->user = NULL;
 		return deny(req, SK_R_BAD_CREDENTIALS);
+	}
+	struct sk_guard_in in;
+	sk_guard_in_init(&in, SK_GJ_AUTH, req, req->user, NULL, 0);
+	in.password_ok = ok && req->user;
+	in.need_mfa = s->mfa;
+	if (req->otp[0]) {
+		in.have_code = true;
+		memcpy(in.code, req->otp, sizeof(in.code));
+		explicit_bzero(req->otp, sizeof(req->otp));
+	}
+	return guard(req, env, &in, PHASE_GUARDING);
+}
+
+static enum sk_verdict after_guard(const struct auth_state *s, const struct sk_access_env *env,
+				   struct sk_access_req *req)
+{
+	if (req->guard_reason != SK_R_NONE) {
+		req->user = NULL;
+		return deny(req, (enum sk_reason)req->guard_reason);
+	}
+	req->mfa = req->guard_mfa;
+	return user_verified(s, req);
+}
+
+static enum sk_verdict after_session(const struct auth_state *s, const struct sk_access_env *env,
+				     struct sk_access_req *req)
+{
+	if (req->guard_reason != SK_R_NONE)
+		return deny(req, (enum sk_reason)req->guard_reason);
+	const struct sk_user *u = sk_users_find(env->users, req->guard_user, strlen(req->guard_user));
+	if (!u) /* removed from the users file since: the session is worth nothing */
+		return deny(req, SK_R_AUTH_REQUIRED);
+	req->user = u;
+	req->mfa = req->guard_mfa;
+	req->session_id = req->session_buf;
+	enum sk_verdict v = user_verified(s, req);
+	if (v == SK_V_NEXT)
+		req->method = "session";
+	return v;
+}
+
+static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_access_req *req)
+{
+	char id[65];
+	struct sk_slice v = sk_cookie_find(req->hreq, SK_SESSION_COOKIE);
+	if (!v.ptr || !sk_session_cookie_check(env->session_key, v, id))
+		return deny(req, SK_R_AUTH_REQUIRED);
+	struct sk_guard_in in;
+	sk_guard_in_init(&in, SK_GJ_SESSION, req, NULL, NULL, 0);
+	memcpy(in.session_id, id, sizeof(id));
+	return guard(req, env, &in, PHASE_SESSION);
+}
+
+static enum sk_verdict auth_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+{
+	const struct auth_state *s = state;
+	switch (req->auth_phase) {
+	case PHASE_WAITING:
+		req->auth_phase = PHASE_DONE;
+		return after_verify(s, env, req, req->verify_result == 1);
+	case PHASE_GUARDING:
+		req->auth_phase = PHASE_DONE;
+		return after_guard(s, env, req);
+	case PHASE_SESSION:
+		req->auth_phase = PHASE_DONE;
+		return after_session(s, env, req);
+	default:
+		break;
 	}
 	struct sk_cred cred;
 	sk_cred_read(req->hreq, s->basic, s->api_key, &cred);
 	switch (cred.kind) {
 	case SK_CRED_NONE:
+		if (s->session)
+			return start_session(env, req);
 		return deny(req, SK_R_AUTH_REQUIRED);
 	case SK_CRED_MALFORMED:
-		return deny(req, SK_R_BAD_CREDENTIALS);
+		/* A failure like any other: it counts toward the client's ban. */
+		req->user = NULL;
+		return after_verify(s, env, req, false);
 	case SK_CRED_TOKEN: {
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
-		if (!k)
-			return deny(req, SK_R_BAD_CREDENTIALS);
+		if (!k) {
+			req->user = NULL;
+			return after_verify(s, env, req, false);
+		}
 		req->apikey = k;
 		req->method = "api_key";
 		return SK_V_NEXT;
@@ -100,13 +233,15 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_BASIC:
 		break;
 	}
+	if (s->mfa)
+		split_code(req, &cred, req->otp);
 	const struct sk_user *u = sk_users_find(env->users, cred.user.ptr, cred.user.len);
 	req->user = u;
 	uint8_t key[32];
 	sk_verify_key(env->generation, cred.user.ptr, cred.user.len, cred.password.ptr, cred.password.len, key);
 	if (u && sk_verify_cached(req->verifier, env->generation, key)) {
 		explicit_bzero(cred.buf, sizeof(cred.buf));
-		return user_verified(s, req);
+		return after_verify(s, env, req, true);
 	}
 	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
 	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, cred.password.ptr,
@@ -114,6 +249,7 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	explicit_bzero(cred.buf, sizeof(cred.buf));
 	if (rc == -1) {
 		req->user = NULL;
+		explicit_bzero(req->otp, sizeof(req->otp));
 		return deny(req, SK_R_TOO_MANY_ATTEMPTS);
 	}
 	req->auth_phase = PHASE_WAITING;

@@ -5,13 +5,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include "access/access.h"
 #include "access/apikeys.h"
 #include "access/geo.h"
+#include "access/totp.h"
 #include "access/users.h"
 #include "core/log.h"
 #include "net/ipset.h"
+
+static struct sk_store *the_store;
+
+void sk_access_set_store(struct sk_store *st)
+{
+	the_store = st;
+}
+
+bool sk_access_needs_state(const struct sk_config *cfg)
+{
+	if (cfg->lockout.present || cfg->ban.present)
+		return true;
+	for (size_t d = 0; d < cfg->n_distributions; d++) {
+		const struct sk_distribution *dist = &cfg->distributions[d];
+		for (size_t b = 0; b < dist->n_behaviors; b++) {
+			const struct sk_access *a = &dist->behaviors[b].access;
+			if (a->mfa == SK_MFA_REQUIRED)
+				return true;
+			for (size_t i = 0; i < a->n_auth; i++)
+				if (a->auth[i] == SK_AUTH_SESSION)
+					return true;
+		}
+	}
+	return false;
+}
+
+static bool uses_session(const struct sk_config *cfg)
+{
+	for (size_t d = 0; d < cfg->n_distributions; d++)
+		for (size_t b = 0; b < cfg->distributions[d].n_behaviors; b++) {
+			const struct sk_access *a = &cfg->distributions[d].behaviors[b].access;
+			for (size_t i = 0; i < a->n_auth; i++)
+				if (a->auth[i] == SK_AUTH_SESSION)
+					return true;
+		}
+	return false;
+}
 
 int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
 		       struct sk_err *err)
@@ -46,6 +87,30 @@ int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, u
 		if (!env->apikeys)
 			return -1;
 	}
+	if (sk_access_needs_state(cfg))
+		env->store = the_store;
+	/* The TOTP key is made by `sekisho totp enroll`; until then no code can be checked. */
+	if (cfg->totp.key_file && access(cfg->totp.key_file, F_OK) == 0) {
+		if (sk_totp_key_load(cfg->totp.key_file, env->totp_key, err) == -1)
+			return -1;
+		env->totp_ready = true;
+	}
+	/* The session key is the server's own: made at the first start that needs it. */
+	if (uses_session(cfg)) {
+		bool created = false;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", cfg->session.key_file ? cfg->session.key_file : "");
+		if (!path[0])
+			snprintf(path, sizeof(path), "%s/session.key", cfg->state.path);
+		if (!cfg->session.key_file && mkdir(cfg->state.path, 0700) == -1 && errno != EEXIST)
+			return sk_err_set(err, cfg->state.path, 0, 0, "cannot create the state directory: %s",
+					  strerror(errno));
+		if (sk_totp_key_create(path, env->session_key, &created, err) == -1)
+			return -1;
+		if (created)
+			sk_info("session: created the session key %s", path);
+		env->session_ready = true;
+	}
 	return 0;
 }
 
@@ -59,7 +124,7 @@ void sk_access_env_fini(struct sk_access_env *env)
 		sk_users_free(env->users);
 	if (env->apikeys)
 		sk_apikeys_free(env->apikeys);
-	memset(env, 0, sizeof(*env));
+	explicit_bzero(env, sizeof(*env));
 }
 
 const char *sk_access_identity(const struct sk_access_req *req, char *groups, size_t cap)

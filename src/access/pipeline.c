@@ -22,10 +22,10 @@ struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct 
 	if (!a->present)
 		return p;
 	/* Refuse what this version cannot enforce rather than pass requests it was asked to check. */
-	if (a->mfa == SK_MFA_REQUIRED || a->policy) {
+	if (a->policy) {
 		free(p);
-		sk_err_set(err, env->cfg->path, 0, 0, "access.%s is not available in this version yet; remove it "
-			   "(requests would otherwise pass unchecked)", a->policy ? "policy" : "mfa");
+		sk_err_set(err, env->cfg->path, 0, 0, "access.policy is not available in this version yet; remove it "
+			   "(requests would otherwise pass unchecked)");
 		return NULL;
 	}
 	for (size_t i = 0; i < sk_n_checks; i++) {

@@ -7,12 +7,14 @@
 extern const struct sk_check_ops sk_check_ip;
 extern const struct sk_check_ops sk_check_geo;
 extern const struct sk_check_ops sk_check_auth;
+extern const struct sk_check_ops sk_check_mfa;
 extern const struct sk_check_ops sk_check_groups;
 
 const struct sk_check_ops *const sk_checks[] = {
 	&sk_check_ip,
 	&sk_check_geo,
 	&sk_check_auth,
+	&sk_check_mfa,
 	&sk_check_groups,
 };
 

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "access/guardjob.h"
 #include "access/hash.h"
 #include "core/log.h"
 #include "loop/loop.h"
@@ -53,6 +54,7 @@ struct sk_verifier {
 	struct sk_loop *loop;
 	struct verification *inflight;
 	unsigned n_inflight;
+	unsigned n_held; /* state-store jobs (guardjob.c) */
 	struct cache_entry *cache;
 };
 
@@ -78,7 +80,7 @@ void sk_verifier_free(struct sk_verifier *v)
 {
 	if (!v)
 		return;
-	SK_ASSERT(v->n_inflight == 0);
+	SK_ASSERT(v->n_inflight == 0 && v->n_held == 0);
 	explicit_bzero(v->cache, CACHE_SLOTS * sizeof(*v->cache));
 	free(v->cache);
 	free(v);
@@ -86,7 +88,7 @@ void sk_verifier_free(struct sk_verifier *v)
 
 unsigned sk_verifier_inflight(const struct sk_verifier *v)
 {
-	return v ? v->n_inflight : 0;
+	return v ? v->n_inflight + v->n_held : 0;
 }
 
 void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, size_t plen, uint8_t out[32])
@@ -215,8 +217,19 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
 	return 0;
 }
 
+struct sk_loop *sk_verifier_loop(const struct sk_verifier *v)
+{
+	return v->loop;
+}
+
+void sk_verifier_hold(struct sk_verifier *v, int delta)
+{
+	v->n_held = (unsigned)((int)v->n_held + delta);
+}
+
 void sk_access_req_cancel(struct sk_access_req *req)
 {
+	sk_guard_cancel(req);
 	struct sk_waiter *w = req->waiter;
 	if (!w)
 		return;

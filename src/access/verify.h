@@ -23,6 +23,12 @@ void sk_verifier_free(struct sk_verifier *v);
 /* Verifications queued or running for this worker (it drains them before exiting). */
 unsigned sk_verifier_inflight(const struct sk_verifier *v);
 
+/* The loop the verifier belongs to. */
+struct sk_loop *sk_verifier_loop(const struct sk_verifier *v);
+/* Counts other pool work of this worker (state-store jobs) in sk_verifier_inflight, so the worker drains
+ * it too before its loop is freed. */
+void sk_verifier_hold(struct sk_verifier *v, int delta);
+
 /* The keyed hash of a credential (user NUL password) for generation gen. */
 void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, size_t plen,
 		   uint8_t out[32]);

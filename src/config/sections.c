@@ -248,7 +248,7 @@ static int read_lockout_ban(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 		return -1;
 	if (r == 1) {
 		uint64_t max_retry = cfg->ban.max_retry;
-		if (sk_cfg_uint(c, m, "max_retry", 1, 1000000, &max_retry) == -1 ||
+		if (sk_cfg_uint(c, m, "max_retry", 1, 100, &max_retry) == -1 ||
 		    sk_cfg_duration(c, m, "find_time", &cfg->ban.find_time_ms) == -1 ||
 		    sk_cfg_duration(c, m, "ban_time", &cfg->ban.ban_time_ms) == -1)
 			return -1;

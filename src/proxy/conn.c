@@ -27,7 +27,9 @@
 #include "access/verify.h"
 #include "core/log.h"
 #include "obs/metrics.h"
+#include "net/banlist.h"
 #include "proxy/forward.h"
+#include "proxy/portal.h"
 #include "proxy/proxy.h"
 #include "proxy/static.h"
 
@@ -91,6 +93,8 @@ struct sk_req {
 	char chunk_line[24];
 	/* access pipeline */
 	struct sk_access_req areq;
+	struct sk_portal *portal;  /* a page under /.sekisho/ */
+	uint32_t portal_body;      /* its form's length */
 	unsigned astage;
 	bool access_ready;     /* the pipeline can run (again) */
 	struct sk_slice query;       /* into rbuf, kept for the origin request */
@@ -136,6 +140,10 @@ static void req_put(struct sk_conn *c)
 	struct sk_worker *w = c->w;
 	sk_access_req_cancel(&r->areq);
 	explicit_bzero(r->auth_groups, sizeof(r->auth_groups));
+	if (r->portal) {
+		sk_portal_free(r->portal);
+		r->portal = NULL;
+	}
 	if (r->hbuf)
 		sk_buf_put(w, r->hbuf);
 	if (r->ubuf)
@@ -440,6 +448,7 @@ static enum step serve_admin(struct sk_conn *c, struct sk_slice path)
 /* ---- request start ---- */
 
 static enum step start_proxy(struct sk_conn *c);
+static enum step begin_portal(struct sk_conn *c);
 static void on_access_resume(struct sk_access_req *ar);
 static enum step start_static(struct sk_conn *c, int root_fd, struct sk_slice query);
 
@@ -497,14 +506,9 @@ static enum step begin_request(struct sk_conn *c)
 	r->dist = sk_routes_find(c->rt->routes, c->listener, host);
 	if (!r->dist)
 		return reply_error(c, SK_R_UNKNOWN_HOST, false);
-	r->beh = sk_routes_behavior(r->dist, npath);
-	if (!r->beh)
-		return reply_error(c, SK_R_NOT_FOUND, false);
-	r->origin = sk_config_origin(cfg, r->beh->origin);
-	SK_ASSERT(r->origin);
-
-	r->query = query;
-	r->viewer_host = host;
+	/* Behind a trusted proxy the banned client is not the peer the accept check saw. */
+	if (r->client.peer_trusted && sk_bans_check_addr(w->id, &w->bans, r->client.family, r->client.addr))
+		return reply_error(c, SK_R_BANNED, true);
 	r->areq = (struct sk_access_req){
 		.family = r->client.family,
 		.addr = r->client.addr,
@@ -512,6 +516,15 @@ static enum step begin_request(struct sk_conn *c)
 		.verifier = w->verifier,
 		.resume = on_access_resume,
 	};
+	r->query = query;
+	r->viewer_host = host;
+	if (npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0)
+		return begin_portal(c);
+	r->beh = sk_routes_behavior(r->dist, npath);
+	if (!r->beh)
+		return reply_error(c, SK_R_NOT_FOUND, false);
+	r->origin = sk_config_origin(cfg, r->beh->origin);
+	SK_ASSERT(r->origin);
 	r->access_ready = true;
 	c->state = SK_CS_ACCESS;
 	return STEP_AGAIN;
@@ -565,6 +578,105 @@ static enum step continue_request(struct sk_conn *c)
 
 static void conn_run(struct sk_conn *c);
 
+/* A refused request: browsers on a session behavior go to the login page, others get the error. */
+static enum step deny_request(struct sk_conn *c, enum sk_reason reason)
+{
+	struct sk_req *r = c->req;
+	size_t n;
+	if (!r->req_body_done && r->req_body != SK_BODY_NONE)
+		r->keep_alive = false;
+	if (c->w->stopping)
+		r->keep_alive = false;
+	if (!r->hbuf)
+		r->hbuf = sk_buf_get(c->w);
+	struct sk_slice path = { .ptr = r->path, .len = r->path_len };
+	if (!sk_portal_redirect(r->beh, &r->hreq, reason, path, r->query, r->keep_alive, r->hbuf->data,
+				sizeof(r->hbuf->data), &n))
+		return reply_error(c, reason, false);
+	r->reason = reason;
+	r->status = 302;
+	out_set1(&r->vout, r->hbuf->data, n);
+	r->resp_done = true;
+	c->state = SK_CS_REPLY;
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+	return STEP_AGAIN;
+}
+
+/* ---- the pages under /.sekisho/ ---- */
+
+static enum step begin_portal(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_h1_request *h = &r->hreq;
+	bool post = method_is(r, "POST");
+	if (!post && !method_is(r, "GET") && !r->head_method)
+		return reply_error(c, SK_R_METHOD_NOT_ALLOWED, true);
+	if (h->body == SK_BODY_CHUNKED || (h->body == SK_BODY_LENGTH && h->content_length > SK_PORTAL_MAX_BODY))
+		return reply_error(c, SK_R_TOO_LARGE, true);
+	r->portal_body = h->body == SK_BODY_LENGTH ? (uint32_t)h->content_length : 0;
+	/* The form must fit in the read buffer behind the head (whose header slices stay in use). */
+	if (c->rbuf->off + r->portal_body > sizeof(c->rbuf->data))
+		return reply_error(c, SK_R_TOO_LARGE, true);
+	r->portal = sk_portal_new();
+	r->access_ready = true;
+	c->state = SK_CS_PORTAL;
+	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.header_read_ms);
+	return STEP_AGAIN;
+}
+
+static enum step do_portal(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_buf *b = c->rbuf;
+	while (b->len - b->off < r->portal_body) {
+		if (!c->can_read)
+			return STEP_WAIT;
+		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
+		if (n == -1)
+			return STEP_WAIT;
+		if (n <= 0)
+			return STEP_CLOSE;
+	}
+	if (!r->access_ready)
+		return STEP_WAIT;
+	r->access_ready = false;
+	if (!r->hbuf)
+		r->hbuf = sk_buf_get(c->w);
+	struct sk_portal_io io = {
+		.rt = c->rt,
+		.dist = r->dist,
+		.listener = c->listener,
+		.hreq = &r->hreq,
+		.path = { .ptr = r->path, .len = r->path_len },
+		.query = r->query,
+		.body = { .ptr = b->data + b->off, .len = r->portal_body },
+		.post = method_is(r, "POST"),
+		.head = r->head_method,
+		.tls = c->tls,
+		.keep_alive = r->keep_alive && !c->w->stopping,
+		.areq = &r->areq,
+	};
+	size_t n = 0;
+	int status = 0;
+	enum sk_reason reason = SK_R_NONE;
+	if (sk_portal_run(r->portal, &io, r->hbuf->data, sizeof(r->hbuf->data), &n, &status, &reason) == SK_V_AGAIN) {
+		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
+		return STEP_WAIT;
+	}
+	b->off += r->portal_body;
+	r->bytes_in += r->portal_body;
+	r->req_body_done = true;
+	r->keep_alive = io.keep_alive;
+	r->reason = reason;
+	r->status = status;
+	if (reason == SK_R_NONE && r->areq.user)
+		r->auth_user = sk_access_identity(&r->areq, r->auth_groups, sizeof(r->auth_groups));
+	out_set1(&r->vout, r->hbuf->data, n);
+	r->resp_done = true;
+	c->state = SK_CS_REPLY;
+	return STEP_AGAIN;
+}
+
 /* A verification this request waited on is back (loop thread): run the pipeline again. */
 static void on_access_resume(struct sk_access_req *ar)
 {
@@ -586,7 +698,7 @@ static enum step do_access(struct sk_conn *c)
 		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
 		return STEP_WAIT;
 	case SK_V_DENY:
-		return reply_error(c, r->areq.reason, false);
+		return deny_request(c, r->areq.reason);
 	default:
 		return continue_request(c);
 	}
@@ -1304,6 +1416,7 @@ static void conn_run(struct sk_conn *c)
 			case SK_CS_STATIC: s = do_static(c); break;
 			case SK_CS_REPLY: s = do_reply(c); break;
 			case SK_CS_TUNNEL: s = do_tunnel(c); break;
+			case SK_CS_PORTAL: s = do_portal(c); break;
 			default: SK_ASSERT(!"unknown connection state");
 			}
 		}

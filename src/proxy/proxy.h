@@ -136,6 +136,7 @@ struct sk_worker {
 	struct sk_conn *conns;           /* all live connections (for draining) */
 	struct sk_log_buf *access_log;
 	struct sk_verifier *verifier;    /* password verifications of this worker (access/verify.h) */
+	struct sk_banlist *bans;         /* this worker's copy of the bans (net/banlist.h) */
 	int access_log_fd;
 };
 
@@ -161,6 +162,7 @@ enum sk_conn_state {
 	SK_CS_STATIC,      /* sending a static file */
 	SK_CS_REPLY,       /* sending a response sekisho made itself (error page) */
 	SK_CS_TUNNEL,      /* bytes both ways (WebSocket after 101, tcp listeners) */
+	SK_CS_PORTAL,      /* a page under /.sekisho/: reading its form, then waiting on the pool */
 };
 
 struct sk_req;
@@ -204,6 +206,11 @@ void sk_upstream_mark_failed(struct sk_server_pool *p);
 /* Called by the upstream socket's events while owned. */
 void sk_conn_upstream_event(struct sk_conn *c);
 
+
+/* ---- state store (statesvc.c) ---- */
+/* Opens the state store when cfg is the first config that needs one. Returns 0, or -1 with err filled. */
+int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err);
+void sk_statesvc_stop(void);
 
 /* ---- server (server.c) ---- */
 int sk_server_run(const char *config_path);

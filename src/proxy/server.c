@@ -98,6 +98,10 @@ static struct sk_runtime *load(struct sk_err *err)
 	struct sk_config *cfg = sk_config_load(srv.path, err);
 	if (!cfg)
 		return NULL;
+	if (sk_statesvc_prepare(cfg, err) == -1) {
+		sk_config_free(cfg);
+		return NULL;
+	}
 	struct sk_runtime *rt = sk_runtime_build(cfg, ++srv.generation, err);
 	if (!rt)
 		return NULL;
@@ -146,6 +150,10 @@ int sk_server_run(const char *config_path)
 	if (!cfg)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
+	if (sk_statesvc_prepare(cfg, &err) == -1) {
+		sk_config_free(cfg);
+		goto fail;
+	}
 	struct sk_runtime *rt = sk_runtime_build(cfg, ++srv.generation, &err);
 	if (!rt)
 		goto fail;
@@ -201,6 +209,7 @@ int sk_server_run(const char *config_path)
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
 	sk_pool_stop();
+	sk_statesvc_stop();
 	for (size_t i = 0; i < srv.n_socks; i++)
 		if (srv.socks[i].open)
 			sock_close(&srv.socks[i]);

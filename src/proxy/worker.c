@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "obs/metrics.h"
 #include "net/net.h"
+#include "net/banlist.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -77,7 +78,9 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 				sk_error("accept on %s: %s", l->name, strerror(errno));
 			return;
 		}
-		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections) {
+		/* Bans do not apply to the admin listener: the operator must not lock themselves out. */
+		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections ||
+		    (!admin && sk_bans_check(w->id, &w->bans, (struct sockaddr *)&ss))) {
 			sk_metrics_add(w->id, SK_M_REJECTED, 1);
 			close(fd);
 			continue;
@@ -288,6 +291,7 @@ void sk_worker_join_free(struct sk_worker *w)
 		sk_runtime_unref(w->snaps[i].rt);
 	free(w->access_log);
 	sk_verifier_free(w->verifier);
+	sk_bans_release(w->id, &w->bans);
 	sk_loop_free(w->loop);
 	free(w);
 }

@@ -233,10 +233,20 @@ def test_basic_with_curl(sekisho, origin, tmp_path):
     assert curl("--basic", "-u", "alice:pw with spaces", "--http1.0") == "200"
 
 
-@pytest.mark.parametrize("access", [{"auth": ["basic"], "mfa": "required"}, {"auth": ["basic"], "policy": True}])
-def test_unenforceable_checks_are_refused_not_ignored(sekisho, origin, tmp_path, access):
-    # mfa and policy stages do not exist yet: starting would let requests pass unchecked.
+def test_unenforceable_checks_are_refused_not_ignored(sekisho, origin, tmp_path):
+    # The policy stage does not exist yet: starting would let requests pass unchecked.
     users = users_yaml(tmp_path, {"alice": {"password": bcrypt("a", 5)}})
     with pytest.raises(RuntimeError) as e:
-        sekisho(auth_config(origin, users, access=access))
+        sekisho(auth_config(origin, users, access={"auth": ["basic"], "policy": True}))
     assert "not available in this version" in str(e.value)
+
+
+def test_mfa_without_a_totp_key_is_refused(sekisho, origin, tmp_path):
+    # No key file: no code could ever be checked, so the config is refused rather than locking everyone out.
+    users = users_yaml(tmp_path, {"alice": {"password": bcrypt("a", 5)}})
+    cfg = auth_config(origin, users, access={"auth": ["basic"], "mfa": "required"})
+    cfg["state"] = {"path": str(tmp_path / "var")}
+    cfg["totp"] = {"key_file": str(tmp_path / "var" / "totp.key")}
+    with pytest.raises(RuntimeError) as e:
+        sekisho(cfg)
+    assert "mfa: required needs totp.key_file" in str(e.value)

@@ -1,0 +1,48 @@
+/*
+ * guardjob.h — state-store work for one request, run on the pool's state lane (DESIGN §9: no store call
+ * on an event loop). The auth stage and the login pages hand a job its inputs (copies: the snapshot may
+ * be gone by the time it runs), the job reads and updates the records of guard.h, and the request
+ * resumes on its loop with the outcome.
+ *
+ * One job kind per moment of a request:
+ *   AUTH     a password was verified (or not): apply lockout, check the second factor, count failures
+ *            toward lockout and bans, reset the tally on success.
+ *   SESSION  look up a login session (and refresh its idle time).
+ *   LOGIN    create or upgrade a session after the login or code page succeeded.
+ *   LOGOUT   delete a session.
+ */
+#ifndef SK_GUARDJOB_H
+#define SK_GUARDJOB_H
+
+#include "access/access.h"
+#include "access/guard.h"
+#include "access/totp.h"
+
+enum sk_guard_kind { SK_GJ_AUTH = 1, SK_GJ_SESSION, SK_GJ_LOGIN, SK_GJ_LOGOUT };
+
+struct sk_guard_in {
+	enum sk_guard_kind kind;
+	char user[SK_GUARD_MAX_USER + 1]; /* the presented name ("" when unknown to the users file) */
+	bool user_known;
+	bool password_ok;
+	bool need_mfa;                 /* AUTH: the behavior (or login page) requires a second factor */
+	bool have_code;
+	char code[SK_TOTP_DIGITS + 1];
+	char *totp_enc;                /* the user's sealed secret, or NULL (owned by the job) */
+	char ip[48];                   /* the trusted client address */
+	char session_id[65];           /* SESSION, LOGIN (upgrade), LOGOUT */
+	uint8_t level;                 /* LOGIN: the level reached */
+};
+
+/*
+ * Queues the job for req; req->resume runs on the loop thread with req->guard_reason (SK_R_NONE when
+ * the step passed), guard_mfa, guard_level, guard_user and session_buf filled, and the job gone. Returns 0, or -1 when the lane's queue is full (nothing queued; answer 503).
+ */
+int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in);
+/* Fills in.user, user_known, totp_enc and ip from req and env. */
+void sk_guard_in_init(struct sk_guard_in *in, enum sk_guard_kind kind, const struct sk_access_req *req,
+		      const struct sk_user *u, const char *name, size_t name_len);
+/* Detaches a request whose connection is closing (the job finishes and frees itself). */
+void sk_guard_cancel(struct sk_access_req *req);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * session.h — the login session's cookie and the login form's CSRF token (DESIGN §3 "Sessions"). Pure
+ * functions of their inputs and the session key (session.key_file, 32 bytes); no I/O.
+ *
+ *   cookie   sekisho_session=<id>.<mac>   id: 64 hex characters (32 random bytes, the store's key);
+ *            mac: base64url(HMAC-SHA-256(key, "session:" id)), 43 characters. A cookie whose mac does
+ *            not verify (constant time) is ignored before any store lookup.
+ *   CSRF     <nonce>.<ms>.<mac>: nonce 32 hex, ms the issue time, mac over "csrf:" nonce "." ms. The login
+ *            page sets it as the cookie sekisho_csrf and as the hidden field csrf; a POST must carry both,
+ *            equal, verifying, and younger than SK_CSRF_TTL_MS (double submit, signed).
+ */
+#ifndef SK_SESSION_H
+#define SK_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "http/h1.h"
+
+#define SK_SESSION_COOKIE "sekisho_session"
+#define SK_CSRF_COOKIE "sekisho_csrf"
+#define SK_SESSION_COOKIE_LEN (64 + 1 + 43)
+#define SK_CSRF_LEN (32 + 1 + 13 + 1 + 43)
+#define SK_CSRF_TTL_MS (3600 * 1000ULL)
+
+/* out: SK_SESSION_COOKIE_LEN + 1 bytes. */
+void sk_session_cookie_make(const uint8_t key[32], const char *id, char *out);
+/* Finds the cookie named name in the request's Cookie fields: a slice of its value, or {NULL, 0}. */
+struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name);
+/* True when v is a well-formed session cookie value with a valid mac; id (65 bytes) receives the id. */
+bool sk_session_cookie_check(const uint8_t key[32], struct sk_slice v, char *id);
+
+/* A new token issued at now (ms); out: SK_CSRF_LEN + 1 bytes. Returns 0, or -1 when getrandom fails. */
+int sk_csrf_make(const uint8_t key[32], uint64_t now, char *out);
+/* True when form and cookie are the same valid token, issued within SK_CSRF_TTL_MS before now. */
+bool sk_csrf_check(const uint8_t key[32], struct sk_slice form, struct sk_slice cookie, uint64_t now);
+
+#endif
