@@ -212,12 +212,22 @@ static int out_flush(int fd, struct sk_out *o, bool *can_write, uint64_t *count)
  * EAGAIN: edge-triggered epoll reports the next arrival anyway. Not so once the peer has half-closed
  * (hup): that edge has been reported already, so reading goes on until EOF.
  */
+static ssize_t read_more(int fd, struct sk_buf *b, bool *can_read, bool hup);
+
 static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read, bool hup)
 {
 	if (!*can_read)
 		return -1;
 	if (b->off == b->len)
 		b->off = b->len = 0;
+	return read_more(fd, b, can_read, hup);
+}
+
+/* Same, but never moves what the buffer holds (the request head's slices may still point into it). */
+static ssize_t read_more(int fd, struct sk_buf *b, bool *can_read, bool hup)
+{
+	if (!*can_read)
+		return -1;
 	size_t room = sizeof(b->data) - b->len;
 	if (room == 0)
 		return -1;
@@ -631,7 +641,7 @@ static enum step do_portal(struct sk_conn *c)
 	while (b->len - b->off < r->portal_body) {
 		if (!c->can_read)
 			return STEP_WAIT;
-		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
+		ssize_t n = read_more(c->io.fd, b, &c->can_read, c->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0)
