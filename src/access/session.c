@@ -132,3 +132,39 @@ bool sk_csrf_check(const uint8_t key[32], struct sk_slice form, struct sk_slice 
 		return issued - now < 60000;
 	return now - issued < SK_CSRF_TTL_MS;
 }
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+long sk_form_get(struct sk_slice s, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *p = s.ptr, *end = s.ptr + s.len;
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *pe = amp ? amp : end;
+		if ((size_t)(pe - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t o = 0;
+			for (const char *q = p + nl + 1; q < pe; q++) {
+				char c = *q;
+				if (c == '+') {
+					c = ' ';
+				} else if (c == '%') {
+					if (pe - q < 3 || hexval(q[1]) < 0 || hexval(q[2]) < 0)
+						return -1;
+					c = (char)(hexval(q[1]) << 4 | hexval(q[2]));
+					q += 2;
+				}
+				if (o + 1 >= cap)
+					return -1;
+				out[o++] = c;
+			}
+			out[o] = '\0';
+			return (long)o;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return -1;
+}

@@ -37,4 +37,11 @@ int sk_csrf_make(const uint8_t key[32], uint64_t now, char *out);
 /* True when form and cookie are the same valid token, issued within SK_CSRF_TTL_MS before now. */
 bool sk_csrf_check(const uint8_t key[32], struct sk_slice form, struct sk_slice cookie, uint64_t now);
 
+/*
+ * Finds name in an application/x-www-form-urlencoded string (a form body, or a query without its '?') and
+ * decodes its value ('+' and %XX) into out (cap bytes, NUL-terminated). Returns the decoded length, or -1
+ * when absent, malformed or longer than cap - 1. A decoded NUL is kept (callers compare lengths).
+ */
+long sk_form_get(struct sk_slice s, const char *name, char *out, size_t cap);
+
 #endif

@@ -55,46 +55,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- form and query decoding ---- */
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Finds name in an application/x-www-form-urlencoded string and decodes its value into out (cap bytes,
- * NUL-terminated). Returns the decoded length, or -1 when absent, malformed or too long. */
-static long form_get(struct sk_slice s, const char *name, char *out, size_t cap)
-{
-	size_t nl = strlen(name);
-	const char *p = s.ptr, *end = s.ptr + s.len;
-	while (p && p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *pe = amp ? amp : end;
-		if ((size_t)(pe - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
-			size_t o = 0;
-			for (const char *q = p + nl + 1; q < pe; q++) {
-				char c = *q;
-				if (c == '+') {
-					c = ' ';
-				} else if (c == '%') {
-					if (pe - q < 3 || hexval(q[1]) < 0 || hexval(q[2]) < 0)
-						return -1;
-					c = (char)(hexval(q[1]) << 4 | hexval(q[2]));
-					q += 2;
-				}
-				if (o + 1 >= cap)
-					return -1;
-				out[o++] = c;
-			}
-			out[o] = '\0';
-			return (long)o;
-		}
-		p = amp ? amp + 1 : NULL;
-	}
-	return -1;
-}
-
 /* ---- the redirect target ---- */
 
 static bool safe_chars(const char *t)
@@ -403,7 +363,7 @@ static void read_target(struct sk_portal *p, const struct sk_portal_io *io)
 		q.ptr++;
 		q.len--;
 	}
-	long n = form_get(io->post ? io->body : q, "rd", t, sizeof(t));
+	long n = sk_form_get(io->post ? io->body : q, "rd", t, sizeof(t));
 	p->rd[0] = '\0';
 	if (n > 0 && safe_target(io, t))
 		memcpy(p->rd, t, (size_t)n + 1);
@@ -412,7 +372,7 @@ static void read_target(struct sk_portal *p, const struct sk_portal_io *io)
 static bool csrf_ok(const struct sk_portal_io *io)
 {
 	char form[SK_CSRF_LEN + 2];
-	long n = form_get(io->body, "csrf", form, sizeof(form));
+	long n = sk_form_get(io->body, "csrf", form, sizeof(form));
 	if (n < 0)
 		return false;
 	struct sk_slice f = { .ptr = form, .len = (size_t)n };
@@ -474,8 +434,8 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 		if (!csrf_ok(io))
 			return fail_page(io, SK_R_CSRF_FAILED, out, cap, res);
 		char user[SK_GUARD_MAX_USER + 2], pw[SK_CRED_MAX];
-		long ul = form_get(io->body, "username", user, sizeof(user));
-		long pl = form_get(io->body, "password", pw, sizeof(pw));
+		long ul = sk_form_get(io->body, "username", user, sizeof(user));
+		long pl = sk_form_get(io->body, "password", pw, sizeof(pw));
 		if (ul <= 0 || pl < 0) {
 			explicit_bzero(pw, sizeof(pw));
 			res->status = 401;
@@ -561,7 +521,7 @@ static enum sk_verdict totp_post(struct sk_portal *p, const struct sk_portal_io 
 		char id[65];
 		if (!cookie_session(io, id))
 			goto to_login;
-		long n = form_get(io->body, "code", p->code, sizeof(p->code));
+		long n = sk_form_get(io->body, "code", p->code, sizeof(p->code));
 		if (n != SK_TOTP_DIGITS)
 			p->code[0] = '\0';
 		memcpy(p->old_session, id, sizeof(id));
