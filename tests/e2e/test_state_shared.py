@@ -1,0 +1,337 @@
+"""Shared state through a real Redis (DESIGN §4, §8): two sekisho instances with `state: {redis: URL}` on
+one redis-server share lockouts, TOTP replay marks and bans, and the CLI (`sekisho tally`, `sekisho ban`)
+pointed at the same Redis sees and changes the same records. Without its Redis, sekisho fails closed with
+503 `state_unavailable` where state is needed, keeps serving what needs none, and recovers by itself.
+
+Instances A and B run the same users file and TOTP key file on different listener ports; requests go
+through http.client from a chosen loopback source address; a refusal at accept is a connection closed
+without a byte of HTTP.
+"""
+
+import base64
+import datetime
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import yaml
+
+from util import free_port, simple_config, wait_until
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+PW = "shared secret"
+
+
+def sekisho_bin():
+    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
+
+
+def cli(*args, check=True):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
+                       timeout=60)
+    for m in SANITIZER_MARKERS:
+        assert m not in p.stderr, p.stderr
+    if check:
+        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
+                                                                 p.stdout, p.stderr)
+    return p
+
+
+def bcrypt(pw, cost=5):
+    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return out.split(":", 1)[1]
+
+
+def oathtool(secret, at):
+    code = subprocess.run(["oathtool", "--totp", "-b", "-N", "@%d" % at, secret], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert re.fullmatch(r"\d{6}", code), code
+    return code
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<Resp %d %r>" % (self.status, self.body[:200])
+
+
+def request(port, path="/", auth=None, src="127.0.0.1", headers=None):
+    h = {"Host": "app.test", "Accept": "application/json"}
+    if auth is not None:
+        h["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
+    h.update(headers or {})
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(src, 0))
+    try:
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def refused(port, src):
+    """True if a connection from src is closed without any HTTP answer; False if HTTP comes back."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((src, 0))
+    data = b""
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /probe HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        while b"\r\n\r\n" not in data:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    if data == b"":
+        return True
+    assert data.startswith(b"HTTP/1.1 "), data
+    return False
+
+
+def table(text):
+    lines = [l for l in text.splitlines() if l.strip()]
+    cells = [re.split(r"\s{2,}", l.strip()) for l in lines]
+    return cells[0], cells[1:]
+
+
+def tally_rows(cfg_path, user=None):
+    args = ["tally", "-c", cfg_path] + (["--user", user] if user else [])
+    out = cli(*args).stdout
+    head, rows = table(out)
+    assert head == ["Login", "Failures", "Latest failure", "From"], out
+    return {r[0]: r for r in rows}
+
+
+def ban_list(cfg_path):
+    out = cli("ban", "-c", cfg_path, "list").stdout
+    head, rows = table(out)
+    assert head == ["IP", "Banned until"], out
+    return {r[0]: r[1] for r in rows}
+
+
+def utc(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def shared_config(tmp_path, origin, redis, access=None, users=("alice", "bob"), **top):
+    h = bcrypt(PW)
+    path = tmp_path / "users.yaml"
+    if not path.exists():
+        path.write_text("".join("%s: %s\n" % (u, json.dumps({"password": h})) for u in users))
+    cfg = simple_config(origin.port, behavior={"access": access or {"auth": ["basic"]}},
+                        users={"file": str(path)}, state={"redis": redis.url}, **top)
+    return cfg
+
+
+def pair(sekisho, cfg):
+    """Instances A and B on one config (each gets its own listener port)."""
+    return sekisho(cfg), sekisho(cfg)
+
+
+# ----------------------------------------------------------------------------------------------------
+
+def test_lockout_is_shared(sekisho, origin, redis_server, tmp_path):
+    cfg = shared_config(tmp_path, origin, redis_server, lockout={"deny": 3, "unlock_time": "15m"})
+    a, b = pair(sekisho, cfg)
+    assert a.port() != b.port()
+    # Both instances know alice's password (B has now verified it once and may cache it).
+    assert request(a.port(), auth=("alice", PW)).status == 200
+    assert request(b.port(), auth=("alice", PW)).status == 200
+
+    for i in range(3):
+        assert request(a.port(), auth=("alice", "bad-%d" % i)).status == 401
+    r = request(b.port(), auth=("alice", PW))
+    assert r.status == 401 and r.json() == {"error": "bad_credentials"}, r
+    assert request(b.port(), auth=("bob", PW)).status == 200
+
+    # The CLI on either config sees the same tally.
+    for c in (a.config_path, b.config_path):
+        rows = tally_rows(c)
+        assert set(rows) == {"alice"}, rows
+        assert int(rows["alice"][1]) >= 3 and rows["alice"][3] == "127.0.0.1", rows
+    # A success on B before the lock would have reset it; a failure on B counts on A's tally.
+    n = int(tally_rows(a.config_path, "alice")["alice"][1])
+    assert request(b.port(), auth=("alice", "bad-b")).status == 401
+    assert int(tally_rows(a.config_path, "alice")["alice"][1]) == n + 1
+
+    # Reset through A's config: B lets alice in at once.
+    out = cli("tally", "-c", a.config_path, "--user", "alice", "--reset").stdout
+    assert out.splitlines()[-1] == "cleared %d failures of 'alice'" % (n + 1), out
+    assert request(b.port(), auth=("alice", PW)).status == 200
+    assert request(a.port(), auth=("alice", PW)).status == 200
+    assert tally_rows(b.config_path, "alice")["alice"][1] == "0"
+
+
+def test_totp_code_accepted_once_across_instances(sekisho, origin, redis_server, tmp_path):
+    var = tmp_path / "keys"
+    var.mkdir()
+    cfg = shared_config(tmp_path, origin, redis_server, access={"auth": ["basic"], "mfa": "required"},
+                        totp={"issuer": "sekisho", "key_file": str(var / "totp.key")})
+    enroll_cfg = dict(cfg, listeners=[{"name": "web", "listen": "127.0.0.1:%d" % free_port()}])
+    (tmp_path / "enroll.yaml").write_text(yaml.safe_dump(enroll_cfg, sort_keys=False))
+    uri = cli("totp", "-c", tmp_path / "enroll.yaml", "enroll", "alice").stdout.split("\n")[0]
+    m = re.fullmatch(r"otpauth://totp/sekisho:alice\?secret=([A-Z2-7]+)&issuer=sekisho", uri)
+    assert m, uri
+    secret = m.group(1)
+    a, b = pair(sekisho, cfg)
+
+    now = int(time.time())
+    code, code_next = oathtool(secret, now), oathtool(secret, now + 30)
+    r = request(a.port(), auth=("alice", PW + code))
+    assert r.status == 200, r
+    r = request(b.port(), auth=("alice", PW + code))
+    assert r.status == 401 and r.json() == {"error": "mfa_failed"}, r
+    b.wait_log(lambda l: l.get("status") == 401 and l.get("reason") == "mfa_failed")
+
+    # The other way round, with X-OTP.
+    r = request(b.port(), auth=("alice", PW), headers={"X-OTP": code_next})
+    assert r.status == 200, r
+    r = request(a.port(), auth=("alice", PW), headers={"X-OTP": code_next})
+    assert r.status == 401 and r.json() == {"error": "mfa_failed"}, r
+
+
+def test_bans_are_shared(sekisho, origin, redis_server, tmp_path):
+    cfg = shared_config(tmp_path, origin, redis_server,
+                        ban={"max_retry": 3, "find_time": "10m", "ban_time": "1h"})
+    a, b = pair(sekisho, cfg)
+    for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert not refused(a.port(), ip) and not refused(b.port(), ip)
+
+    # Banned through A: B refuses it at accept within 2 s.
+    t = time.time()
+    for i in range(3):
+        assert request(a.port(), src="127.0.0.2", auth=("alice", "bad-%d" % i)).status == 401
+    wait_until(lambda: refused(b.port(), "127.0.0.2"), timeout=2, what="B refuses 127.0.0.2")
+    assert refused(a.port(), "127.0.0.2")
+    assert request(b.port(), auth=("alice", PW)).status == 200
+    for c in (a.config_path, b.config_path):
+        bans = ban_list(c)
+        assert set(bans) == {"127.0.0.2"}, bans
+        assert abs(utc(bans["127.0.0.2"]) - (t + 3600)) < 5, bans
+
+    # The CLI through A's config bans on B; a removal through B's config lifts it on A.
+    p = cli("ban", "-c", a.config_path, "add", "127.0.0.3", "--for", "0")
+    assert p.stdout == "banned 127.0.0.3 until removed\n", p.stdout
+    wait_until(lambda: refused(b.port(), "127.0.0.3"), timeout=2, what="B refuses 127.0.0.3")
+    assert ban_list(b.config_path)["127.0.0.3"] == "until removed"
+    p = cli("ban", "-c", b.config_path, "remove", "127.0.0.2")
+    assert p.stdout == "unbanned 127.0.0.2\n", p.stdout
+    wait_until(lambda: not refused(a.port(), "127.0.0.2"), timeout=2, what="A accepts 127.0.0.2 again")
+    wait_until(lambda: not refused(b.port(), "127.0.0.2"), timeout=2, what="B accepts 127.0.0.2 again")
+    assert set(ban_list(a.config_path)) == {"127.0.0.3"}
+
+    # Failures spread over both instances add up to one count per IP.
+    assert request(a.port(), src="127.0.0.4", auth=("bob", "x1")).status == 401
+    assert request(b.port(), src="127.0.0.4", auth=("bob", "x2")).status == 401
+    assert not refused(a.port(), "127.0.0.4") and not refused(b.port(), "127.0.0.4")
+    assert request(b.port(), src="127.0.0.4", auth=("bob", "x3")).status == 401
+    wait_until(lambda: refused(a.port(), "127.0.0.4"), timeout=2, what="A refuses 127.0.0.4")
+    assert refused(b.port(), "127.0.0.4")
+
+
+def test_redis_down_fails_closed_and_recovers(sekisho, origin, redis_server, tmp_path):
+    cfg = shared_config(tmp_path, origin, redis_server, lockout={"deny": 3, "unlock_time": "15m"},
+                        ban={"max_retry": 50, "find_time": "10m", "ban_time": "1h"})
+    cfg["distributions"][0]["behaviors"] = [
+        {"path": "/public/*", "origin": "app"},
+        {"path": "*", "origin": "app", "access": {"auth": ["basic"]}},
+    ]
+    sk = sekisho(cfg)
+    port = sk.port()
+    assert request(port, "/private", auth=("alice", PW)).status == 200
+    assert request(port, "/public/a").status == 200
+
+    redis_server.stop()
+    # Authentication needs the store (lockout): it fails closed, even for a credential verified before.
+    r = request(port, "/private", auth=("alice", PW))
+    assert r.status == 503 and r.json() == {"error": "state_unavailable"}, r
+    r = request(port, "/private", auth=("alice", "wrong"))
+    assert r.status in (401, 503), r
+    wait_until(lambda: "unreachable" in sk.stderr_text(), timeout=3, what="a log line about the store")
+    line = sk.wait_log(lambda l: l.get("path") == "/private" and l.get("status") == 503)
+    assert line["reason"] == "state_unavailable" and line["user"] is None, line
+    # What needs no state keeps being served, on new connections too (the ban check at accept must not
+    # refuse or hang them).
+    seen = origin.count
+    for i in range(3):
+        r = request(port, "/public/b%d" % i)
+        assert r.status == 200, r
+    assert origin.count == seen + 3
+    assert request(port, "/private", auth=("alice", PW)).status == 503
+
+    redis_server.start()
+    wait_until(lambda: request(port, "/private", auth=("alice", PW)).status == 200, timeout=8, interval=0.2,
+               what="authentication back after Redis returned")
+    assert "reachable again" in sk.stderr_text()
+    assert request(port, "/public/c").status == 200
+    # And the store is used again: failures lock.
+    for i in range(3):
+        assert request(port, "/private", auth=("bob", "bad-%d" % i)).status == 401
+    assert request(port, "/private", auth=("bob", PW)).status == 401
+    assert int(tally_rows(sk.config_path, "bob")["bob"][1]) >= 3
+
+
+def test_concurrent_failures_on_both_instances_are_all_counted(sekisho, origin, redis_server, tmp_path):
+    cfg = shared_config(tmp_path, origin, redis_server, lockout={"deny": 50, "unlock_time": "15m"},
+                        ban={"max_retry": 50, "find_time": "10m", "ban_time": "1h"})
+    a, b = pair(sekisho, cfg)
+    ports = [a.port(), b.port()]
+    statuses = [None] * 24
+    errs = []
+
+    def one(i):
+        try:
+            statuses[i] = request(ports[i % 2], auth=("alice", "wrong-%d" % i), src="127.0.1.%d" % (i + 1)).status
+        except Exception as e:  # noqa: BLE001 - reported below
+            errs.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errs, errs
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) >= 16, statuses
+    rows = tally_rows(b.config_path, "alice")
+    assert int(rows["alice"][1]) == statuses.count(401), (rows, statuses)
+
+
+def test_starts_without_its_redis_and_recovers(sekisho, origin, redis_server, tmp_path):
+    cfg = shared_config(tmp_path, origin, redis_server, lockout={"deny": 3, "unlock_time": "15m"})
+    cfg["distributions"][0]["behaviors"] = [
+        {"path": "/public/*", "origin": "app"},
+        {"path": "*", "origin": "app", "access": {"auth": ["basic"]}},
+    ]
+    redis_server.stop()
+    sk = sekisho(cfg)
+    assert request(sk.port(), "/public/a").status == 200
+    r = request(sk.port(), "/private", auth=("alice", PW))
+    assert r.status == 503 and r.json() == {"error": "state_unavailable"}, r
+    assert "unreachable" in sk.stderr_text()
+    redis_server.start()
+    wait_until(lambda: request(sk.port(), "/private", auth=("alice", PW)).status == 200, timeout=8,
+               interval=0.2, what="authentication once Redis is there")
+    assert "reachable again" in sk.stderr_text()
