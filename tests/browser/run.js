@@ -18,10 +18,11 @@
 //   {"cookies": true}                record the context's cookies
 //   {"html": true}                   record the page's HTML (for post-mortems)
 // Each result: {"step": INDEX, "op": NAME, "url": page.url() after the step, "status": status of the last
-// main-frame navigation response so far, "nav": [{"status", "url"}, ...] every main-frame navigation
-// response (redirects included) seen during the step, plus the op's own field ("text", "count",
-// "cookies", "html")}. A step that throws ends the run: its result gets "error", the list is printed and
-// the exit status is 1. Exit status 2: bad usage or the browser did not start (message on stderr).
+// main-frame navigation response so far, "nav": every main-frame navigation response seen during the step,
+// redirects included, as {"status", "url", "location" (when the response has one)}, plus the op's own
+// field ("text", "count", "cookies", "html")}. A step that throws ends the run: its result gets "error",
+// the list is printed and the exit status is 1. Exit status 2: bad usage or the browser did not start
+// (message on stderr).
 'use strict';
 
 const fs = require('fs');
@@ -36,6 +37,19 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 function die(msg) {
   process.stderr.write('run.js: ' + msg + '\n');
   process.exit(2);
+}
+
+// Runs a DOM query; if a navigation (a late redirect, an error page) replaced the document meanwhile, waits
+// for the new one to load and asks again.
+async function settled(page, fn) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= 4 || !/context was destroyed|navigat/i.test(String(e && e.message))) throw e;
+      await page.waitForLoadState('load');
+    }
+  }
 }
 
 async function main() {
@@ -79,7 +93,10 @@ async function main() {
       const req = r.request();
       if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
         lastStatus = r.status();
-        nav.push({ status: r.status(), url: r.url() });
+        const n = { status: r.status(), url: r.url() };
+        const loc = r.headers().location;
+        if (loc !== undefined) n.location = loc;
+        nav.push(n);
       }
     });
 
@@ -108,13 +125,14 @@ async function main() {
           case 'url':
           case 'status':
             break;
-          case 'text': {
-            const el = await page.$(s.text);
-            res.text = el ? await el.innerText() : null;
+          case 'text':
+            res.text = await settled(page, async () => {
+              const el = await page.$(s.text);
+              return el ? el.innerText() : null;
+            });
             break;
-          }
           case 'count':
-            res.count = (await page.$$(s.count)).length;
+            res.count = await settled(page, async () => (await page.$$(s.count)).length);
             break;
           case 'cookies':
             res.cookies = (await context.cookies()).map((c) => ({
