@@ -126,7 +126,8 @@ int sk_cli_ban(int argc, char **argv)
 			free(l.v);
 			goto out;
 		}
-		qsort(l.v, l.n, sizeof(*l.v), by_ip);
+		if (l.n > 1)
+			qsort(l.v, l.n, sizeof(*l.v), by_ip);
 		printf("%-40s %s\n", "IP", "Banned until");
 		for (size_t i = 0; i < l.n; i++) {
 			char when[40];

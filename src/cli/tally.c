@@ -127,7 +127,8 @@ int sk_cli_tally(int argc, char **argv)
 		fprintf(stderr, "sekisho: tally: the state store is unreachable\n");
 		goto out;
 	}
-	qsort(rows.v, rows.n, sizeof(*rows.v), by_user);
+	if (rows.n > 1)
+		qsort(rows.v, rows.n, sizeof(*rows.v), by_user);
 	printf("%-16s %8s  %-20s  %s\n", "Login", "Failures", "Latest failure", "From");
 	for (size_t i = 0; i < rows.n; i++)
 		print_row(&rows.v[i]);

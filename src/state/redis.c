@@ -142,7 +142,12 @@ static void conn_put(struct redis_store *r, struct rconn *rc, bool broken)
 	pthread_mutex_lock(&r->mu);
 	rc->next = r->idle;
 	r->idle = rc;
+	bool was_down = r->down;
+	r->down = false;
 	pthread_mutex_unlock(&r->mu);
+	/* A pooled connection can outlive an outage (a Redis that hung, then answered again). */
+	if (was_down)
+		sk_info("state store: redis %s:%d reachable again", r->host, r->port);
 }
 
 static void full_key(char *out, const char *key)
