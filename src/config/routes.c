@@ -584,7 +584,8 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 				return sk_cfg_fail(c, item, "auth method '%s' is listed twice", item->str);
 		const struct sk_config *cfg = c->cfg;
 		enum sk_auth_method meth = auth_methods[k].method;
-		if ((meth == SK_AUTH_BASIC || meth == SK_AUTH_SESSION) && !cfg->users.file && !cfg->users.htpasswd)
+		if ((meth == SK_AUTH_BASIC || meth == SK_AUTH_SESSION || meth == SK_AUTH_CLIENT_CERT) && !cfg->users.file &&
+		    !cfg->users.htpasswd)
 			return sk_cfg_fail(c, item, "auth method '%s' needs users: set 'users: { file: ... }' or 'users: { htpasswd: ... }'",
 					   item->str);
 		if (meth == SK_AUTH_API_KEY && !cfg->api_keys.file)

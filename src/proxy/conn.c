@@ -110,6 +110,7 @@ struct sk_req {
 	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
 	uint32_t path_len;
 	char path[SK_MAX_LINE];
+	char cert_ids[320]; /* the viewer's client-certificate identities (areq.client_cert_ids) */
 };
 
 static void conn_run(struct sk_conn *c);
@@ -455,6 +456,17 @@ static void copy_log_fields(struct sk_req *r)
 	memcpy(r->method, r->hreq.method.ptr, r->method_len);
 }
 
+/* What the access pipeline learns of the viewer's TLS client certificate. */
+static void set_client_cert(struct sk_conn *c)
+{
+	_Static_assert((int)SK_TLS_PEER_NONE == (int)SK_CC_NONE && (int)SK_TLS_PEER_UNTRUSTED == (int)SK_CC_UNTRUSTED &&
+			       (int)SK_TLS_PEER_VERIFIED == (int)SK_CC_VERIFIED,
+		       "the TLS and access views of a client certificate agree");
+	struct sk_req *r = c->req;
+	r->areq.client_cert = (uint8_t)sk_tls_peer_identity(c->ssl, r->cert_ids, sizeof(r->cert_ids));
+	r->areq.client_cert_ids = r->cert_ids;
+}
+
 /* A complete head is in rbuf: route it and start the exchange. */
 static enum step begin_request(struct sk_conn *c)
 {
@@ -518,6 +530,8 @@ static enum step begin_request(struct sk_conn *c)
 		.verifier = w->verifier,
 		.resume = on_access_resume,
 	};
+	if (c->ssl && cfg->listeners[c->listener].tls.client_ca)
+		set_client_cert(c);
 	r->access_ready = true;
 	c->state = SK_CS_ACCESS;
 	return STEP_AGAIN;
