@@ -14,6 +14,7 @@ static int usage(FILE *out)
 		     "       sekisho passwd -f USERS USER [--stdin] [--algo argon2id|bcrypt]\n"
 		     "       sekisho apikey -f KEYS create NAME [--groups a,b] [--owner U] | list | revoke NAME\n"
 		     "       sekisho totp -c FILE enroll USER   otpauth:// URI and QR code for an authenticator\n"
+		     "       sekisho cert -c FILE add NAME --cert F --key F [--chain F] | list | delete NAME\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
 		return sk_cli_apikey(argc - 2, argv + 2);
 	if (strcmp(cmd, "totp") == 0)
 		return sk_cli_totp(argc - 2, argv + 2);
+	if (strcmp(cmd, "cert") == 0)
+		return sk_cli_cert(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sekisho 0.1.0\n");
 		return 0;

@@ -11,5 +11,6 @@ int sk_cli_cidr(int argc, char **argv);
 int sk_cli_passwd(int argc, char **argv);
 int sk_cli_apikey(int argc, char **argv);
 int sk_cli_totp(int argc, char **argv);
+int sk_cli_cert(int argc, char **argv);
 
 #endif

@@ -54,7 +54,8 @@ static int read_certs(const char *path, X509 **leaf, STACK_OF(X509) *chain, cons
 	sk_tls_last_error(why, sizeof(why));
 	fclose(f);
 	if (n == 0)
-		return sk_err_set(err, path, 0, 0, "no PEM certificate in this %s file", what);
+		return sk_err_set(err, path, 0, 0, "no valid PEM certificate in this %s file%s%s%s", what,
+				  e && !eof ? " (" : "", e && !eof ? why : "", e && !eof ? ")" : "");
 	if (e && !eof)
 		return sk_err_set(err, path, 0, 0, "bad PEM certificate in this %s file: %s", what, why);
 	return 0;
