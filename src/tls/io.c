@@ -126,6 +126,12 @@ void sk_tls_shutdown(struct ssl_st *ssl)
 
 void sk_tls_free(struct ssl_st *ssl)
 {
+	/* OpenSSL makes the session of a connection freed without a shutdown unresumable. A connection that
+	 * did not fail (an idle one closed, or one the peer ended) keeps its session good for the next. */
+	if (!ssl)
+		return;
+	if (!SSL_get_quiet_shutdown(ssl) && SSL_is_init_finished(ssl))
+		SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(ssl);
 }
 

@@ -16,9 +16,14 @@ The returned object has a path for each (``pki.crt("a")``, ``pki.key("a")``, ``p
 """
 
 import os
+import ssl
 import subprocess
 
 import pytest
+
+import threading
+
+from util import HOST, EchoOrigin, _EchoHandler, _ThreadingServer
 
 SERVER_CERTS = {
     "a": ["DNS:a.test"],
@@ -162,3 +167,31 @@ def make_pki(d):
 def pki(tmp_path_factory):
     """The test PKI (see the module comment), made once per test session."""
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+class TlsEchoOrigin(EchoOrigin):
+    """util.EchoOrigin behind TLS (Python's ssl), serving pki's ``origin`` certificate (origin.test and
+    127.0.0.1) with the intermediate. ``resumed`` lists, per accepted connection, whether its TLS
+    session was resumed; ``ports`` (client ports, per request) shows connection reuse."""
+
+    def __init__(self, pki, name="tls-echo"):
+        super().__init__(name)
+        self.pki = pki
+        self.resumed = []
+
+    def _conn_opened(self, sock):
+        with self._lock:
+            self.resumed.append(bool(getattr(sock, "session_reused", False)))
+        super()._conn_opened(sock)
+
+    def start(self):
+        # As EchoOrigin.start, with the listening socket wrapped before the first accept.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.pki.fullchain("origin"), self.pki.key("origin"))
+        self._srv = _ThreadingServer((HOST, self.port), _EchoHandler)
+        self._srv.socket = ctx.wrap_socket(self._srv.socket, server_side=True)
+        self._srv.origin = self
+        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
