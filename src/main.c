@@ -16,6 +16,7 @@ static int usage(FILE *out)
 		     "       sekisho totp -c FILE enroll USER   otpauth:// URI and QR code for an authenticator\n"
 		     "       sekisho tally -c FILE [--user U] [--reset]   lockout failures per account\n"
 		     "       sekisho ban -c FILE list | add IP [--for 1h] | remove IP\n"
+		     "       sekisho cert -c FILE add NAME --cert F --key F [--chain F] | list | delete NAME\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
 		return sk_cli_tally(argc - 2, argv + 2);
 	if (strcmp(cmd, "ban") == 0)
 		return sk_cli_ban(argc - 2, argv + 2);
+	if (strcmp(cmd, "cert") == 0)
+		return sk_cli_cert(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sekisho 0.1.0\n");
 		return 0;

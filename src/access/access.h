@@ -55,6 +55,9 @@ int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, u
 		       struct sk_err *err);
 void sk_access_env_fini(struct sk_access_env *env);
 
+/* The viewer's TLS client certificate, as the listener judged it (listeners with tls.client_ca). */
+enum sk_client_cert { SK_CC_NONE = 0, SK_CC_UNTRUSTED, SK_CC_VERIFIED };
+
 /* One request as the checks see it. Zero it, then fill the inputs. */
 struct sk_access_req {
 	/* inputs */
@@ -64,12 +67,15 @@ struct sk_access_req {
 	struct sk_verifier *verifier; /* the worker's (verify.c) */
 	/* Called on the loop thread when a stage that answered AGAIN can run again. */
 	void (*resume)(struct sk_access_req *req);
+	uint8_t client_cert;         /* enum sk_client_cert */
+	const char *client_cert_ids; /* VERIFIED: identities (subject CN, then SAN e-mails), each NUL-terminated,
+				      * ended by an empty one */
 	/* outputs */
 	enum sk_reason reason; /* set by a stage that denies */
 	char country[3];       /* filled by the geo stage; "" = unknown */
 	const struct sk_user *user;     /* authenticated user, or NULL */
 	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
-	const char *method;             /* "basic" | "api_key" | "session", or NULL */
+	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
 	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
 	/* the outcome of the latest state-store job (guardjob.h) */

@@ -1,5 +1,10 @@
 /*
- * check_auth.c — `access.auth: [basic, api_key]` (DESIGN §3): who the viewer is.
+ * check_auth.c — `access.auth: [basic, api_key, client_cert]` (DESIGN §3): who the viewer is.
+ *
+ * A client certificate (verified by the listener against its tls.client_ca) names a user by its subject
+ * CN, else by one of its SAN e-mails; it is looked at first. Presented but untrusted, or naming nobody:
+ * bad_credentials, unless the behavior also takes Basic or API-key credentials and the request carries
+ * some (then those decide).
  *
  * API keys are looked up by SHA-256 at once (no slow hash is involved). Basic credentials are checked
  * against the cache of verified credentials first; otherwise the slow hash runs on the blocking pool
@@ -31,6 +36,7 @@ struct auth_state {
 	bool session;
 	bool mfa;           /* the behavior requires a second factor */
 	bool guard;         /* verified passwords go through a state-store job */
+	bool client_cert;
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
@@ -53,11 +59,13 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 		case SK_AUTH_SESSION:
 			s->session = true;
 			break;
+		case SK_AUTH_CLIENT_CERT:
+			s->client_cert = true;
+			break;
 		default:
 			free(s);
 			return sk_err_set(err, env->cfg->path, 0, 0,
-					  "auth method 'client_cert' is not available in this version yet (use basic, "
-					  "api_key or session)");
+					  "unknown auth method");
 		}
 	}
 	if (s->session && (!env->session_ready || !env->store || !env->users)) {
@@ -67,7 +75,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 	}
 	s->mfa = a->mfa == SK_MFA_REQUIRED;
 	s->guard = env->store && (env->cfg->lockout.present || env->cfg->ban.present || s->mfa);
-	SK_ASSERT(!s->basic || env->users);    /* the config loader requires users for basic */
+	SK_ASSERT(!(s->basic || s->client_cert) || env->users); /* the config loader requires users */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
 	s->max_age_s = env->cfg->users.password_max_age_ms / 1000;
 	*state = s;
@@ -92,6 +100,19 @@ static enum sk_verdict user_verified(const struct auth_state *s, struct sk_acces
 	}
 	req->method = "basic";
 	return SK_V_NEXT;
+}
+
+/* client_cert: the user a verified certificate names, or NULL. */
+static const struct sk_user *cert_user(const struct sk_access_env *env, const struct sk_access_req *req)
+{
+	if (req->client_cert != SK_CC_VERIFIED || !req->client_cert_ids)
+		return NULL;
+	for (const char *id = req->client_cert_ids; *id; id += strlen(id) + 1) {
+		const struct sk_user *u = sk_users_find(env->users, id, strlen(id));
+		if (u)
+			return u;
+	}
+	return NULL;
 }
 
 /* Splits the second factor off Basic credentials when the behavior requires one: X-OTP wins, else the
@@ -209,13 +230,24 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	default:
 		break;
 	}
+	if (s->client_cert) {
+		const struct sk_user *u = cert_user(env, req);
+		if (u) {
+			req->user = u;
+			req->method = "client_cert";
+			return SK_V_NEXT;
+		}
+		if (!s->basic && !s->api_key && !s->session)
+			return deny(req, req->client_cert == SK_CC_NONE ? SK_R_AUTH_REQUIRED : SK_R_BAD_CREDENTIALS);
+	}
 	struct sk_cred cred;
 	sk_cred_read(req->hreq, s->basic, s->api_key, &cred);
 	switch (cred.kind) {
 	case SK_CRED_NONE:
 		if (s->session)
 			return start_session(env, req);
-		return deny(req, SK_R_AUTH_REQUIRED);
+		return deny(req, s->client_cert && req->client_cert != SK_CC_NONE ? SK_R_BAD_CREDENTIALS
+										    : SK_R_AUTH_REQUIRED);
 	case SK_CRED_MALFORMED:
 		/* A failure like any other: it counts toward the client's ban. */
 		req->user = NULL;

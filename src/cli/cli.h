@@ -11,6 +11,7 @@ int sk_cli_cidr(int argc, char **argv);
 int sk_cli_passwd(int argc, char **argv);
 int sk_cli_apikey(int argc, char **argv);
 int sk_cli_totp(int argc, char **argv);
+int sk_cli_cert(int argc, char **argv);
 int sk_cli_tally(int argc, char **argv);
 int sk_cli_ban(int argc, char **argv);
 

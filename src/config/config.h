@@ -71,6 +71,7 @@ struct sk_listener_tls {
 	struct sk_strlist certificates; /* names in config->certificates; the first is the default */
 	char *ciphers;                  /* NULL = built-in modern list */
 	char *client_ca;                /* PEM file of CAs for client certificates, or NULL */
+	bool min_tls13;                 /* min_version: "1.3" (default "1.2") */
 	bool present;
 };
 

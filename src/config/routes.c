@@ -289,7 +289,7 @@ static int check_certificate(struct sk_cfg_ctx *c, const struct sk_cnode *item, 
 
 static int read_listener_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_listener *l)
 {
-	static const char *const keys[] = { "certificates", "ciphers", "client_ca", NULL };
+	static const char *const keys[] = { "certificates", "ciphers", "client_ca", "min_version", NULL };
 	const struct sk_cnode *t = sk_cfg_get(m, "tls");
 	char where[128], whose[128];
 	snprintf(where, sizeof(where), "in 'tls' of listener '%s'", l->name);
@@ -309,6 +309,17 @@ static int read_listener_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, str
 		return sk_cfg_fail(c, sk_cfg_get(t, "certificates"), "'certificates' must not be empty");
 	if (l->tls.ciphers && !l->tls.ciphers[0])
 		return sk_cfg_fail(c, sk_cfg_get(t, "ciphers"), "'ciphers' must not be empty");
+	const struct sk_cnode *mv = sk_cfg_get(t, "min_version");
+	if (mv && !sk_cfg_is_null(mv)) {
+		char d[64];
+		if (!sk_cfg_scalar(c, mv, "'min_version'"))
+			return -1;
+		if (strcmp(mv->str, "1.3") == 0)
+			l->tls.min_tls13 = true;
+		else if (strcmp(mv->str, "1.2") != 0)
+			return sk_cfg_fail(c, mv, "'min_version' must be \"1.2\" or \"1.3\", not %s",
+					   sk_cfg_describe(mv, d, sizeof(d)));
+	}
 	return 0;
 }
 
@@ -573,7 +584,8 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 				return sk_cfg_fail(c, item, "auth method '%s' is listed twice", item->str);
 		const struct sk_config *cfg = c->cfg;
 		enum sk_auth_method meth = auth_methods[k].method;
-		if ((meth == SK_AUTH_BASIC || meth == SK_AUTH_SESSION) && !cfg->users.file && !cfg->users.htpasswd)
+		if ((meth == SK_AUTH_BASIC || meth == SK_AUTH_SESSION || meth == SK_AUTH_CLIENT_CERT) && !cfg->users.file &&
+		    !cfg->users.htpasswd)
 			return sk_cfg_fail(c, item, "auth method '%s' needs users: set 'users: { file: ... }' or 'users: { htpasswd: ... }'",
 					   item->str);
 		if (meth == SK_AUTH_API_KEY && !cfg->api_keys.file)

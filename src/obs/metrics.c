@@ -4,8 +4,11 @@
  */
 #include "obs/metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -71,7 +74,38 @@ static const struct {
 	[SK_M_REJECTED] = { "sekisho_connections_rejected_total", "Connections refused at accept (listener ACL)." },
 	[SK_M_BYTES_IN] = { "sekisho_request_bytes_total", "Bytes received from viewers." },
 	[SK_M_BYTES_OUT] = { "sekisho_response_bytes_total", "Bytes sent to viewers." },
+	[SK_M_TLS_HANDSHAKES] = { "sekisho_tls_handshakes_total", "Viewer TLS handshakes completed." },
+	[SK_M_TLS_RESUMED] = { "sekisho_tls_resumed_total", "Viewer TLS handshakes that resumed a session." },
+	[SK_M_TLS_FAILED] = { "sekisho_tls_handshake_failures_total", "Viewer TLS handshakes that failed." },
 };
+
+/* Certificates of the current configuration (written by the main thread, read by /metrics). */
+static pthread_mutex_t certs_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **cert_names;
+static int64_t *cert_not_after;
+static size_t n_certs;
+
+void sk_metrics_set_certificates(const char *const *names, const int64_t *not_after, size_t n)
+{
+	char **nn = n ? sk_calloc(n, sizeof(*nn)) : NULL;
+	int64_t *na = n ? sk_calloc(n, sizeof(*na)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		nn[i] = sk_strdup(names[i]);
+		na[i] = not_after[i];
+	}
+	pthread_mutex_lock(&certs_lock);
+	char **old = cert_names;
+	int64_t *old_na = cert_not_after;
+	size_t old_n = n_certs;
+	cert_names = nn;
+	cert_not_after = na;
+	n_certs = n;
+	pthread_mutex_unlock(&certs_lock);
+	for (size_t i = 0; i < old_n; i++)
+		free(old[i]);
+	free(old);
+	free(old_na);
+}
 
 size_t sk_metrics_render(char *out, size_t cap)
 {
@@ -94,6 +128,17 @@ size_t sk_metrics_render(char *out, size_t cap)
 		PUT("sekisho_denied_total{reason=\"%s\",status=\"%d\"} %llu\n", sk_reason_label(r),
 		    sk_reason_status(r), (unsigned long long)sk_metrics_reason_sum(r));
 	}
+	pthread_mutex_lock(&certs_lock);
+	if (n_certs)
+		PUT("# HELP sekisho_certificate_days_left Whole days until the certificate's not-after (negative: "
+		    "expired).\n# TYPE sekisho_certificate_days_left gauge\n");
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < n_certs; i++) {
+		int64_t d = cert_not_after[i] - now;
+		long long days = d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
+		PUT("sekisho_certificate_days_left{name=\"%s\"} %lld\n", cert_names[i], days);
+	}
+	pthread_mutex_unlock(&certs_lock);
 #undef PUT
 	return SK_MIN(o, cap);
 }

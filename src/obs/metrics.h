@@ -16,6 +16,9 @@ enum sk_metric {
 	SK_M_REJECTED,      /* connections refused at accept (listener ACL) */
 	SK_M_BYTES_IN,
 	SK_M_BYTES_OUT,
+	SK_M_TLS_HANDSHAKES, /* viewer TLS handshakes completed */
+	SK_M_TLS_RESUMED,    /* of which resumed a session (tickets) */
+	SK_M_TLS_FAILED,     /* viewer TLS handshakes that failed */
 	SK_M__COUNT
 };
 
@@ -29,5 +32,11 @@ size_t sk_metrics_render(char *out, size_t cap);
 /* Current sum of one counter, and of one reason (for tests and `sekisho check`). */
 uint64_t sk_metrics_sum(enum sk_metric m);
 uint64_t sk_metrics_reason_sum(enum sk_reason r);
+
+/*
+ * The gauge sekisho_certificate_days_left{name="..."}: replaces the certificate table (main thread, after
+ * each configuration load). Days are computed when /metrics is read, so the gauge moves with time.
+ */
+void sk_metrics_set_certificates(const char *const *names, const int64_t *not_after, size_t n);
 
 #endif

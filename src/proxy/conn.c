@@ -11,6 +11,12 @@
  *
  * Request bodies are sent before the response is read (like nginx); a response that an origin sends
  * early is read once the body is through, and an origin that closes early ends the exchange with 502.
+ *
+ * TLS (both sides) goes through net/stream.h: the same reads and writes, with one difference the code
+ * below respects: a TLS read that returned less than asked does not mean the socket is drained (records
+ * come one at a time, and the SSL may hold decrypted bytes), so only a "wait" clears can_read. The
+ * viewer's handshake runs in the head-reading state under the header-read deadline; an origin's runs in
+ * the connecting state under the connect timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +29,11 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "access/verify.h"
 #include "core/log.h"
+#include "net/stream.h"
 #include "obs/metrics.h"
 #include "net/banlist.h"
 #include "proxy/forward.h"
@@ -106,6 +114,7 @@ struct sk_req {
 	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
 	uint32_t path_len;
 	char path[SK_MAX_LINE];
+	char cert_ids[320]; /* the viewer's client-certificate identities (areq.client_cert_ids) */
 };
 
 static void conn_run(struct sk_conn *c);
@@ -172,20 +181,21 @@ static void out_push(struct sk_out *o, const void *p, size_t n)
 	o->iov[o->n++] = (struct iovec){ .iov_base = (void *)p, .iov_len = n };
 }
 
-/* Writes pending output. Returns 1 when all is written, 0 when the socket is full, -1 on error. */
-static int out_flush(int fd, struct sk_out *o, bool *can_write, uint64_t *count)
+/* Writes pending output (ssl: over TLS). Returns 1 when all is written, 0 when the socket is full (or
+ * TLS must read first), -1 on error. */
+static int out_flush(int fd, struct ssl_st *ssl, struct sk_out *o, bool *can_write, uint64_t *count)
 {
 	while (o->n) {
 		if (!*can_write)
 			return 0;
-		ssize_t n = writev(fd, o->iov, o->n);
-		if (n == -1) {
-			if (errno == EAGAIN) {
+		ssize_t n = sk_stream_writev(fd, ssl, o->iov, o->n);
+		if (n < 0) {
+			if (n == SK_IO_WAIT) {
 				*can_write = false;
 				return 0;
 			}
-			if (errno == EINTR)
-				continue;
+			if (n == SK_IO_WAIT_OTHER)
+				return 0;
 			return -1;
 		}
 		if (count)
@@ -207,48 +217,45 @@ static int out_flush(int fd, struct sk_out *o, bool *can_write, uint64_t *count)
 }
 
 /*
- * Reads into b's free tail. Returns bytes read, 0 on EOF, -1 on EAGAIN (can_read cleared), -2 on error.
- * A short read drains the socket, so can_read is cleared without paying for a read that would return
- * EAGAIN: edge-triggered epoll reports the next arrival anyway. Not so once the peer has half-closed
- * (hup): that edge has been reported already, so reading goes on until EOF.
+ * Reads into b's free tail (ssl: over TLS). Returns bytes read, 0 on EOF, -1 when nothing is ready
+ * (can_read cleared, unless TLS waits on the other direction), -2 on error.
+ * A short plain read drains the socket, so can_read is cleared without paying for a read that would
+ * return EAGAIN: edge-triggered epoll reports the next arrival anyway. Not so once the peer has
+ * half-closed (hup): that edge has been reported already, so reading goes on until EOF. Nor over TLS.
  */
-static ssize_t read_more(int fd, struct sk_buf *b, bool *can_read, bool hup);
+static ssize_t read_more(int fd, struct ssl_st *ssl, struct sk_buf *b, bool *can_read, bool hup);
 
-static ssize_t read_into(int fd, struct sk_buf *b, bool *can_read, bool hup)
+static ssize_t read_into(int fd, struct ssl_st *ssl, struct sk_buf *b, bool *can_read, bool hup)
 {
 	if (!*can_read)
 		return -1;
 	if (b->off == b->len)
 		b->off = b->len = 0;
-	return read_more(fd, b, can_read, hup);
+	return read_more(fd, ssl, b, can_read, hup);
 }
 
 /* Same, but never moves what the buffer holds (the request head's slices may still point into it). */
-static ssize_t read_more(int fd, struct sk_buf *b, bool *can_read, bool hup)
+static ssize_t read_more(int fd, struct ssl_st *ssl, struct sk_buf *b, bool *can_read, bool hup)
 {
 	if (!*can_read)
 		return -1;
 	size_t room = sizeof(b->data) - b->len;
 	if (room == 0)
 		return -1;
-	for (;;) {
-		ssize_t n = read(fd, b->data + b->len, room);
-		if (n > 0) {
-			b->len += (uint32_t)n;
-			if ((size_t)n < room && !hup)
-				*can_read = false;
-			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
+	ssize_t n = sk_stream_read(fd, ssl, b->data + b->len, room);
+	if (n > 0) {
+		b->len += (uint32_t)n;
+		if ((size_t)n < room && !hup && !ssl)
 			*can_read = false;
-			return -1;
-		}
-		return -2;
+		return n;
 	}
+	if (n == 0)
+		return 0;
+	if (n == SK_IO_WAIT) {
+		*can_read = false;
+		return -1;
+	}
+	return n == SK_IO_WAIT_OTHER ? -1 : -2;
 }
 
 static size_t put_hex_line(char *out, uint64_t n)
@@ -468,6 +475,17 @@ static void copy_log_fields(struct sk_req *r)
 	memcpy(r->method, r->hreq.method.ptr, r->method_len);
 }
 
+/* What the access pipeline learns of the viewer's TLS client certificate. */
+static void set_client_cert(struct sk_conn *c)
+{
+	_Static_assert((int)SK_TLS_PEER_NONE == (int)SK_CC_NONE && (int)SK_TLS_PEER_UNTRUSTED == (int)SK_CC_UNTRUSTED &&
+			       (int)SK_TLS_PEER_VERIFIED == (int)SK_CC_VERIFIED,
+		       "the TLS and access views of a client certificate agree");
+	struct sk_req *r = c->req;
+	r->areq.client_cert = (uint8_t)sk_tls_peer_identity(c->ssl, r->cert_ids, sizeof(r->cert_ids));
+	r->areq.client_cert_ids = r->cert_ids;
+}
+
 /* A complete head is in rbuf: route it and start the exchange. */
 static enum step begin_request(struct sk_conn *c)
 {
@@ -526,6 +544,8 @@ static enum step begin_request(struct sk_conn *c)
 		.verifier = w->verifier,
 		.resume = on_access_resume,
 	};
+	if (c->ssl && cfg->listeners[c->listener].tls.client_ca)
+		set_client_cert(c);
 	r->query = query;
 	r->viewer_host = host;
 	if (npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0)
@@ -641,7 +661,7 @@ static enum step do_portal(struct sk_conn *c)
 	while (b->len - b->off < r->portal_body) {
 		if (!c->can_read)
 			return STEP_WAIT;
-		ssize_t n = read_more(c->io.fd, b, &c->can_read, c->hup);
+		ssize_t n = read_more(c->io.fd, c->ssl, b, &c->can_read, c->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0)
@@ -720,9 +740,10 @@ static enum step connect_next(struct sk_conn *c, bool fresh)
 {
 	struct sk_req *r = c->req;
 	const struct sk_origin *o = r->origin;
-	r->server = sk_upstream_pick(c->w, o);
+	const struct sk_tls_client *tls = c->rt->origins[o - cfg_of(c)->origins].tls;
+	r->server = sk_upstream_pick(c->w, o, tls ? sk_tls_client_id(tls) : 0);
 	bool reused = false;
-	c->up = sk_upstream_get(r->server, c, fresh, &reused);
+	c->up = sk_upstream_get(r->server, c, fresh, &reused, tls);
 	r->connect_attempts++;
 	if (!c->up) {
 		sk_upstream_mark_failed(r->server);
@@ -765,6 +786,30 @@ static enum step do_connect(struct sk_conn *c)
 			return r->tcp_mode ? STEP_CLOSE : reply_error(c, SK_R_UPSTREAM_UNAVAILABLE, false);
 		}
 		u->connected = true;
+	}
+	if (u->ssl && !u->tls_ready) {
+		char why[200] = "";
+		int hr = sk_tls_handshake(u->ssl, why, sizeof(why));
+		if (hr == SK_TLS_WAIT) {
+			u->can_read = false;
+			return STEP_WAIT;
+		}
+		if (hr == SK_TLS_WAIT_OTHER) {
+			u->can_write = false;
+			return STEP_WAIT;
+		}
+		if (hr != 1) {
+			if (hr == 0)
+				snprintf(why, sizeof(why), "connection closed during the handshake");
+			sk_warn("TLS to origin %s (%s): %s", r->server->addr.text, r->origin->name, why);
+			sk_upstream_mark_failed(r->server);
+			sk_upstream_close(u);
+			c->up = NULL;
+			if (r->connect_attempts < r->origin->n_servers)
+				return connect_next(c, true);
+			return r->tcp_mode ? STEP_CLOSE : reply_error(c, SK_R_UPSTREAM_UNAVAILABLE, false);
+		}
+		u->tls_ready = true;
 	}
 	r->server->failed_until = 0;
 	c->state = r->tcp_mode ? SK_CS_TUNNEL : SK_CS_SEND;
@@ -869,7 +914,7 @@ static enum step do_send(struct sk_conn *c)
 	struct sk_buf *b = c->rbuf;
 	for (;;) {
 		if (r->vout.n) { /* "100 Continue" toward the viewer */
-			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			int f = out_flush(c->io.fd, c->ssl, &r->vout, &c->can_write, &r->bytes_out);
 			if (f < 0)
 				return STEP_CLOSE;
 			if (f == 0)
@@ -889,7 +934,7 @@ static enum step do_send(struct sk_conn *c)
 			}
 		}
 		if (r->uout.n) {
-			int f = out_flush(u->io.fd, &r->uout, &u->can_write, NULL);
+			int f = out_flush(u->io.fd, u->ssl, &r->uout, &u->can_write, NULL);
 			if (f < 0)
 				return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
 			if (f == 0)
@@ -909,7 +954,7 @@ static enum step do_send(struct sk_conn *c)
 			out_set1(&r->vout, cont, sizeof(cont) - 1);
 			continue;
 		}
-		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
+		ssize_t n = read_into(c->io.fd, c->ssl, b, &c->can_read, c->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0)
@@ -1012,7 +1057,7 @@ static enum step do_resp_head(struct sk_conn *c)
 				b->off = 0;
 			}
 		}
-		ssize_t n = read_into(u->io.fd, b, &u->can_read, u->hup);
+		ssize_t n = read_into(u->io.fd, u->ssl, b, &u->can_read, u->hup);
 		if (n > 0) {
 			r->resp_any = true;
 			continue;
@@ -1099,7 +1144,7 @@ static enum step do_resp_body(struct sk_conn *c)
 			}
 		}
 		if (r->vout.n) {
-			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			int f = out_flush(c->io.fd, c->ssl, &r->vout, &c->can_write, &r->bytes_out);
 			if (f < 0) {
 				r->up_reusable = false;
 				return STEP_CLOSE;
@@ -1111,7 +1156,7 @@ static enum step do_resp_body(struct sk_conn *c)
 		}
 		if (r->resp_done)
 			return finish_request(c);
-		ssize_t n = read_into(u->io.fd, b, &u->can_read, u->hup);
+		ssize_t n = read_into(u->io.fd, u->ssl, b, &u->can_read, u->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0) {
@@ -1161,7 +1206,7 @@ static enum step do_static(struct sk_conn *c)
 	struct sk_req *r = c->req;
 	for (;;) {
 		if (r->vout.n) {
-			int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+			int f = out_flush(c->io.fd, c->ssl, &r->vout, &c->can_write, &r->bytes_out);
 			if (f < 0)
 				return STEP_CLOSE;
 			if (f == 0)
@@ -1173,6 +1218,18 @@ static enum step do_static(struct sk_conn *c)
 		}
 		if (!c->can_write)
 			return STEP_WAIT;
+		if (c->ssl) { /* no sendfile through TLS: read a buffer's worth, then write it as records */
+			if (!r->ubuf)
+				r->ubuf = sk_buf_get(c->w);
+			ssize_t k = pread(r->file_fd, r->ubuf->data, (size_t)SK_MIN(r->file_left, (uint64_t)SK_BUF_SIZE),
+					  r->file_off);
+			if (k <= 0)
+				return STEP_CLOSE; /* the file shrank or failed: the framing cannot be kept */
+			r->file_off += k;
+			r->file_left -= (uint64_t)k;
+			out_set1(&r->vout, r->ubuf->data, (size_t)k);
+			continue;
+		}
 		ssize_t n = sendfile(c->io.fd, r->file_fd, &r->file_off, (size_t)SK_MIN(r->file_left, 1u << 20));
 		if (n > 0) {
 			r->file_left -= (uint64_t)n;
@@ -1198,7 +1255,7 @@ static enum step start_linger(struct sk_conn *c);
 static enum step do_reply(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
-	int f = out_flush(c->io.fd, &r->vout, &c->can_write, &r->bytes_out);
+	int f = out_flush(c->io.fd, c->ssl, &r->vout, &c->can_write, &r->bytes_out);
 	if (f < 0)
 		return STEP_CLOSE;
 	if (f == 0)
@@ -1212,12 +1269,13 @@ static enum step do_reply(struct sk_conn *c)
  * Moves bytes from src to dst through b and out. Returns -1 on a socket error, else 0; sets *eof when
  * src has ended (and then half-closes dst once everything before the end was written).
  */
-static int pump(int src, bool *src_can_read, bool src_hup, bool *eof, bool *shut, struct sk_buf *b, int dst,
-		bool *dst_can_write, struct sk_out *out, uint64_t *count, bool *progress)
+static int pump(int src, struct ssl_st *src_ssl, bool *src_can_read, bool src_hup, bool *eof, bool *shut,
+		struct sk_buf *b, int dst, struct ssl_st *dst_ssl, bool *dst_can_write, struct sk_out *out,
+		uint64_t *count, bool *progress)
 {
 	for (;;) {
 		if (out->n) {
-			int f = out_flush(dst, out, dst_can_write, count);
+			int f = out_flush(dst, dst_ssl, out, dst_can_write, count);
 			if (f < 0)
 				return -1;
 			if (f == 0)
@@ -1231,12 +1289,12 @@ static int pump(int src, bool *src_can_read, bool src_hup, bool *eof, bool *shut
 		}
 		if (*eof) {
 			if (!*shut) {
-				shutdown(dst, SHUT_WR);
+				sk_stream_shutdown_write(dst, dst_ssl);
 				*shut = true;
 			}
 			return 0;
 		}
-		ssize_t n = read_into(src, b, src_can_read, src_hup);
+		ssize_t n = read_into(src, src_ssl, b, src_can_read, src_hup);
 		if (n == -1)
 			return 0;
 		if (n == -2)
@@ -1273,11 +1331,11 @@ static enum step do_tunnel(struct sk_conn *c)
 		c->rbuf = sk_buf_get(c->w);
 	bool progress = false;
 	/* The 101 head (and anything after it) goes first: it sits in vout / ubuf already. */
-	if (pump(u->io.fd, &u->can_read, u->hup, &r->u_eof, &r->v_shut, r->ubuf, c->io.fd, &c->can_write, &r->vout,
-		 &r->bytes_out, &progress) < 0)
+	if (pump(u->io.fd, u->ssl, &u->can_read, u->hup, &r->u_eof, &r->v_shut, r->ubuf, c->io.fd, c->ssl,
+		 &c->can_write, &r->vout, &r->bytes_out, &progress) < 0)
 		return STEP_CLOSE;
-	if (pump(c->io.fd, &c->can_read, c->hup, &r->v_eof, &r->u_shut, c->rbuf, u->io.fd, &u->can_write, &r->uout,
-		 &r->bytes_in, &progress) < 0)
+	if (pump(c->io.fd, c->ssl, &c->can_read, c->hup, &r->v_eof, &r->u_shut, c->rbuf, u->io.fd, u->ssl,
+		 &u->can_write, &r->uout, &r->bytes_in, &progress) < 0)
 		return STEP_CLOSE;
 	if (progress)
 		r->last_io_ms = sk_loop_now(c->w->loop);
@@ -1322,7 +1380,7 @@ static enum step finish_request(struct sk_conn *c)
  * a reset caused by unread request bytes (the "lingering close" of Apache and nginx). */
 static enum step start_linger(struct sk_conn *c)
 {
-	if (shutdown(c->io.fd, SHUT_WR) == -1)
+	if (sk_stream_shutdown_write(c->io.fd, c->ssl) == -1)
 		return STEP_CLOSE;
 	c->closing = true;
 	if (!c->rbuf)
@@ -1335,7 +1393,8 @@ static enum step do_linger(struct sk_conn *c)
 {
 	for (;;) {
 		c->rbuf->off = c->rbuf->len = 0;
-		ssize_t n = read_into(c->io.fd, c->rbuf, &c->can_read, c->hup);
+		/* Plain reads even over TLS: these bytes are thrown away, there is nothing to decrypt. */
+		ssize_t n = read_into(c->io.fd, NULL, c->rbuf, &c->can_read, c->hup);
 		if (n == -1)
 			return STEP_WAIT;
 		if (n <= 0)
@@ -1345,9 +1404,47 @@ static enum step do_linger(struct sk_conn *c)
 
 /* ---- reading request heads ---- */
 
+/* Advances the viewer's TLS handshake (under the header-read deadline armed at accept). */
+static enum step tls_accept(struct sk_conn *c)
+{
+	char why[200] = "";
+	int r = sk_tls_handshake(c->ssl, why, sizeof(why));
+	if (r == SK_TLS_WAIT) {
+		c->can_read = false;
+		return STEP_WAIT;
+	}
+	if (r == SK_TLS_WAIT_OTHER) {
+		c->can_write = false;
+		return STEP_WAIT;
+	}
+	if (r == 0)
+		return STEP_CLOSE;
+	if (r != 1) {
+		sk_metrics_add(c->w->id, SK_M_TLS_FAILED, 1);
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (c->peer.sin6_family == AF_INET6)
+			inet_ntop(AF_INET6, &c->peer.sin6_addr, ip, sizeof(ip));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)&c->peer)->sin_addr, ip, sizeof(ip));
+		sk_info("client %s: TLS handshake failed on listener '%s': %s", ip, cfg_of(c)->listeners[c->listener].name,
+			why);
+		return STEP_CLOSE;
+	}
+	c->tls_ready = true;
+	sk_metrics_add(c->w->id, SK_M_TLS_HANDSHAKES, 1);
+	if (sk_tls_resumed(c->ssl))
+		sk_metrics_add(c->w->id, SK_M_TLS_RESUMED, 1);
+	return STEP_AGAIN;
+}
+
 static enum step do_head(struct sk_conn *c)
 {
 	struct sk_worker *w = c->w;
+	if (c->ssl && !c->tls_ready) {
+		enum step s = tls_accept(c);
+		if (s != STEP_AGAIN)
+			return s;
+	}
 	for (;;) {
 		struct sk_buf *b = c->rbuf;
 		if (b && b->len > b->off) {
@@ -1387,7 +1484,7 @@ static enum step do_head(struct sk_conn *c)
 			return STEP_WAIT;
 		if (!b)
 			b = c->rbuf = sk_buf_get(w);
-		ssize_t n = read_into(c->io.fd, b, &c->can_read, c->hup);
+		ssize_t n = read_into(c->io.fd, c->ssl, b, &c->can_read, c->hup);
 		if (n > 0) {
 			if (c->state == SK_CS_IDLE) {
 				c->state = SK_CS_HEAD;
@@ -1554,6 +1651,14 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 		return;
 	}
 	const struct sk_listener *l = listener == SK_ADMIN_LISTENER ? NULL : &c->rt->cfg->listeners[listener];
+	if (l && l->tls.present) {
+		c->tls = true;
+		c->ssl = sk_tls_server_ssl(c->rt->listeners[listener].tls, fd);
+		if (!c->ssl) {
+			conn_close(c);
+			return;
+		}
+	}
 	if (l && l->mode == SK_MODE_TCP) {
 		struct sk_req *r = c->req = req_get(w);
 		r->conn = c;
@@ -1588,6 +1693,10 @@ static void conn_close(struct sk_conn *c)
 	req_put(c);
 	if (c->rbuf)
 		sk_buf_put(w, c->rbuf);
+	if (c->ssl) {
+		sk_tls_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else

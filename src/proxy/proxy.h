@@ -22,6 +22,7 @@
 #include "net/ipset.h"
 #include "obs/accesslog.h"
 #include "proxy/route.h"
+#include "tls/tls.h"
 
 #define SK_BUF_SIZE (32 * 1024)
 #define SK_MAX_HEADERS 128
@@ -33,10 +34,12 @@
 
 struct sk_origin_rt {
 	int root_fd; /* static origins: O_PATH directory; -1 otherwise */
+	struct sk_tls_client *tls; /* origins with `tls:`; NULL otherwise */
 };
 
 struct sk_listener_rt {
 	int fds[SK_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, owned by the server's table */
+	struct sk_tls_server *tls; /* listeners with `tls:`; NULL otherwise */
 };
 
 struct sk_runtime {
@@ -48,6 +51,7 @@ struct sk_runtime {
 	struct sk_origin_rt *origins;     /* parallel to cfg->origins */
 	struct sk_listener_rt *listeners; /* parallel to cfg->listeners */
 	struct sk_listener_rt admin;      /* when cfg->admin.present */
+	struct sk_tls_cert *certs;        /* parallel to cfg->certificates, all loaded */
 	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
 	struct sk_access_env access;      /* IP sets and the country database for the checks */
 	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
@@ -67,6 +71,8 @@ static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runt
  * freed). Sockets are attached later. */
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err);
 void sk_runtime_ref(struct sk_runtime *rt);
+/* Logs a warning for each certificate of rt that expires within 30 days or has expired. */
+void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now);
 void sk_runtime_unref(struct sk_runtime *rt);
 
 /* ---- buffers (worker.c) ---- */
@@ -84,6 +90,7 @@ struct sk_conn;
 
 struct sk_upconn {
 	struct sk_io io;
+	struct ssl_st *ssl;            /* TLS toward the origin, or NULL */
 	struct sk_timer idle_timer;
 	struct sk_upconn *next;        /* idle list link */
 	struct sk_server_pool *pool;
@@ -91,12 +98,15 @@ struct sk_upconn {
 	bool can_read, can_write;
 	bool hup;                      /* the peer has half-closed or failed: read until EOF */
 	bool connected;
+	bool tls_ready;                /* the TLS handshake is done */
 	uint32_t uses;                 /* requests sent on this connection */
 };
 
 /* Per worker, per server address: idle connections (LIFO) and passive health. */
 struct sk_server_pool {
 	struct sk_addr addr;
+	uint64_t tls_id;               /* 0 = plain; else sk_tls_client_id: part of the pool's key */
+	struct ssl_session_st *tls_session; /* the last TLS session the server gave, for resumption */
 	struct sk_upconn *idle;
 	uint32_t n_idle;
 	uint32_t max_idle;
@@ -169,6 +179,7 @@ struct sk_req;
 
 struct sk_conn {
 	struct sk_io io;
+	struct ssl_st *ssl;            /* TLS listeners: the viewer's TLS, else NULL */
 	struct sk_timer timer;
 	struct sk_worker *w;
 	struct sk_runtime *rt;
@@ -182,6 +193,7 @@ struct sk_conn {
 	bool can_read, can_write;
 	bool hup;                      /* the viewer has half-closed or failed: read until EOF */
 	bool tls;
+	bool tls_ready;                /* the TLS handshake is done */
 	bool closing;                  /* close once the pending output is flushed */
 };
 
@@ -194,14 +206,17 @@ void sk_conn_force_close(struct sk_conn *c);
 void sk_conn_free_reqs(struct sk_worker *w);
 
 /* upstream.c */
-struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint32_t max_idle);
-/* Takes an idle connection (reused = true) or starts a new non-blocking connect. NULL on socket errors. */
-struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused);
+struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint64_t tls_id,
+				       uint32_t max_idle);
+/* Takes an idle connection (reused = true) or starts a new non-blocking connect, with TLS through tls
+ * when not NULL (its id must be the pool's). NULL on socket errors. */
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,
+				  const struct sk_tls_client *tls);
 /* Returns a healthy connection to its pool (or closes it when the pool is full). */
 void sk_upstream_release(struct sk_upconn *u);
 void sk_upstream_close(struct sk_upconn *u);
 /* Picks the next server of an origin (round robin, skipping ones marked failed). */
-struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o);
+struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o, uint64_t tls_id);
 void sk_upstream_mark_failed(struct sk_server_pool *p);
 /* Called by the upstream socket's events while owned. */
 void sk_conn_upstream_event(struct sk_conn *c);

@@ -1,7 +1,9 @@
 /*
  * runtime.c — the immutable runtime snapshot built from a validated config: route table, trusted
- * proxies, static origin directories, clamped limits. Reference counted; the last unref frees it and its
- * config. Listening sockets are not owned here (see server.c): they outlive snapshots.
+ * proxies, static origin directories, clamped limits, certificates and TLS contexts. Reference counted;
+ * the last unref frees it and its config. Listening sockets are not owned here (see server.c): they
+ * outlive snapshots. Certificate files are read here, so every reload reads them again; a certificate
+ * that does not load makes the whole build fail, and the previous snapshot keeps serving.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +11,59 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include "core/log.h"
 #include "proxy/proxy.h"
+
+#define EXPIRY_WARN_DAYS 30
+
+/* Every `certificates:` entry, then the contexts of TLS listeners and TLS origins. */
+static int build_tls(struct sk_runtime *rt, struct sk_err *err)
+{
+	const struct sk_config *cfg = rt->cfg;
+	rt->certs = sk_calloc(cfg->n_certificates ? cfg->n_certificates : 1, sizeof(*rt->certs));
+	for (size_t i = 0; i < cfg->n_certificates; i++) {
+		const struct sk_certificate *ct = &cfg->certificates[i];
+		struct sk_err e = { 0 };
+		if (sk_tls_cert_load(&rt->certs[i], ct->name, ct->cert, ct->key, ct->chain, &e) == -1)
+			return sk_err_set(err, cfg->path, ct->pos.line, ct->pos.col, "certificate '%s': %s: %s", ct->name,
+					  e.file, e.msg);
+	}
+	sk_runtime_warn_expiry(rt, (int64_t)time(NULL));
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		if (!cfg->listeners[i].tls.present)
+			continue;
+		rt->listeners[i].tls = sk_tls_server_new(cfg, &cfg->listeners[i], rt->certs, err);
+		if (!rt->listeners[i].tls)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->n_origins; i++) {
+		if (!cfg->origins[i].tls.present || cfg->origins[i].root)
+			continue;
+		rt->origins[i].tls = sk_tls_client_new(cfg, &cfg->origins[i], err);
+		if (!rt->origins[i].tls)
+			return -1;
+	}
+	return 0;
+}
+
+void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now)
+{
+	for (size_t i = 0; i < rt->cfg->n_certificates; i++) {
+		const struct sk_tls_cert *c = &rt->certs[i];
+		if (!c->leaf)
+			continue;
+		int64_t days = sk_tls_days_left(c->not_after, now);
+		char when[40];
+		sk_tls_format_time(c->not_after, when, sizeof(when));
+		if (days < 0)
+			sk_warn("certificate '%s' (%s) has expired: not after %s", c->name, c->subject, when);
+		else if (days < EXPIRY_WARN_DAYS)
+			sk_warn("certificate '%s' (%s) expires in %lld days: not after %s", c->name, c->subject,
+				(long long)days, when);
+	}
+}
 
 /* IP sets, the country database and one compiled pipeline per behavior. */
 static int build_access(struct sk_runtime *rt, struct sk_err *err)
@@ -67,7 +120,7 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, 
 	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
 		sk_ipset_add(rt->trusted, &cfg->trusted_proxies.items[i]);
 	rt->routes = sk_routes_build(cfg);
-	if (build_access(rt, err) == -1) {
+	if (build_tls(rt, err) == -1 || build_access(rt, err) == -1) {
 		sk_runtime_unref(rt);
 		return NULL;
 	}
@@ -94,9 +147,16 @@ void sk_runtime_unref(struct sk_runtime *rt)
 {
 	if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (size_t i = 0; rt->origins && i < rt->cfg->n_origins; i++)
+	for (size_t i = 0; rt->origins && i < rt->cfg->n_origins; i++) {
 		if (rt->origins[i].root_fd >= 0)
 			close(rt->origins[i].root_fd);
+		sk_tls_client_free(rt->origins[i].tls);
+	}
+	for (size_t i = 0; rt->listeners && i < rt->cfg->n_listeners; i++)
+		sk_tls_server_free(rt->listeners[i].tls);
+	for (size_t i = 0; rt->certs && i < rt->cfg->n_certificates; i++)
+		sk_tls_cert_fini(&rt->certs[i]);
+	free(rt->certs);
 	free(rt->origins);
 	free(rt->listeners);
 	for (size_t i = 0; i < rt->n_pipelines; i++)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -93,6 +94,21 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 	return 0;
 }
 
+/* The certificate gauge of /metrics follows the snapshot in service. */
+static void publish_certificates(const struct sk_runtime *rt)
+{
+	size_t n = rt->cfg->n_certificates;
+	const char **names = sk_calloc(n ? n : 1, sizeof(*names));
+	int64_t *not_after = sk_calloc(n ? n : 1, sizeof(*not_after));
+	for (size_t i = 0; i < n; i++) {
+		names[i] = rt->certs[i].name;
+		not_after[i] = rt->certs[i].not_after;
+	}
+	sk_metrics_set_certificates(names, not_after, n);
+	free(names);
+	free(not_after);
+}
+
 static struct sk_runtime *load(struct sk_err *err)
 {
 	struct sk_config *cfg = sk_config_load(srv.path, err);
@@ -128,6 +144,7 @@ static void reload(void)
 		sk_worker_publish(srv.workers[i], rt);
 	sk_runtime_unref(srv.rt);
 	srv.rt = rt;
+	publish_certificates(rt);
 	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
 }
 
@@ -146,6 +163,10 @@ int sk_server_run(const char *config_path)
 {
 	srv.path = config_path;
 	struct sk_err err = { 0 };
+	if (sk_tls_tickets_init() == -1) {
+		fprintf(stderr, "sekisho: no random bytes for the TLS session-ticket key\n");
+		return 1;
+	}
 	struct sk_config *cfg = sk_config_load(config_path, &err);
 	if (!cfg)
 		goto fail;
@@ -162,6 +183,7 @@ int sk_server_run(const char *config_path)
 		goto fail;
 	}
 	srv.rt = rt;
+	publish_certificates(rt);
 
 	/* Signals are taken synchronously by this thread only; workers inherit the blocked mask. */
 	sigset_t set;
@@ -186,12 +208,19 @@ int sk_server_run(const char *config_path)
 	if (rt->cfg->admin.present)
 		sk_info("admin on %s (/metrics, /healthz)", rt->cfg->admin.listen.text);
 	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);
+	int64_t last_expiry_check = (int64_t)time(NULL);
 
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == -1) {
 			retire_sockets();
+			int64_t now = (int64_t)time(NULL);
+			sk_tls_tickets_tick(now);
+			if (now - last_expiry_check >= 86400) { /* a long-running process warns daily too */
+				last_expiry_check = now;
+				sk_runtime_warn_expiry(srv.rt, now);
+			}
 			continue;
 		}
 		if (sig == SIGHUP) {

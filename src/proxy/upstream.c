@@ -3,7 +3,9 @@
  * origin's servers and passive failure marking.
  *
  * A pool belongs to one worker and one server address (origins naming the same address share it, and
- * pools outlive config reloads). Idle connections stay registered in epoll: any event on an idle one
+ * pools outlive config reloads). TLS settings are part of a pool's key: a plain and a TLS origin on the
+ * same address, or two with different CAs or names to check, never share connections. A TLS connection
+ * keeps its SSL (and so the context it was made from) for its whole life, across reloads. Idle connections stay registered in epoll: any event on an idle one
  * means the origin closed it (or sent bytes nobody asked for), so it is closed at once.
  */
 #include <errno.h>
@@ -60,17 +62,19 @@ static void on_idle_timeout(struct sk_timer *t)
 	sk_upstream_close(u);
 }
 
-struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint32_t max_idle)
+struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint64_t tls_id,
+				       uint32_t max_idle)
 {
 	for (size_t i = 0; i < w->n_pools; i++) {
 		struct sk_server_pool *p = w->pools[i];
-		if (p->addr.len == addr->len && memcmp(&p->addr.ss, &addr->ss, addr->len) == 0) {
+		if (p->tls_id == tls_id && p->addr.len == addr->len && memcmp(&p->addr.ss, &addr->ss, addr->len) == 0) {
 			p->max_idle = max_idle;
 			return p;
 		}
 	}
 	struct sk_server_pool *p = sk_calloc(1, sizeof(*p));
 	p->addr = *addr;
+	p->tls_id = tls_id;
 	p->max_idle = max_idle;
 	p->w = w;
 	w->pools = sk_realloc(w->pools, (w->n_pools + 1) * sizeof(*w->pools));
@@ -78,7 +82,7 @@ struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_add
 	return p;
 }
 
-struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o)
+struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o, uint64_t tls_id)
 {
 	SK_ASSERT(o->n_servers > 0);
 	uint64_t now = sk_loop_now(w->loop);
@@ -86,7 +90,7 @@ struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_ori
 	struct sk_server_pool *first = NULL;
 	for (size_t k = 0; k < o->n_servers; k++) {
 		const struct sk_addr *a = &o->servers[(start + k) % o->n_servers];
-		struct sk_server_pool *p = sk_upstream_pool(w, a, o->max_idle);
+		struct sk_server_pool *p = sk_upstream_pool(w, a, tls_id, o->max_idle);
 		if (!first)
 			first = p;
 		if (p->failed_until <= now)
@@ -100,8 +104,10 @@ void sk_upstream_mark_failed(struct sk_server_pool *p)
 	p->failed_until = sk_loop_now(p->w->loop) + FAIL_MS;
 }
 
-struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused)
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,
+				  const struct sk_tls_client *tls)
 {
+	SK_ASSERT(tls ? sk_tls_client_id(tls) == p->tls_id : p->tls_id == 0);
 	struct sk_worker *w = p->w;
 	if (!fresh && p->idle) {
 		struct sk_upconn *u = p->idle;
@@ -127,16 +133,25 @@ struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owne
 	u->idle_timer.cb = on_idle_timeout;
 	u->pool = p;
 	u->owner = owner;
+	if (tls && !(u->ssl = sk_tls_client_ssl(tls, fd, &p->tls_session))) {
+		close(fd);
+		free(u);
+		return NULL;
+	}
 	if (connect(fd, (struct sockaddr *)&p->addr.ss, p->addr.len) == 0) {
 		u->connected = true;
 		u->can_write = true;
 	} else if (errno != EINPROGRESS) {
 		sk_warn("connect to %s: %s", p->addr.text, strerror(errno));
+		if (u->ssl)
+			sk_tls_free(u->ssl);
 		close(fd);
 		free(u);
 		return NULL;
 	}
 	if (sk_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == -1) {
+		if (u->ssl)
+			sk_tls_free(u->ssl);
 		close(fd);
 		free(u);
 		return NULL;
@@ -157,7 +172,7 @@ void sk_upstream_release(struct sk_upconn *u)
 	p->n_idle++;
 	sk_timer_arm(p->w->loop, &u->idle_timer, IDLE_UP_MS);
 	/* An event that arrived while it was owned (e.g. the origin's FIN) will not repeat: check now. */
-	if (u->hup) {
+	if (u->hup || (u->ssl && sk_tls_pending(u->ssl))) {
 		pool_unlink(p, u);
 		sk_upstream_close(u);
 	} else if (u->can_read) {
@@ -176,5 +191,9 @@ void sk_upstream_close(struct sk_upconn *u)
 {
 	struct sk_worker *w = u->pool->w;
 	sk_timer_cancel(w->loop, &u->idle_timer);
+	if (u->ssl) {
+		sk_tls_free(u->ssl);
+		u->ssl = NULL;
+	}
 	sk_loop_close_free(w->loop, &u->io, u);
 }

@@ -275,6 +275,8 @@ void sk_worker_join_free(struct sk_worker *w)
 			p->idle = u->next;
 			sk_upstream_close(u);
 		}
+		if (p->tls_session)
+			sk_tls_session_free(p->tls_session);
 		free(p);
 	}
 	free(w->pools);

@@ -1041,6 +1041,19 @@ static void test_acl(void **state)
 		   "'acl' must be a list, not a mapping");
 	expect_err("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", idle_timeout: 5m }\n", 2, 39,
 		   "'idle_timeout' is only for tcp listeners");
+
+	/* tls.min_version: "1.2" (the default) or "1.3" */
+	cfg = load_ok("certificates: { a: { cert: a.pem, key: a.key } }\n"
+		      "listeners:\n  - { name: w, listen: \"127.0.0.1:1\", tls: { certificates: [a], min_version: 1.3 } }\n"
+		      "  - { name: v, listen: \"127.0.0.1:2\", tls: { certificates: [a], min_version: \"1.2\" } }\n"
+		      "  - { name: u, listen: \"127.0.0.1:3\", tls: { certificates: [a] } }\n");
+	assert_true(cfg->listeners[0].tls.min_tls13);
+	assert_false(cfg->listeners[1].tls.min_tls13);
+	assert_false(cfg->listeners[2].tls.min_tls13);
+	sk_config_free(cfg);
+	expect_err("certificates: { a: { cert: a.pem, key: a.key } }\n"
+		   "listeners:\n  - { name: w, listen: \"127.0.0.1:1\", tls: { certificates: [a], min_version: 1.1 } }\n",
+		   3, 78, "'min_version' must be \"1.2\" or \"1.3\", not '1.1'");
 }
 
 static void test_behaviors_and_access(void **state)
