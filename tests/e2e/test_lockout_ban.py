@@ -11,25 +11,21 @@ Timing: lock and ban windows are seconds long; every sleep is computed from the 
 it depends on, with a margin of at least 0.25 s on each side even if the store keeps whole seconds.
 """
 
-import base64
-import datetime
 import http.client
 import json
 import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 import urllib.parse
 
 import pytest
 
+from stateutil import bcrypt, cli, refused, request, table, utc
 from util import free_port, simple_config, wait_until
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 PW = "right horse"
 
 
@@ -37,99 +33,11 @@ PW = "right horse"
 # helpers
 # ----------------------------------------------------------------------------------------------------
 
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def cli(*args, check=True):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    if check:
-        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
-                                                                 p.stdout, p.stderr)
-    return p
-
-
-def bcrypt(pw, cost=5):
-    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    return out.split(":", 1)[1]
-
-
 def users_file(tmp_path, names, name="users.yaml"):
     path = tmp_path / name
     h = bcrypt(PW)
     path.write_text("".join("%s: %s\n" % (n, json.dumps({"password": h})) for n in names))
     return str(path)
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers  # list of (name, value) as received
-        self.body = body
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def __repr__(self):
-        return "<Resp %d %r %r>" % (self.status, self.headers, self.body[:200])
-
-
-def request(port, path="/", auth=None, src="127.0.0.1", headers=None, method="GET", body=None):
-    """One request on a fresh connection from source address src."""
-    h = {"Host": "app.test", "Accept": "application/json"}
-    if auth is not None:
-        h["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
-    h.update(headers or {})
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(src, 0))
-    try:
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        return Resp(r.status, r.getheaders(), data)
-    finally:
-        c.close()
-
-
-def refused(port, src):
-    """True if a connection from src is closed without any HTTP answer (ban at accept); False if an HTTP
-    response comes back."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.bind((src, 0))
-    data = b""
-    try:
-        s.connect(("127.0.0.1", port))
-        s.sendall(b"GET /probe HTTP/1.1\r\nHost: app.test\r\n\r\n")
-        while b"\r\n\r\n" not in data:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    finally:
-        s.close()
-    if data == b"":
-        return True
-    assert data.startswith(b"HTTP/1.1 "), data
-    return False
-
-
-def table(text):
-    """A CLI table: header cells and rows, columns split on runs of two or more spaces."""
-    lines = [l for l in text.splitlines() if l.strip()]
-    cells = [re.split(r"\s{2,}", l.strip()) for l in lines]
-    return cells[0], cells[1:]
 
 
 def tally(sk, user=None, reset=False):
@@ -152,10 +60,6 @@ def failures(sk, user):
     rows = tally_rows(sk, user)
     assert set(rows) == {user}, rows
     return int(rows[user][1])
-
-
-def utc(s):
-    return datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def ban_list(sk):

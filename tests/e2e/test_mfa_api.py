@@ -6,53 +6,16 @@ codes are computed independently with oathtool from the secret in the printed ot
 read from the JSON error body (`Accept: application/json`) and from the access log's `reason` field.
 """
 
-import base64
-import http.client
 import json
-import os
 import re
-import socket
-import subprocess
 import time
 
 import yaml
 
+from stateutil import bcrypt, cli, oathtool, refused, request
 from util import free_port, simple_config, wait_until
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 PW = "tr0ub4dor"
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def cli(*args):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    assert p.returncode == 0, "sekisho %s: exit %d\n%s" % (" ".join(map(str, args)), p.returncode, p.stderr)
-    return p
-
-
-def bcrypt(pw, cost=5):
-    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    return out.split(":", 1)[1]
-
-
-def oathtool(secret, at=None):
-    argv = ["oathtool", "--totp", "-b"]
-    if at is not None:
-        argv += ["-N", "@%d" % at]
-    code = subprocess.run(argv + [secret], capture_output=True, text=True, check=True).stdout.strip()
-    assert re.fullmatch(r"\d{6}", code), code
-    return code
 
 
 def wrong_code(secret):
@@ -86,57 +49,6 @@ def enrolled_config(tmp_path, origin, users=("alice",), **top):
         assert m, uri
         secrets[u] = m.group(1)
     return cfg, secrets
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<Resp %d %r>" % (self.status, self.body[:200])
-
-
-def request(port, auth=None, src="127.0.0.1", headers=None, path="/"):
-    h = {"Host": "app.test", "Accept": "application/json"}
-    if auth is not None:
-        h["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
-    h.update(headers or {})
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(src, 0))
-    try:
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
-    finally:
-        c.close()
-
-
-def refused(port, src):
-    """True if a connection from src is closed without any HTTP answer."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.bind((src, 0))
-    data = b""
-    try:
-        s.connect(("127.0.0.1", port))
-        s.sendall(b"GET /probe HTTP/1.1\r\nHost: app.test\r\n\r\n")
-        while b"\r\n\r\n" not in data:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    finally:
-        s.close()
-    if data == b"":
-        return True
-    assert data.startswith(b"HTTP/1.1 "), data
-    return False
 
 
 def origin_user(origin):

@@ -8,113 +8,19 @@ through http.client from a chosen loopback source address; a refusal at accept i
 without a byte of HTTP.
 """
 
-import base64
-import datetime
-import http.client
 import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import threading
 import time
 
 import yaml
 
+from stateutil import bcrypt, cli, oathtool, refused, request, table, utc
 from util import free_port, simple_config, wait_until
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 PW = "shared secret"
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def cli(*args, check=True):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    if check:
-        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
-                                                                 p.stdout, p.stderr)
-    return p
-
-
-def bcrypt(pw, cost=5):
-    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    return out.split(":", 1)[1]
-
-
-def oathtool(secret, at):
-    code = subprocess.run(["oathtool", "--totp", "-b", "-N", "@%d" % at, secret], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    assert re.fullmatch(r"\d{6}", code), code
-    return code
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<Resp %d %r>" % (self.status, self.body[:200])
-
-
-def request(port, path="/", auth=None, src="127.0.0.1", headers=None):
-    h = {"Host": "app.test", "Accept": "application/json"}
-    if auth is not None:
-        h["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
-    h.update(headers or {})
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(src, 0))
-    try:
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
-    finally:
-        c.close()
-
-
-def refused(port, src):
-    """True if a connection from src is closed without any HTTP answer; False if HTTP comes back."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.bind((src, 0))
-    data = b""
-    try:
-        s.connect(("127.0.0.1", port))
-        s.sendall(b"GET /probe HTTP/1.1\r\nHost: app.test\r\n\r\n")
-        while b"\r\n\r\n" not in data:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    finally:
-        s.close()
-    if data == b"":
-        return True
-    assert data.startswith(b"HTTP/1.1 "), data
-    return False
-
-
-def table(text):
-    lines = [l for l in text.splitlines() if l.strip()]
-    cells = [re.split(r"\s{2,}", l.strip()) for l in lines]
-    return cells[0], cells[1:]
 
 
 def tally_rows(cfg_path, user=None):
@@ -130,10 +36,6 @@ def ban_list(cfg_path):
     head, rows = table(out)
     assert head == ["IP", "Banned until"], out
     return {r[0]: r[1] for r in rows}
-
-
-def utc(s):
-    return datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def shared_config(tmp_path, origin, redis, access=None, users=("alice", "bob"), **top):
