@@ -85,13 +85,14 @@ def request(port, path="/", auth=None, src="127.0.0.1", headers=None, method="GE
 
 def refused(port, src):
     """True if a connection from src is closed without any HTTP answer (ban at accept); False if an HTTP
-    response comes back."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    response comes back. An IPv6 src connects to ::1, an IPv4 one to 127.0.0.1."""
+    v6 = ":" in src
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(5)
     s.bind((src, 0))
     data = b""
     try:
-        s.connect(("127.0.0.1", port))
+        s.connect(("::1" if v6 else "127.0.0.1", port))
         s.sendall(b"GET /probe HTTP/1.1\r\nHost: app.test\r\n\r\n")
         while b"\r\n\r\n" not in data:
             b = s.recv(65536)
