@@ -36,6 +36,7 @@
 #include "net/stream.h"
 #include "obs/metrics.h"
 #include "net/banlist.h"
+#include "proxy/admin.h"
 #include "proxy/forward.h"
 #include "proxy/portal.h"
 #include "proxy/proxy.h"
@@ -102,6 +103,7 @@ struct sk_req {
 	/* access pipeline */
 	struct sk_access_req areq;
 	struct sk_portal *portal;  /* a page under /.sekisho/ */
+	char *admin_body;          /* an admin listener's answer (heap) */
 	uint32_t portal_body;      /* its form's length */
 	unsigned astage;
 	bool access_ready;     /* the pipeline can run (again) */
@@ -153,6 +155,8 @@ static void req_put(struct sk_conn *c)
 		sk_portal_free(r->portal);
 		r->portal = NULL;
 	}
+	free(r->admin_body);
+	r->admin_body = NULL;
 	if (r->hbuf)
 		sk_buf_put(w, r->hbuf);
 	if (r->ubuf)
@@ -300,6 +304,8 @@ static void log_request(struct sk_conn *c)
 	if (!r || r->method_len == 0 || c->listener == SK_ADMIN_LISTENER)
 		return;
 	sk_metrics_request(w->id, r->reason, r->bytes_in, r->bytes_out);
+	sk_metrics_http(w->id, r->dist ? c->rt->dist_mslot[r->dist - cfg_of(c)->distributions] : 0, r->status,
+			sk_loop_now(w->loop) - r->start_ms, r->reason != SK_R_NONE);
 	if (w->access_log->fd < 0)
 		return;
 	char upstream[64] = "";
@@ -427,35 +433,27 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 
 /* ---- the admin listener ---- */
 
-/* /healthz and /metrics (Prometheus text format). Answered from the worker, never proxied. */
+/* The admin listener's answers come from admin.c; they are answered from the worker, never proxied. The
+ * body is the request's (freed with it), because it can outgrow a buffer (/metrics). */
 static enum step serve_admin(struct sk_conn *c, struct sk_slice path)
 {
 	struct sk_req *r = c->req;
 	if (!r->req_body_done)
 		r->keep_alive = false;
-	if (!method_is(r, "GET") && !r->head_method)
-		return reply_error(c, SK_R_METHOD_NOT_ALLOWED, false);
+	struct sk_admin_reply a;
+	sk_admin_handle(c->rt, &r->hreq, path, &a);
+	r->admin_body = a.body;
 	r->hbuf = sk_buf_get(c->w);
-	char *body = r->hbuf->data + 512;
-	size_t blen;
-	const char *ctype;
-	if (sk_slice_eq(path, "/metrics")) {
-		blen = sk_metrics_render(body, sizeof(r->hbuf->data) - 512);
-		ctype = "text/plain; version=0.0.4; charset=utf-8";
-	} else if (sk_slice_eq(path, "/healthz")) {
-		memcpy(body, "ok\n", 3);
-		blen = 3;
-		ctype = "text/plain; charset=utf-8";
-	} else {
-		return reply_error(c, SK_R_NOT_FOUND, false);
-	}
-	int n = snprintf(r->hbuf->data, 512,
-			 "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-			 ctype, blen, r->keep_alive ? "" : "Connection: close\r\n");
+	int n = snprintf(r->hbuf->data, sizeof(r->hbuf->data),
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+			 "%s%s%s%s\r\n",
+			 a.status, a.status == 200 ? "OK" : a.status == 202 ? "Accepted" : status_text(a.status), a.ctype,
+			 a.len, a.allow ? "Allow: " : "", a.allow ? a.allow : "", a.allow ? "\r\n" : "",
+			 r->keep_alive ? "" : "Connection: close\r\n");
 	out_set1(&r->vout, r->hbuf->data, (size_t)n);
 	if (!r->head_method)
-		out_push(&r->vout, body, blen);
-	r->status = 200;
+		out_push(&r->vout, a.body, a.len);
+	r->status = a.status;
 	r->resp_done = true;
 	c->state = SK_CS_REPLY;
 	sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
@@ -812,6 +810,7 @@ static enum step do_connect(struct sk_conn *c)
 		u->tls_ready = true;
 	}
 	r->server->failed_until = 0;
+	sk_metrics_server_ok(r->server->mslot);
 	c->state = r->tcp_mode ? SK_CS_TUNNEL : SK_CS_SEND;
 	r->last_io_ms = sk_loop_now(c->w->loop);
 	sk_timer_arm(c->w->loop, &c->timer,
@@ -974,6 +973,7 @@ static enum step begin_response(struct sk_conn *c)
 	struct sk_upconn *u = c->up;
 	r->ubuf->off += (uint32_t)h->head_len;
 	r->status = h->status;
+	sk_metrics_upstream_response(c->w->id, c->rt->origins[r->origin - cfg_of(c)->origins].mslot, h->status);
 
 	if (h->status == 101 && !r->upgrade)
 		return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
@@ -1421,6 +1421,7 @@ static enum step tls_accept(struct sk_conn *c)
 		return STEP_CLOSE;
 	if (r != 1) {
 		sk_metrics_add(c->w->id, SK_M_TLS_FAILED, 1);
+		sk_metrics_tls(c->w->id, sk_runtime_listener_mslot(c->rt, c->listener), false);
 		char ip[INET6_ADDRSTRLEN] = "?";
 		if (c->peer.sin6_family == AF_INET6)
 			inet_ntop(AF_INET6, &c->peer.sin6_addr, ip, sizeof(ip));
@@ -1431,7 +1432,7 @@ static enum step tls_accept(struct sk_conn *c)
 		return STEP_CLOSE;
 	}
 	c->tls_ready = true;
-	sk_metrics_add(c->w->id, SK_M_TLS_HANDSHAKES, 1);
+	sk_metrics_tls(c->w->id, sk_runtime_listener_mslot(c->rt, c->listener), true);
 	if (sk_tls_resumed(c->ssl))
 		sk_metrics_add(c->w->id, SK_M_TLS_RESUMED, 1);
 	return STEP_AGAIN;
@@ -1704,6 +1705,7 @@ static void conn_close(struct sk_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	sk_metrics_conn_closed(w->id, sk_runtime_listener_mslot(c->rt, c->listener));
 	snap_count(w, c->rt, -1);
 	sk_loop_close_free(w->loop, &c->io, c);
 }

@@ -35,11 +35,13 @@
 struct sk_origin_rt {
 	int root_fd; /* static origins: O_PATH directory; -1 otherwise */
 	struct sk_tls_client *tls; /* origins with `tls:`; NULL otherwise */
+	uint16_t mslot;            /* metrics slot (obs/metrics.h) */
 };
 
 struct sk_listener_rt {
 	int fds[SK_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, owned by the server's table */
 	struct sk_tls_server *tls; /* listeners with `tls:`; NULL otherwise */
+	uint16_t mslot;            /* metrics slot (obs/metrics.h) */
 };
 
 struct sk_runtime {
@@ -57,6 +59,7 @@ struct sk_runtime {
 	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
 	size_t *beh_base;                 /* per distribution: index of its first behavior */
 	size_t n_pipelines;
+	uint16_t *dist_mslot;             /* per distribution: its metrics slot (obs/metrics.h) */
 };
 
 /* The compiled access pipeline of a behavior of distribution d. */
@@ -65,6 +68,12 @@ static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runt
 							    const struct sk_behavior *b)
 {
 	return rt->pipelines[rt->beh_base[d - rt->cfg->distributions] + (size_t)(b - d->behaviors)];
+}
+
+/* The metrics slot of a listener index of rt (SK_ADMIN_LISTENER included). */
+static inline uint16_t sk_runtime_listener_mslot(const struct sk_runtime *rt, uint16_t listener)
+{
+	return listener == UINT16_MAX ? rt->admin.mslot : rt->listeners[listener].mslot;
 }
 
 /* Builds a snapshot of generation (takes ownership of cfg) or returns NULL with err filled (and cfg
@@ -111,6 +120,7 @@ struct sk_server_pool {
 	uint32_t n_idle;
 	uint32_t max_idle;
 	uint64_t failed_until; /* passive failure marking: skip until this time (ms) */
+	uint16_t mslot;        /* metrics slot of the address (sekisho_upstream_up) */
 	struct sk_worker *w;
 };
 
@@ -226,6 +236,8 @@ void sk_conn_upstream_event(struct sk_conn *c);
 /* Opens the state store when cfg is the first config that needs one. Returns 0, or -1 with err filled. */
 int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err);
 void sk_statesvc_stop(void);
+/* False when the last periodic scan of the state store failed (it is down); true without a store. */
+bool sk_statesvc_reachable(void);
 
 /* ---- server (server.c) ---- */
 int sk_server_run(const char *config_path);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "proxy/proxy.h"
 
 #define EXPIRY_WARN_DAYS 30
@@ -94,6 +95,20 @@ static int build_access(struct sk_runtime *rt, struct sk_err *err)
 	return 0;
 }
 
+/* Metrics slots are per name and outlive snapshots: a reload keeps each name's counters. */
+static void build_metric_slots(struct sk_runtime *rt)
+{
+	const struct sk_config *cfg = rt->cfg;
+	rt->dist_mslot = sk_calloc(cfg->n_distributions ? cfg->n_distributions : 1, sizeof(*rt->dist_mslot));
+	for (size_t i = 0; i < cfg->n_distributions; i++)
+		rt->dist_mslot[i] = sk_metrics_slot(SK_MK_DIST, cfg->distributions[i].name);
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		rt->listeners[i].mslot = sk_metrics_slot(SK_MK_LISTENER, cfg->listeners[i].name);
+	rt->admin.mslot = sk_metrics_slot(SK_MK_LISTENER, "admin");
+	for (size_t i = 0; i < cfg->n_origins; i++)
+		rt->origins[i].mslot = sk_metrics_slot(SK_MK_ORIGIN, cfg->origins[i].name);
+}
+
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err)
 {
 	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
@@ -120,6 +135,7 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, 
 	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
 		sk_ipset_add(rt->trusted, &cfg->trusted_proxies.items[i]);
 	rt->routes = sk_routes_build(cfg);
+	build_metric_slots(rt);
 	if (build_tls(rt, err) == -1 || build_access(rt, err) == -1) {
 		sk_runtime_unref(rt);
 		return NULL;
@@ -163,6 +179,7 @@ void sk_runtime_unref(struct sk_runtime *rt)
 		sk_pipeline_free(rt->pipelines[i]);
 	free(rt->pipelines);
 	free(rt->beh_base);
+	free(rt->dist_mslot);
 	if (rt->access.cfg)
 		sk_access_env_fini(&rt->access);
 	if (rt->routes)

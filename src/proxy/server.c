@@ -107,6 +107,22 @@ static void publish_certificates(const struct sk_runtime *rt)
 	sk_metrics_set_certificates(names, not_after, n);
 	free(names);
 	free(not_after);
+	/* sekisho_upstream_up follows the same snapshot: its (origin, server) pairs. */
+	const struct sk_config *cfg = rt->cfg;
+	size_t m = 0;
+	for (size_t i = 0; i < cfg->n_origins; i++)
+		m += cfg->origins[i].n_servers;
+	const char **on = sk_calloc(m ? m : 1, sizeof(*on));
+	const char **sn = sk_calloc(m ? m : 1, sizeof(*sn));
+	m = 0;
+	for (size_t i = 0; i < cfg->n_origins; i++)
+		for (size_t k = 0; k < cfg->origins[i].n_servers; k++) {
+			on[m] = cfg->origins[i].name;
+			sn[m++] = cfg->origins[i].servers[k].text;
+		}
+	sk_metrics_set_upstreams(on, sn, m);
+	free(on);
+	free(sn);
 }
 
 static struct sk_runtime *load(struct sk_err *err)

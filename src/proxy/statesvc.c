@@ -5,6 +5,7 @@
  * `sekisho ban add|remove` change too.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "loop/loop.h"
 #include "net/banlist.h"
+#include "obs/metrics.h"
 #include "proxy/proxy.h"
 #include "state/store.h"
 
@@ -29,6 +31,14 @@ static struct {
 	pthread_cond_t cv;
 	bool stopping;
 } svc = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* The last ban scan reached the store (readiness, /readyz). */
+static atomic_bool store_reachable = true;
+
+bool sk_statesvc_reachable(void)
+{
+	return atomic_load(&store_reachable);
+}
 
 struct collected {
 	char **ips;
@@ -53,8 +63,12 @@ static int collect(void *arg, const char *ip, uint64_t until)
 static void sync_once(void)
 {
 	struct collected c = { 0 };
-	if (sk_ban_list(svc.store, collect, &c) == SK_ST_OK)
+	enum sk_store_rc rc = sk_ban_list(svc.store, collect, &c);
+	atomic_store(&store_reachable, rc != SK_ST_DOWN);
+	if (rc == SK_ST_OK) {
 		sk_bans_replace((const char *const *)c.ips, c.until, c.n);
+		sk_metrics_set_bans(c.n);
+	}
 	/* Store down: keep the bans we know; new ones cannot be made without the store either. */
 	for (size_t i = 0; i < c.n; i++)
 		free(c.ips[i]);

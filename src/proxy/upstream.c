@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "proxy/proxy.h"
 
 #define FAIL_MS 10000    /* a server that failed is skipped for this long, unless all have failed */
@@ -77,6 +78,7 @@ struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_add
 	p->tls_id = tls_id;
 	p->max_idle = max_idle;
 	p->w = w;
+	p->mslot = sk_metrics_slot(SK_MK_SERVER, addr->text);
 	w->pools = sk_realloc(w->pools, (w->n_pools + 1) * sizeof(*w->pools));
 	w->pools[w->n_pools++] = p;
 	return p;
@@ -102,6 +104,7 @@ struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_ori
 void sk_upstream_mark_failed(struct sk_server_pool *p)
 {
 	p->failed_until = sk_loop_now(p->w->loop) + FAIL_MS;
+	sk_metrics_server_failed(p->mslot, FAIL_MS);
 }
 
 struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,

@@ -82,10 +82,12 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections ||
 		    (!admin && sk_bans_check(w->id, &w->bans, (struct sockaddr *)&ss))) {
 			sk_metrics_add(w->id, SK_M_REJECTED, 1);
+			sk_metrics_conn_open(w->id, sk_runtime_listener_mslot(w->rt, li->listener), false);
 			close(fd);
 			continue;
 		}
 		sk_metrics_add(w->id, SK_M_CONNECTIONS, 1);
+		sk_metrics_conn_open(w->id, sk_runtime_listener_mslot(w->rt, li->listener), true);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		sk_conn_accept(w, fd, (struct sockaddr *)&ss, len, li->listener);

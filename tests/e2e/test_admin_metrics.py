@@ -15,7 +15,7 @@ def metrics(port):
         if line.startswith("#") or not line.strip():
             continue
         name, value = line.rsplit(" ", 1)
-        values[name] = int(value)
+        values[name] = float(value)  # histogram sums are not integers
     return text, values
 
 

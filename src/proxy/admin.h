@@ -1,0 +1,21 @@
+/*
+ * admin.h — the admin listener's answers (admin.c), written to the viewer by conn.c.
+ */
+#ifndef SK_ADMIN_H
+#define SK_ADMIN_H
+
+#include "proxy/proxy.h"
+
+struct sk_admin_reply {
+	int status;
+	const char *ctype;
+	const char *allow; /* an Allow header for 405, or NULL */
+	char *body;        /* heap, owned by the caller once returned */
+	size_t len;
+};
+
+/* Answers the admin request h (path normalised) under snapshot rt. */
+void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
+		     struct sk_admin_reply *out);
+
+#endif
