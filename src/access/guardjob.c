@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "loop/loop.h"
 #include "net/banlist.h"
+#include "obs/metrics.h"
 
 struct sk_guard_job {
 	struct sk_job job;
@@ -57,9 +58,11 @@ static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 		enum sk_store_rc rc = sk_tally_fail(j->store, in->user, now, in->ip, &t);
 		if (rc == SK_ST_DOWN)
 			return rc;
-		if (rc == SK_ST_OK && t.failures == j->deny)
+		if (rc == SK_ST_OK && t.failures == j->deny) {
+			sk_metrics_lockout();
 			sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", in->user,
 				t.failures, in->ip);
+		}
 	}
 	if (j->max_retry) {
 		uint64_t until;

@@ -179,3 +179,20 @@ def test_real_prometheus_scrapes_it(sekisho, origin, tmp_path):
         p.terminate()
         p.wait(timeout=15)
         log.close()
+
+
+def test_lockouts_and_bans_are_counted(sekisho, origin, tmp_path):
+    from stateutil import bcrypt, request
+    users = tmp_path / "users.yaml"
+    users.write_text("alice: %s\n" % json.dumps({"password": bcrypt("right horse")}))
+    admin = free_port()
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": str(users)},
+                        lockout={"deny": 2, "unlock_time": "1h"},
+                        ban={"max_retry": 3, "find_time": "1m", "ban_time": "1h"},
+                        admin={"listen": "127.0.0.1:%d" % admin})
+    sk = sekisho(cfg)
+    for i in range(3):  # the 2nd locks alice, the 3rd bans 127.0.0.2
+        assert request(sk.port(), auth=("alice", "wrong-%d" % i), src="127.0.0.2").status == 401
+    v = samples(scrape(admin).text)
+    assert v["sekisho_lockouts_total"] == 1
+    wait_until(lambda: samples(scrape(admin).text)["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
