@@ -164,8 +164,9 @@ static int read_logs(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	    sk_cfg_duration(c, m, "interval", &c->cfg->flow_log.interval_ms) == -1 ||
 	    sk_cfg_str(c, m, "account_id", &c->cfg->flow_log.account_id) == -1)
 		return -1;
-	if (c->cfg->flow_log.interval_ms < 1000)
-		return sk_cfg_fail(c, sk_cfg_get(m, "interval"), "'interval' must be at least 1s");
+	/* The aggregation windows of VPC Flow Logs: one or ten minutes, aligned to the clock. */
+	if (c->cfg->flow_log.interval_ms != 60 * 1000 && c->cfg->flow_log.interval_ms != 600 * 1000)
+		return sk_cfg_fail(c, sk_cfg_get(m, "interval"), "'interval' must be 60s or 600s");
 	/* The flow log is space separated: the account id must be one word. */
 	if (!printable_word(c->cfg->flow_log.account_id))
 		return sk_cfg_fail(c, sk_cfg_get(m, "account_id"), "'account_id' must be one word without spaces");

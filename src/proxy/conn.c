@@ -1641,6 +1641,7 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 	c->rt = w->rt;
 	c->listener = listener;
 	memcpy(&c->peer, peer, SK_MIN((size_t)plen, sizeof(c->peer)));
+	sk_flow_accept(c);
 	snap_count(w, c->rt, +1);
 	c->next = w->conns;
 	if (w->conns)
@@ -1691,6 +1692,10 @@ static void conn_close(struct sk_conn *c)
 	}
 	if (c->req && c->req->method_len)
 		log_request(c);
+	if (c->flow.enabled) {
+		int64_t now = (int64_t)(sk_wall_ms() / 1000);
+		sk_flow_report(w, c, sk_flowlog_window(now, c->rt->cfg->flow_log.interval_ms), now);
+	}
 	req_put(c);
 	if (c->rbuf)
 		sk_buf_put(w, c->rbuf);

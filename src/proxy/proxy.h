@@ -21,6 +21,7 @@
 #include "loop/loop.h"
 #include "net/ipset.h"
 #include "obs/accesslog.h"
+#include "obs/flowlog.h"
 #include "proxy/route.h"
 #include "tls/tls.h"
 
@@ -157,6 +158,9 @@ struct sk_worker {
 	struct sk_log_buf *access_log;
 	struct sk_verifier *verifier;    /* password verifications of this worker (access/verify.h) */
 	struct sk_banlist *bans;         /* this worker's copy of the bans (net/banlist.h) */
+	struct sk_flowbuf flow;          /* flow-log records not yet handed to the writer (flow.c) */
+	struct sk_timer flow_timer;      /* the end of the current flow-log window */
+	atomic_uint flow_req, flow_ack;  /* the main thread asks for the open window (SIGUSR1, SIGTERM) */
 	int access_log_fd;
 };
 
@@ -187,6 +191,14 @@ enum sk_conn_state {
 
 struct sk_req;
 
+/* What a connection last reported to the flow log (flow.c). */
+struct sk_flowstate {
+	bool enabled;          /* the snapshot it was accepted under has a flow log */
+	int64_t since_s;       /* accept, then the last report (Unix seconds) */
+	uint32_t segs_in, segs_out;
+	uint64_t bytes_in, bytes_out;
+};
+
 struct sk_conn {
 	struct sk_io io;
 	struct ssl_st *ssl;            /* TLS listeners: the viewer's TLS, else NULL */
@@ -205,6 +217,7 @@ struct sk_conn {
 	bool tls;
 	bool tls_ready;                /* the TLS handshake is done */
 	bool closing;                  /* close once the pending output is flushed */
+	struct sk_flowstate flow;
 };
 
 void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, socklen_t plen,
@@ -214,6 +227,16 @@ void sk_conn_drain_all(struct sk_worker *w);
 /* Closes c now, whatever its state (shutdown after the drain period). */
 void sk_conn_force_close(struct sk_conn *c);
 void sk_conn_free_reqs(struct sk_worker *w);
+
+/* flow.c (see there) */
+void sk_flow_accept(struct sk_conn *c);
+void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, int64_t win_end);
+void sk_flow_reject(struct sk_worker *w, int fd, const struct sockaddr_storage *peer, uint16_t listener);
+void sk_flow_window(struct sk_worker *w, int64_t win_start, int64_t win_end);
+/* (Re)arms w's window timer for its current snapshot. */
+void sk_flow_arm(struct sk_worker *w);
+/* Reports the open window of every connection of w and hands the records to the writer. */
+void sk_flow_flush(struct sk_worker *w);
 
 /* upstream.c */
 struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_addr *addr, uint64_t tls_id,

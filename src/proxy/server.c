@@ -154,6 +154,8 @@ static void reload(void)
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
 		return;
 	}
+	if (sk_flowlog_open(rt->cfg->flow_log.path) == -1)
+		sk_error("flow log %s: %s; the previous flow log file stays open", rt->cfg->flow_log.path, strerror(errno));
 	if (rt->cfg->workers != srv.n_workers)
 		sk_warn("reload: 'workers' changes take effect at the next start (running %u)", srv.n_workers);
 	for (unsigned i = 0; i < srv.n_workers; i++)
@@ -173,6 +175,21 @@ static void retire_sockets(void)
 	for (size_t i = 0; i < srv.n_socks; i++)
 		if (srv.socks[i].open && srv.socks[i].used_by != srv.generation)
 			sock_close(&srv.socks[i]);
+}
+
+/* SIGUSR1: every worker reports the open flow-log window, then the file is written and reopened. A worker
+ * busy for more than a second is not waited for: its records follow at the next write. */
+static void flush_flow_window(void)
+{
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		sk_worker_flow_flush(srv.workers[i]);
+	uint64_t deadline = sk_now_ms() + 1000;
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		while (!sk_worker_flow_flushed(srv.workers[i]) && sk_now_ms() < deadline) {
+			struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	sk_flowlog_reopen();
 }
 
 int sk_server_run(const char *config_path)
@@ -200,6 +217,10 @@ int sk_server_run(const char *config_path)
 	}
 	srv.rt = rt;
 	publish_certificates(rt);
+	if (sk_flowlog_open(rt->cfg->flow_log.path) == -1) {
+		fprintf(stderr, "sekisho: flow log %s: %s\n", rt->cfg->flow_log.path, strerror(errno));
+		return 1;
+	}
 
 	/* Signals are taken synchronously by this thread only; workers inherit the blocked mask. */
 	sigset_t set;
@@ -231,6 +252,7 @@ int sk_server_run(const char *config_path)
 		int sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == -1) {
 			retire_sockets();
+			sk_flowlog_write();
 			int64_t now = (int64_t)time(NULL);
 			sk_tls_tickets_tick(now);
 			if (now - last_expiry_check >= 86400) { /* a long-running process warns daily too */
@@ -244,6 +266,7 @@ int sk_server_run(const char *config_path)
 		} else if (sig == SIGUSR1) {
 			for (unsigned i = 0; i < srv.n_workers; i++)
 				sk_worker_reopen_logs(srv.workers[i]);
+			flush_flow_window();
 		} else {
 			sk_info("%s received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			break;
@@ -253,6 +276,7 @@ int sk_server_run(const char *config_path)
 		sk_worker_stop(srv.workers[i]);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
+	sk_flowlog_close(); /* the workers' last closes reported the open window */
 	sk_pool_stop();
 	sk_statesvc_stop();
 	for (size_t i = 0; i < srv.n_socks; i++)

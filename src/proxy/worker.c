@@ -83,6 +83,7 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 		    (!admin && sk_bans_check(w->id, &w->bans, (struct sockaddr *)&ss))) {
 			sk_metrics_add(w->id, SK_M_REJECTED, 1);
 			sk_metrics_conn_open(w->id, sk_runtime_listener_mslot(w->rt, li->listener), false);
+			sk_flow_reject(w, fd, &ss, li->listener);
 			close(fd);
 			continue;
 		}
@@ -155,6 +156,7 @@ static void switch_snapshot(struct sk_worker *w, struct sk_runtime *nrt)
 	}
 	register_listeners(w);
 	open_access_log(w);
+	sk_flow_arm(w);
 	atomic_store(&w->acked_generation, nrt->generation);
 }
 
@@ -164,6 +166,11 @@ static void on_wake(void *arg)
 	struct sk_runtime *nrt = atomic_exchange(&w->next_rt, NULL);
 	if (nrt)
 		switch_snapshot(w, nrt);
+	unsigned fr = atomic_load(&w->flow_req);
+	if (fr != atomic_load(&w->flow_ack)) {
+		sk_flow_flush(w);
+		atomic_store(&w->flow_ack, fr);
+	}
 	if (atomic_load(&w->reopen_logs)) {
 		atomic_store(&w->reopen_logs, false);
 		open_access_log(w);
@@ -209,6 +216,7 @@ static void *worker_main(void *arg)
 	struct sk_worker *w = arg;
 	open_access_log(w);
 	register_listeners(w);
+	sk_flow_arm(w);
 	uint64_t drain_deadline = 0;
 	for (;;) {
 		sk_loop_run_once(w->loop, 1000);
@@ -257,6 +265,17 @@ void sk_worker_stop(struct sk_worker *w)
 	sk_loop_wake(w->loop);
 }
 
+void sk_worker_flow_flush(struct sk_worker *w)
+{
+	atomic_fetch_add(&w->flow_req, 1);
+	sk_loop_wake(w->loop);
+}
+
+bool sk_worker_flow_flushed(struct sk_worker *w)
+{
+	return atomic_load(&w->flow_ack) == atomic_load(&w->flow_req);
+}
+
 void sk_worker_reopen_logs(struct sk_worker *w)
 {
 	atomic_store(&w->reopen_logs, true);
@@ -269,6 +288,9 @@ void sk_worker_join_free(struct sk_worker *w)
 	pthread_join(w->thread, NULL);
 	while (w->conns)
 		sk_conn_force_close(w->conns);
+	/* The closes above (and those of the drain) reported the open window; the writer takes them now. */
+	sk_flowlog_handoff(&w->flow);
+	sk_flowlog_buf_free(&w->flow);
 	unregister_listeners(w);
 	for (size_t i = 0; i < w->n_pools; i++) {
 		struct sk_server_pool *p = w->pools[i];

@@ -14,6 +14,9 @@ void sk_worker_publish(struct sk_worker *w, struct sk_runtime *rt);
 /* Asks the worker to stop accepting, close idle connections and exit once the others are done. */
 void sk_worker_stop(struct sk_worker *w);
 void sk_worker_reopen_logs(struct sk_worker *w);
+/* Asks the worker to report its open flow-log window; flushed once it has. */
+void sk_worker_flow_flush(struct sk_worker *w);
+bool sk_worker_flow_flushed(struct sk_worker *w);
 void sk_worker_join_free(struct sk_worker *w);
 
 #endif

@@ -502,7 +502,8 @@ static void test_wrong_types(void **state)
 		   "'mode' must be http or tcp, not 'udp'");
 	expect_err("trusted_proxies: 10.0.0.0/8\n", 1, 18, "'trusted_proxies' must be a list");
 	expect_err("trusted_proxies: [10.0.0.0/33]\n", 1, 19, "invalid CIDR '10.0.0.0/33'");
-	expect_err("flow_log: { path: f, interval: 500ms }\n", 1, 32, "'interval' must be at least 1s");
+	expect_err("flow_log: { path: f, interval: 500ms }\n", 1, 32, "'interval' must be 60s or 600s");
+	expect_err("flow_log: { path: f, interval: 5m }\n", 1, 32, "'interval' must be 60s or 600s");
 	expect_err("flow_log: { account_id: \"1 2\" }\n", 1, 25, "'account_id' must be one word");
 	expect_err("state: { redis: \"http://x\" }\n", 1, 17, "'redis' must be a URL such as redis://");
 	expect_err("state: { path: ./v, redis: \"redis://127.0.0.1:6379/0\" }\n", 1, 21,
