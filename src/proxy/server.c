@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "net/net.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
@@ -245,6 +246,7 @@ int sk_server_run(const char *config_path)
 	if (rt->cfg->admin.present)
 		sk_info("admin on %s (/metrics, /healthz)", rt->cfg->admin.listen.text);
 	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);
+	sk_sd_notify("READY=1");
 	int64_t last_expiry_check = (int64_t)time(NULL);
 
 	for (;;) {
@@ -262,13 +264,18 @@ int sk_server_run(const char *config_path)
 			continue;
 		}
 		if (sig == SIGHUP) {
+			/* READY=1 follows whether the new configuration was taken or refused: either way the
+			 * gateway serves. */
+			sk_sd_notify_reloading();
 			reload();
+			sk_sd_notify("READY=1");
 		} else if (sig == SIGUSR1) {
 			for (unsigned i = 0; i < srv.n_workers; i++)
 				sk_worker_reopen_logs(srv.workers[i]);
 			flush_flow_window();
 		} else {
 			sk_info("%s received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			sk_sd_notify("STOPPING=1");
 			break;
 		}
 	}
