@@ -17,6 +17,7 @@ static int usage(FILE *out)
 		     "       sekisho tally -c FILE [--user U] [--reset]   lockout failures per account\n"
 		     "       sekisho ban -c FILE list | add IP [--for 1h] | remove IP\n"
 		     "       sekisho cert -c FILE add NAME --cert F --key F [--chain F] | list | delete NAME\n"
+		     "       sekisho check [-c FILE | --admin URL] [--cert-days W,C] [--upstreams] [--url URL]   Nagios plugin\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
 		return sk_cli_run(argc - 2, argv + 2);
 	if (strcmp(cmd, "-c") == 0 || strcmp(cmd, "--config") == 0)
 		return sk_cli_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return sk_cli_check(argc - 2, argv + 2);
 	if (strcmp(cmd, "check-config") == 0)
 		return sk_cli_check_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "cidr") == 0)

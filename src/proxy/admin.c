@@ -1,6 +1,6 @@
 /*
  * admin.c — what the admin listener answers (DESIGN §5): /healthz, /readyz, /metrics (Prometheus text, or
- * OpenMetrics when the Accept header asks for it) and POST /reload. Pure with respect to the connection:
+ * OpenMetrics when the Accept header asks for it), /status.json, /status (HTML) and POST /reload. Pure with respect to the connection:
  * it fills a struct sk_admin_reply that conn.c writes, so the connection code keeps one writer.
  *
  * State changes are POST only: a GET to them is 405 with Allow: POST, so that a link, a prefetch or a
@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "obs/metrics.h"
+#include "obs/status.h"
 #include "proxy/admin.h"
 
 static void text(struct sk_admin_reply *out, int status, const char *body)
@@ -43,6 +45,85 @@ static const char *not_ready(const struct sk_runtime *rt)
 	return NULL;
 }
 
+/* The names of the distinct origins of a distribution's behaviors, as a JSON array. */
+static void json_dist_origins(struct sk_strbuf *b, const struct sk_distribution *d)
+{
+	sk_strbuf_printf(b, "[");
+	bool any = false;
+	for (size_t i = 0; i < d->n_behaviors; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen = seen || strcmp(d->behaviors[k].origin, d->behaviors[i].origin) == 0;
+		if (seen)
+			continue;
+		sk_strbuf_printf(b, "%s", any ? ", " : "");
+		sk_strbuf_json(b, d->behaviors[i].origin);
+		any = true;
+	}
+	sk_strbuf_printf(b, "]");
+}
+
+/* /status.json: the keys DESIGN §5 lists; distributions also name their origins (for `sekisho check
+ * --upstreams`), and static origins have no servers. */
+static char *status_json(const struct sk_runtime *rt, size_t *len)
+{
+	const struct sk_config *cfg = rt->cfg;
+	struct sk_strbuf b = { 0 };
+	int64_t now = (int64_t)time(NULL);
+	sk_strbuf_printf(&b, "{");
+	sk_status_json_reload(&b);
+	sk_strbuf_printf(&b, ",\n\"distributions\": [");
+	for (size_t i = 0; i < cfg->n_distributions; i++) {
+		const struct sk_distribution *d = &cfg->distributions[i];
+		uint16_t slot = rt->dist_mslot[i];
+		sk_strbuf_printf(&b, "%s\n  {\"name\": ", i ? "," : "");
+		sk_strbuf_json(&b, d->name);
+		sk_strbuf_printf(&b, ", \"requests\": %llu, \"refusals\": %llu, \"origins\": ",
+				 (unsigned long long)sk_metrics_dist_requests(slot),
+				 (unsigned long long)sk_metrics_dist_refusals(slot));
+		json_dist_origins(&b, d);
+		sk_strbuf_printf(&b, ", \"rates\": ");
+		sk_status_json_rates(&b, slot);
+		sk_strbuf_printf(&b, "}");
+	}
+	sk_strbuf_printf(&b, "],\n\"origins\": [");
+	for (size_t i = 0; i < cfg->n_origins; i++) {
+		const struct sk_origin *o = &cfg->origins[i];
+		sk_strbuf_printf(&b, "%s\n  {\"name\": ", i ? "," : "");
+		sk_strbuf_json(&b, o->name);
+		sk_strbuf_printf(&b, ", \"servers\": [");
+		for (size_t k = 0; k < o->n_servers; k++) {
+			int64_t failed;
+			bool up = sk_metrics_server_state(sk_metrics_slot(SK_MK_SERVER, o->servers[k].text), &failed);
+			sk_strbuf_printf(&b, "%s{\"address\": ", k ? ", " : "");
+			sk_strbuf_json(&b, o->servers[k].text);
+			sk_strbuf_printf(&b, ", \"up\": %s, \"last_failure\": ", up ? "true" : "false");
+			if (failed)
+				sk_strbuf_printf(&b, "%lld}", (long long)failed);
+			else
+				sk_strbuf_printf(&b, "null}");
+		}
+		sk_strbuf_printf(&b, "]}");
+	}
+	sk_strbuf_printf(&b, "],\n\"certificates\": [");
+	for (size_t i = 0; i < cfg->n_certificates; i++) {
+		const struct sk_tls_cert *c = &rt->certs[i];
+		sk_strbuf_printf(&b, "%s\n  {\"name\": ", i ? "," : "");
+		sk_strbuf_json(&b, c->name);
+		sk_strbuf_printf(&b, ", \"subject\": ");
+		sk_strbuf_json(&b, c->subject);
+		sk_strbuf_printf(&b, ", \"not_after\": %lld, \"days_left\": %lld}", (long long)c->not_after,
+				 (long long)sk_tls_days_left(c->not_after, now));
+	}
+	sk_strbuf_printf(&b, "],\n\"bans\": ");
+	sk_status_json_bans(&b);
+	sk_strbuf_printf(&b, ",\n\"lockouts\": ");
+	sk_status_json_lockouts(&b);
+	sk_strbuf_printf(&b, "}\n");
+	*len = b.len;
+	return b.p;
+}
+
 void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
 		     struct sk_admin_reply *out)
 {
@@ -71,6 +152,14 @@ void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h,
 		out->body = sk_metrics_render_alloc(om ? SK_METRICS_OPENMETRICS : SK_METRICS_PROMETHEUS, &out->len);
 		out->ctype = om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
 				: "text/plain; version=0.0.4; charset=utf-8";
+	} else if (sk_slice_eq(path, "/status.json")) {
+		out->status = 200;
+		out->body = status_json(rt, &out->len);
+		out->ctype = "application/json";
+	} else if (sk_slice_eq(path, "/status")) {
+		out->status = 200;
+		out->body = sk_admin_status_page(rt, &out->len);
+		out->ctype = "text/html; charset=utf-8";
 	} else if (sk_slice_eq(path, "/healthz")) {
 		text(out, 200, "ok\n");
 	} else if (sk_slice_eq(path, "/readyz")) {

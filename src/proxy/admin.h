@@ -18,4 +18,7 @@ struct sk_admin_reply {
 void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
 		     struct sk_admin_reply *out);
 
+/* The /status HTML page (status_page.c); *len gets its length; the caller frees it. */
+char *sk_admin_status_page(const struct sk_runtime *rt, size_t *len);
+
 #endif

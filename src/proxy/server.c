@@ -19,6 +19,7 @@
 #include "core/sdnotify.h"
 #include "net/net.h"
 #include "obs/metrics.h"
+#include "obs/status.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -153,6 +154,7 @@ static void reload(void)
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
+		sk_status_set_reload(0, false, msg);
 		return;
 	}
 	if (sk_flowlog_open(rt->cfg->flow_log.path) == -1)
@@ -165,6 +167,7 @@ static void reload(void)
 	srv.rt = rt;
 	publish_certificates(rt);
 	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
+	sk_status_set_reload(rt->generation, true, NULL);
 }
 
 /* Closes the sockets of listeners that the current snapshot no longer has, once every worker runs it. */
@@ -218,6 +221,7 @@ int sk_server_run(const char *config_path)
 	}
 	srv.rt = rt;
 	publish_certificates(rt);
+	sk_status_set_reload(rt->generation, true, NULL);
 	if (sk_flowlog_open(rt->cfg->flow_log.path) == -1) {
 		fprintf(stderr, "sekisho: flow log %s: %s\n", rt->cfg->flow_log.path, strerror(errno));
 		return 1;
@@ -255,6 +259,7 @@ int sk_server_run(const char *config_path)
 		if (sig == -1) {
 			retire_sockets();
 			sk_flowlog_write();
+			sk_status_tick((int64_t)time(NULL));
 			int64_t now = (int64_t)time(NULL);
 			sk_tls_tickets_tick(now);
 			if (now - last_expiry_check >= 86400) { /* a long-running process warns daily too */

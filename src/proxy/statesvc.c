@@ -16,6 +16,7 @@
 #include "loop/loop.h"
 #include "net/banlist.h"
 #include "obs/metrics.h"
+#include "obs/status.h"
 #include "proxy/proxy.h"
 #include "state/store.h"
 
@@ -34,6 +35,9 @@ static struct {
 
 /* The last ban scan reached the store (readiness, /readyz). */
 static atomic_bool store_reachable = true;
+/* The lockout settings of the latest configuration (sync thread reads them). */
+static atomic_uint svc_deny;
+static atomic_uint_fast64_t svc_unlock_ms;
 
 bool sk_statesvc_reachable(void)
 {
@@ -60,6 +64,34 @@ static int collect(void *arg, const char *ip, uint64_t until)
 	return 0;
 }
 
+struct locked {
+	struct collected c;
+	uint64_t now;
+	unsigned deny;
+	uint64_t unlock_ms;
+};
+
+static int collect_locked(void *arg, const char *user, const struct sk_tally *t)
+{
+	struct locked *l = arg;
+	if (sk_tally_locked(t, l->deny, l->unlock_ms, l->now))
+		collect(&l->c, user, l->unlock_ms ? t->latest + l->unlock_ms : 0);
+	return 0;
+}
+
+/* The accounts locked now, for /status (the lockout settings of the latest configuration). */
+static void sync_lockouts(void)
+{
+	struct locked l = { .now = sk_store_wall_ms(), .deny = atomic_load(&svc_deny),
+			    .unlock_ms = atomic_load(&svc_unlock_ms) };
+	if (l.deny && sk_tally_list(svc.store, collect_locked, &l) == SK_ST_OK)
+		sk_status_set_lockouts((const char *const *)l.c.ips, l.c.until, l.c.n);
+	for (size_t i = 0; i < l.c.n; i++)
+		free(l.c.ips[i]);
+	free(l.c.ips);
+	free(l.c.until);
+}
+
 static void sync_once(void)
 {
 	struct collected c = { 0 };
@@ -68,7 +100,9 @@ static void sync_once(void)
 	if (rc == SK_ST_OK) {
 		sk_bans_replace((const char *const *)c.ips, c.until, c.n);
 		sk_metrics_set_bans(c.n);
+		sk_status_set_bans((const char *const *)c.ips, c.until, c.n);
 	}
+	sync_lockouts();
 	/* Store down: keep the bans we know; new ones cannot be made without the store either. */
 	for (size_t i = 0; i < c.n; i++)
 		free(c.ips[i]);
@@ -103,6 +137,8 @@ static bool same(const char *a, const char *b)
 
 int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err)
 {
+	atomic_store(&svc_deny, cfg->lockout.present ? cfg->lockout.deny : 0);
+	atomic_store(&svc_unlock_ms, cfg->lockout.unlock_time_ms);
 	if (svc.store) {
 		if (!same(svc.path, cfg->state.path) || !same(svc.redis, cfg->state.redis))
 			sk_warn("state: changes to 'state' take effect at the next start (still using %s)",

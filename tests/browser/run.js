@@ -17,6 +17,10 @@
 //   {"status": true}                 record the status of the last main-frame navigation response
 //   {"cookies": true}                record the context's cookies
 //   {"html": true}                   record the page's HTML (for post-mortems)
+//   {"waitForText": SELECTOR, "value": V}  wait until the first match's innerText contains V
+//   {"screenshot": PATH}             save a full-page PNG at PATH
+//   {"width": true}                  record document.documentElement.scrollWidth (horizontal overflow)
+// Scenario options: "javascript": false (a context with JavaScript off), "viewport": {"width", "height"}.
 // Each result: {"step": INDEX, "op": NAME, "url": page.url() after the step, "status": status of the last
 // main-frame navigation response so far, "nav": every main-frame navigation response seen during the step,
 // redirects included, as {"status", "url", "location" (when the response has one)}, plus the op's own
@@ -82,7 +86,10 @@ async function main() {
   const results = [];
   let failed = false;
   try {
-    const context = await browser.newContext();
+    const copts = {};
+    if (scenario.javascript === false) copts.javaScriptEnabled = false;
+    if (scenario.viewport) copts.viewport = scenario.viewport;
+    const context = await browser.newContext(copts);
     const page = await context.newPage();
     page.setDefaultTimeout(timeout);
     page.setDefaultNavigationTimeout(timeout);
@@ -102,7 +109,8 @@ async function main() {
 
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      const op = ['goto', 'fill', 'click', 'waitForURL', 'url', 'text', 'count', 'status', 'cookies', 'html']
+      const op = ['goto', 'fill', 'click', 'waitForURL', 'url', 'text', 'count', 'status', 'cookies', 'html',
+        'waitForText', 'screenshot', 'width']
         .find((k) => k in s);
       const res = { step: i, op: op || null };
       nav = [];
@@ -141,6 +149,18 @@ async function main() {
             break;
           case 'html':
             res.html = await page.content();
+            break;
+          case 'waitForText':
+            await page.waitForFunction(([sel, v]) => {
+              const el = document.querySelector(sel);
+              return el && el.innerText.includes(v);
+            }, [s.waitForText, String(s.value)]);
+            break;
+          case 'screenshot':
+            await page.screenshot({ path: s.screenshot, fullPage: true });
+            break;
+          case 'width':
+            res.width = await page.evaluate(() => document.documentElement.scrollWidth);
             break;
           default:
             throw new Error('unknown step ' + JSON.stringify(s));

@@ -46,14 +46,15 @@ def _check_tools():
     return node
 
 
-def run_browser(steps, timeout=60, step_timeout_ms=10000):
+def run_browser(steps, timeout=60, step_timeout_ms=10000, **options):
     """Runs steps (a list of dicts, see run.js) in one fresh browser; returns the list of step results.
+    options: scenario options of run.js (javascript=False, viewport={"width": 375, "height": 700}).
     Raises BrowserError when a step fails, the driver fails or it takes longer than timeout seconds."""
     node = _check_tools()
     fd, path = tempfile.mkstemp(prefix="scenario-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump({"steps": steps, "timeout_ms": step_timeout_ms}, f)
+            json.dump(dict(options, steps=steps, timeout_ms=step_timeout_ms), f)
         # Its own process group, so a timeout can signal it as a whole. SIGTERM first: playwright then closes
         # the browser it launched (in a process group of its own) before node exits.
         proc = subprocess.Popen([node, RUN_JS, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
