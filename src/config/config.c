@@ -91,7 +91,7 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 		goto out;
 	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
 	    sk_cfg_origins(&c, root) == -1 || sk_cfg_listeners(&c, root) == -1 ||
-	    sk_cfg_distributions(&c, root) == -1)
+	    sk_cfg_distributions(&c, root) == -1 || sk_cfg_admin_access(&c, root) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -247,6 +247,7 @@ void sk_config_free(struct sk_config *cfg)
 		free(d->behaviors);
 	}
 	free(cfg->distributions);
+	free_access(&cfg->admin.access);
 	free(cfg);
 }
 

@@ -178,6 +178,7 @@ struct sk_config {
 	struct {
 		bool present;
 		struct sk_addr listen;
+		struct sk_access access; /* like a behavior's; no session or mfa */
 	} admin;
 	struct {
 		char *path; /* "-" = stdout (default); NULL = off ("off") */

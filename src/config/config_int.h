@@ -111,6 +111,8 @@ int sk_cfg_globals(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_ip_sets(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 /* Reads a set file (one CIDR per line, '#' comments); errors name the set file and its line. */
+/* admin.access, like a behavior's, less what needs a distribution's pages (session, mfa). */
+int sk_cfg_admin_access(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_read_set_file(struct sk_cfg_ctx *c, const struct sk_cnode *at, const char *path,
 			 struct sk_cidrlist *out);
 

@@ -805,6 +805,25 @@ static int read_distribution(struct sk_cfg_ctx *c, const struct sk_cnode *m, siz
 	return 0;
 }
 
+int sk_cfg_admin_access(struct sk_cfg_ctx *c, const struct sk_cnode *root)
+{
+	const struct sk_cnode *admin = sk_cfg_get(root, "admin");
+	if (!c->cfg->admin.present)
+		return 0;
+	const struct sk_cnode *m = sk_cfg_get(admin, "access");
+	struct sk_access *a = &c->cfg->admin.access;
+	if (read_access(c, m, a, "'admin'") == -1)
+		return -1;
+	/* The login pages and the second factor live on a distribution, and the admin listener speaks plain
+	 * HTTP (no client certificate): only credentials sent with each request fit it. */
+	for (size_t i = 0; i < a->n_auth; i++)
+		if (a->auth[i] != SK_AUTH_BASIC && a->auth[i] != SK_AUTH_API_KEY)
+			return sk_cfg_fail(c, sk_cfg_get(m, "auth"), "the admin listener takes auth basic or api_key only");
+	if (a->mfa != SK_MFA_OFF)
+		return sk_cfg_fail(c, sk_cfg_get(m, "mfa"), "'mfa' is not available on the admin listener");
+	return 0;
+}
+
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 {
 	const struct sk_cnode *v = sk_cfg_get(root, "distributions");

@@ -119,7 +119,8 @@ static int read_addr(struct sk_cfg_ctx *c, const struct sk_cnode *map, const cha
 
 static int read_admin(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 {
-	static const char *const keys[] = { "listen", NULL };
+	/* 'access' is read with the routes (sk_cfg_admin_access), once the IP sets it may name are known. */
+	static const char *const keys[] = { "listen", "access", NULL };
 	const struct sk_cnode *m;
 	int r = section(c, root, "admin", keys, &m);
 	if (r <= 0)

@@ -1,11 +1,13 @@
 /*
  * admin.c — what the admin listener answers (DESIGN §5): /healthz, /readyz, /metrics (Prometheus text, or
- * OpenMetrics when the Accept header asks for it), /status.json, /status (HTML) and POST /reload. Pure with respect to the connection:
+ * OpenMetrics when the Accept header asks for it), /status.json, /status (HTML), and the state changes
+ * POST /reload, /bans/<ip>/delete and /lockouts/<user>/delete. Pure with respect to the connection:
  * it fills a struct sk_admin_reply that conn.c writes, so the connection code keeps one writer.
  *
  * State changes are POST only: a GET to them is 405 with Allow: POST, so that a link, a prefetch or a
  * crawler never reloads the gateway.
  */
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +126,54 @@ static char *status_json(const struct sk_runtime *rt, size_t *len)
 	return b.p;
 }
 
+/* Canonical text of an address (IPv4-mapped IPv6 as IPv4, as the ban records keep it) into out[64]. */
+static int canonical_ip(const char *ip, char *out)
+{
+	uint8_t a[16];
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return inet_ntop(AF_INET, a, out, 64) ? 0 : -1;
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return -1;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, mapped, 12) == 0)
+		return inet_ntop(AF_INET, a + 12, out, 64) ? 0 : -1;
+	return inet_ntop(AF_INET6, a, out, 64) ? 0 : -1;
+}
+
+/* POST /bans/<ip>/delete and /lockouts/<user>/delete: true when path is one (out answered). */
+static bool state_change(struct sk_slice path, bool post, struct sk_admin_reply *out)
+{
+	static const char bans[] = "/bans/", locks[] = "/lockouts/", del[] = "/delete";
+	bool lockout = path.len > sizeof(locks) - 1 && memcmp(path.ptr, locks, sizeof(locks) - 1) == 0;
+	bool ban = path.len > sizeof(bans) - 1 && memcmp(path.ptr, bans, sizeof(bans) - 1) == 0;
+	size_t skip = lockout ? sizeof(locks) - 1 : sizeof(bans) - 1;
+	if ((!lockout && !ban) || path.len < skip + sizeof(del) ||
+	    memcmp(path.ptr + path.len - (sizeof(del) - 1), del, sizeof(del) - 1) != 0)
+		return false;
+	size_t n = path.len - skip - (sizeof(del) - 1);
+	char name[129], canon[64];
+	if (n == 0 || n >= sizeof(name) || memchr(path.ptr + skip, '/', n))
+		return false;
+	if (!post) {
+		out->allow = "POST";
+		text(out, 405, "method not allowed: use POST\n");
+		return true;
+	}
+	memcpy(name, path.ptr + skip, n);
+	name[n] = '\0';
+	if (ban && canonical_ip(name, canon) == -1) {
+		text(out, 400, "not an IP address\n");
+		return true;
+	}
+	if (sk_statesvc_request_delete(lockout, ban ? canon : name) == -1) {
+		text(out, 409, "no state store: nothing is banned or locked\n");
+		return true;
+	}
+	/* Done by the state store's thread within a second, off this loop. */
+	text(out, 202, lockout ? "unlock requested\n" : "ban removal requested\n");
+	return true;
+}
+
 void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
 		     struct sk_admin_reply *out)
 {
@@ -141,6 +191,8 @@ void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h,
 		text(out, 202, "reload requested\n");
 		return;
 	}
+	if (state_change(path, post, out))
+		return;
 	if (!get) {
 		out->allow = "GET, HEAD";
 		text(out, 405, "method not allowed\n");

@@ -410,12 +410,14 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 	/* A 401 on a behavior that takes Basic credentials carries the challenge (the config loader only
 	 * accepts realms that are safe inside a quoted string). */
 	char challenge[320] = "";
-	if (status == 401 && r->beh) {
-		for (size_t i = 0; i < r->beh->access.n_auth; i++)
-			if (r->beh->access.auth[i] == SK_AUTH_BASIC)
+	const struct sk_access *acc = r->beh ? &r->beh->access
+				      : c->listener == SK_ADMIN_LISTENER ? &cfg_of(c)->admin.access : NULL;
+	if (status == 401 && acc) {
+		for (size_t i = 0; i < acc->n_auth; i++)
+			if (acc->auth[i] == SK_AUTH_BASIC)
 				snprintf(challenge, sizeof(challenge),
 					 "WWW-Authenticate: Basic realm=\"%.256s\", charset=\"UTF-8\"\r\n",
-					 r->beh->access.realm);
+					 acc->realm);
 	}
 	int n = snprintf(r->hbuf->data, sizeof(r->hbuf->data),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
@@ -447,7 +449,7 @@ static enum step serve_admin(struct sk_conn *c, struct sk_slice path)
 	int n = snprintf(r->hbuf->data, sizeof(r->hbuf->data),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
 			 "%s%s%s%s\r\n",
-			 a.status, a.status == 200 ? "OK" : a.status == 202 ? "Accepted" : status_text(a.status), a.ctype,
+			 a.status, a.status == 200 ? "OK" : a.status == 202 ? "Accepted" : a.status == 409 ? "Conflict" : status_text(a.status), a.ctype,
 			 a.len, a.allow ? "Allow: " : "", a.allow ? a.allow : "", a.allow ? "\r\n" : "",
 			 r->keep_alive ? "" : "Connection: close\r\n");
 	out_set1(&r->vout, r->hbuf->data, (size_t)n);
@@ -527,8 +529,16 @@ static enum step begin_request(struct sk_conn *c)
 	r->path_len = (uint32_t)plen;
 	struct sk_slice npath = { .ptr = r->path, .len = plen };
 
-	if (c->listener == SK_ADMIN_LISTENER)
+	if (c->listener == SK_ADMIN_LISTENER && !c->rt->admin_pipeline)
 		return serve_admin(c, npath);
+	if (c->listener == SK_ADMIN_LISTENER) {
+		/* admin.access: the pipeline of a behavior, then serve_admin (r->beh stays NULL). */
+		r->areq = (struct sk_access_req){ .family = r->client.family, .addr = r->client.addr, .hreq = h,
+						  .verifier = w->verifier, .resume = on_access_resume };
+		r->access_ready = true;
+		c->state = SK_CS_ACCESS;
+		return STEP_AGAIN;
+	}
 	r->dist = sk_routes_find(c->rt->routes, c->listener, host);
 	if (!r->dist)
 		return reply_error(c, SK_R_UNKNOWN_HOST, false);
@@ -720,15 +730,17 @@ static enum step do_access(struct sk_conn *c)
 	if (!r->access_ready)
 		return STEP_WAIT;
 	r->access_ready = false;
-	const struct sk_pipeline *pl = sk_runtime_pipeline(c->rt, r->dist, r->beh);
+	bool admin = c->listener == SK_ADMIN_LISTENER;
+	const struct sk_pipeline *pl = admin ? c->rt->admin_pipeline : sk_runtime_pipeline(c->rt, r->dist, r->beh);
 	switch (sk_pipeline_run(pl, &c->rt->access, &r->areq, &r->astage)) {
 	case SK_V_AGAIN:
 		sk_timer_arm(c->w->loop, &c->timer, cfg_of(c)->timeouts.send_ms);
 		return STEP_WAIT;
 	case SK_V_DENY:
-		return deny_request(c, r->areq.reason);
+		return admin ? reply_error(c, r->areq.reason, false) : deny_request(c, r->areq.reason);
 	default:
-		return continue_request(c);
+		return admin ? serve_admin(c, (struct sk_slice){ .ptr = r->path, .len = r->path_len })
+			     : continue_request(c);
 	}
 }
 

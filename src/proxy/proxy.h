@@ -61,6 +61,7 @@ struct sk_runtime {
 	size_t *beh_base;                 /* per distribution: index of its first behavior */
 	size_t n_pipelines;
 	uint16_t *dist_mslot;             /* per distribution: its metrics slot (obs/metrics.h) */
+	struct sk_pipeline *admin_pipeline; /* admin.access compiled; NULL when the admin listener is open */
 };
 
 /* The compiled access pipeline of a behavior of distribution d. */
@@ -261,6 +262,9 @@ int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err);
 void sk_statesvc_stop(void);
 /* False when the last periodic scan of the state store failed (it is down); true without a store. */
 bool sk_statesvc_reachable(void);
+/* Queues the removal of a ban (ip, canonical text) or of an account's lockout tally, done by the sync
+ * thread within a second. -1 when there is no state store. */
+int sk_statesvc_request_delete(bool lockout, const char *name);
 
 /* ---- server (server.c) ---- */
 int sk_server_run(const char *config_path);

@@ -92,6 +92,11 @@ static int build_access(struct sk_runtime *rt, struct sk_err *err)
 			rt->pipelines[rt->beh_base[d] + b] = p;
 		}
 	}
+	if (cfg->admin.present && cfg->admin.access.present) {
+		rt->admin_pipeline = sk_pipeline_compile(&cfg->admin.access, &rt->access, err);
+		if (!rt->admin_pipeline)
+			return -1;
+	}
 	return 0;
 }
 
@@ -178,6 +183,8 @@ void sk_runtime_unref(struct sk_runtime *rt)
 	for (size_t i = 0; i < rt->n_pipelines; i++)
 		sk_pipeline_free(rt->pipelines[i]);
 	free(rt->pipelines);
+	if (rt->admin_pipeline)
+		sk_pipeline_free(rt->admin_pipeline);
 	free(rt->beh_base);
 	free(rt->dist_mslot);
 	if (rt->access.cfg)

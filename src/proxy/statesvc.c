@@ -110,12 +110,58 @@ static void sync_once(void)
 	free(c.until);
 }
 
+/* Operator requests from the admin listener (POST /bans/<ip>/delete, /lockouts/<user>/delete), carried out
+ * here, off the workers' loops, before the next sync (which then publishes the new ban list). */
+struct op {
+	struct op *next;
+	bool lockout;
+	char name[];
+};
+static struct op *ops; /* under svc.mu */
+
+int sk_statesvc_request_delete(bool lockout, const char *name)
+{
+	pthread_mutex_lock(&svc.mu);
+	if (!svc.sync_running) {
+		pthread_mutex_unlock(&svc.mu);
+		return -1;
+	}
+	size_t n = strlen(name);
+	struct op *o = sk_malloc(sizeof(*o) + n + 1);
+	o->lockout = lockout;
+	memcpy(o->name, name, n + 1);
+	o->next = ops;
+	ops = o;
+	pthread_cond_signal(&svc.cv);
+	pthread_mutex_unlock(&svc.mu);
+	return 0;
+}
+
+static void run_ops(void)
+{
+	pthread_mutex_lock(&svc.mu);
+	struct op *o = ops;
+	ops = NULL;
+	pthread_mutex_unlock(&svc.mu);
+	while (o) {
+		struct op *next = o->next;
+		enum sk_store_rc rc = o->lockout ? sk_tally_reset(svc.store, o->name, NULL) : sk_ban_remove(svc.store, o->name);
+		if (rc == SK_ST_DOWN)
+			sk_error("admin: %s %s: the state store is unreachable", o->lockout ? "unlock" : "unban", o->name);
+		else
+			sk_info("admin: %s %s", o->lockout ? "unlocked account" : "removed the ban of", o->name);
+		free(o);
+		o = next;
+	}
+}
+
 static void *sync_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&svc.mu);
 	while (!svc.stopping) {
 		pthread_mutex_unlock(&svc.mu);
+		run_ops();
 		sync_once();
 		pthread_mutex_lock(&svc.mu);
 		struct timespec ts;
@@ -163,9 +209,11 @@ int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err)
 	else
 		sk_info("state: %s/state.mdb (lmdb)", cfg->state.path);
 	sync_once(); /* bans made before this start apply from the first accept */
-	if (pthread_create(&svc.sync, NULL, sync_main, NULL) == 0)
+	if (pthread_create(&svc.sync, NULL, sync_main, NULL) == 0) {
+		pthread_mutex_lock(&svc.mu); /* the admin listener's requests read it */
 		svc.sync_running = true;
-	else
+		pthread_mutex_unlock(&svc.mu);
+	} else
 		sk_error("pthread_create (ban sync): bans from other instances will not apply");
 	return 0;
 }
@@ -179,7 +227,10 @@ void sk_statesvc_stop(void)
 		pthread_cond_broadcast(&svc.cv);
 		pthread_mutex_unlock(&svc.mu);
 		pthread_join(svc.sync, NULL);
+		pthread_mutex_lock(&svc.mu);
 		svc.sync_running = false;
+		pthread_mutex_unlock(&svc.mu);
+		run_ops(); /* requests that came during the shutdown */
 	}
 	sk_access_set_store(NULL);
 	sk_store_close(svc.store);

@@ -206,3 +206,52 @@ def test_status_page_in_chromium(sekisho, origin, pki, tmp_path):
     assert res[3]["text"] in ("9", "10") and res[4]["count"] == 4
     assert res[5]["width"] <= 375
     assert os.path.getsize(tmp_path / "status-js.png") > 1000
+
+
+# ---- admin access and state changes -----------------------------------------------------------------
+
+def test_admin_access_block(sekisho, origin, tmp_path):
+    users = tmp_path / "users.yaml"
+    users.write_text("ops: %s\n" % json.dumps({"password": bcrypt("admin pass")}))
+    admin = free_port()
+    cfg = simple_config(origin.port, users={"file": str(users)}, ip_sets={"local": ["127.0.0.0/8"]},
+                        admin={"listen": "127.0.0.1:%d" % admin,
+                               "access": {"ip": {"allow": ["local"]}, "auth": ["basic"], "realm": "sekisho admin"}})
+    sk = sekisho(cfg)
+    base = "http://127.0.0.1:%d" % admin
+    r = requests.get(base + "/metrics", timeout=5)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="sekisho admin", charset="UTF-8"'
+    assert requests.get(base + "/status.json", auth=("ops", "wrong"), timeout=5).status_code == 401
+    r = requests.get(base + "/metrics", auth=("ops", "admin pass"), timeout=5)
+    assert r.status_code == 200 and "sekisho_build_info" in r.text
+    assert requests.get(base + "/status", auth=("ops", "admin pass"), timeout=5).status_code == 200
+    # `sekisho check` cannot pass Basic credentials: a protected admin listener is CRITICAL, and says why.
+    rc, out, _ = check("--admin", base)
+    assert rc == 2 and out == "SEKISHO CRITICAL - admin listener 127.0.0.1:%d answered 401 to /status.json\n" % admin
+    # An IP rule refuses before any credential is looked at.
+    cfg["ip_sets"]["local"] = ["192.0.2.0/24"]
+    sk.reload(cfg)
+    wait_until(lambda: requests.get(base + "/healthz", auth=("ops", "admin pass"), timeout=5).status_code == 403,
+               what="the reloaded admin access")
+
+
+def test_post_only_state_changes(sekisho, origin, pki, tmp_path):
+    admin, dead = free_port(), free_port()
+    sk = sekisho(status_config(origin, pki, tmp_path, admin, dead))
+    for i in range(3):  # locks alice, bans 127.0.0.4
+        assert request(sk.port(), "/login/x", auth=("alice", "bad-%d" % i), src="127.0.0.4").status == 401
+    wait_until(lambda: status(admin)["bans"] and status(admin)["lockouts"], what="ban and lockout")
+    base = "http://127.0.0.1:%d" % admin
+    for path in ("/bans/127.0.0.4/delete", "/lockouts/alice/delete", "/reload"):
+        r = requests.get(base + path, timeout=5)
+        assert r.status_code == 405 and r.headers["Allow"] == "POST", path
+    assert status(admin)["bans"] and status(admin)["lockouts"]  # the GETs changed nothing
+    assert requests.post(base + "/bans/not-an-ip/delete", timeout=5).status_code == 400
+    assert requests.post(base + "/bans/127.0.0.4/delete", timeout=5).status_code == 202
+    assert requests.post(base + "/lockouts/alice/delete", timeout=5).status_code == 202
+    wait_until(lambda: not status(admin)["bans"] and not status(admin)["lockouts"], what="unban and unlock")
+    assert request(sk.port(), "/login/x", auth=("alice", "right horse"), src="127.0.0.4").status == 200
+    # POST /reload reloads (the generation moves).
+    assert requests.post(base + "/reload", timeout=5).status_code == 202
+    wait_until(lambda: status(admin)["generation"] == 2, what="the reload")

@@ -577,6 +577,23 @@ static void test_dangling_names(void **state)
 	struct sk_config *cfg = load_ok(yaml);
 	sk_config_free(cfg);
 
+	/* admin.access: read like a behavior's, after the IP sets it names; per-request credentials only. */
+	snprintf(yaml, sizeof(yaml), "%sadmin: { listen: \"127.0.0.1:9901\", access: { ip: { allow: [office] }, auth: [basic] } }\n",
+		 base_refs);
+	cfg = load_ok(yaml);
+	assert_true(cfg->admin.access.present);
+	assert_int_equal(cfg->admin.access.ip_allow.n, 1);
+	assert_int_equal(cfg->admin.access.n_auth, 1);
+	assert_string_equal(cfg->admin.access.realm, "sekisho");
+	sk_config_free(cfg);
+	expect_err_with_base("admin: { listen: \"127.0.0.1:9901\", access: { ip: { allow: [nope] } } }\n", 11, 60,
+			     "ip set 'nope' is not defined");
+	expect_err_with_base("admin: { listen: \"127.0.0.1:9901\", access: { auth: [session] } }\n", 11, 52,
+			     "the admin listener takes auth basic or api_key only");
+	expect_err_with_base("admin: { listen: \"127.0.0.1:9901\", access: { auth: [basic], mfa: required } }\n", 11,
+			     66, "'mfa' is not available on the admin listener");
+	expect_err_with_base("admin: { listen: \"127.0.0.1:9901\", access: { bogus: 1 } }\n", 11, 46, "bogus");
+
 	expect_err_with_base("distributions:\n"
 			     "  - name: d\n"
 			     "    aliases: [a.example]\n"
