@@ -262,7 +262,7 @@ static const struct {
 	[SK_M_REJECTED] = { "sekisho_connections_rejected_total", "Connections refused at accept (listener ACL)." },
 	[SK_M_BYTES_IN] = { "sekisho_request_bytes_total", "Bytes received from viewers." },
 	[SK_M_BYTES_OUT] = { "sekisho_response_bytes_total", "Bytes sent to viewers." },
-	/* SK_M_TLS_HANDSHAKES has no row: it is the family sekisho_tls_handshakes_total{listener,result}. */
+	/* Handshakes completed are the family sekisho_tls_handshakes_total{listener,result}. */
 	[SK_M_TLS_RESUMED] = { "sekisho_tls_resumed_total", "Viewer TLS handshakes that resumed a session." },
 	[SK_M_TLS_FAILED] = { "sekisho_tls_handshake_failures_total", "Viewer TLS handshakes that failed." },
 };
@@ -482,8 +482,6 @@ char *sk_metrics_render_alloc(enum sk_metrics_format f, size_t *len)
 	o.p = sk_malloc(o.cap);
 	o.p[0] = '\0';
 	for (int m = 0; m < SK_M__COUNT; m++) {
-		if (!metric_rows[m].name)
-			continue;
 		family(&o, metric_rows[m].name, "counter", metric_rows[m].help);
 		put(&o, "%s %llu\n", metric_rows[m].name, (unsigned long long)sk_metrics_sum(m));
 	}
@@ -519,14 +517,4 @@ char *sk_metrics_render_alloc(enum sk_metrics_format f, size_t *len)
 		put(&o, "# EOF\n");
 	*len = o.len;
 	return o.p;
-}
-
-size_t sk_metrics_render(char *out, size_t cap)
-{
-	size_t len;
-	char *p = sk_metrics_render_alloc(SK_METRICS_PROMETHEUS, &len);
-	size_t n = SK_MIN(len, cap);
-	memcpy(out, p, n);
-	free(p);
-	return n;
 }

@@ -23,7 +23,6 @@ enum sk_metric {
 	SK_M_REJECTED,      /* connections refused at accept (listener ACL) */
 	SK_M_BYTES_IN,
 	SK_M_BYTES_OUT,
-	SK_M_TLS_HANDSHAKES, /* viewer TLS handshakes completed */
 	SK_M_TLS_RESUMED,    /* of which resumed a session (tickets) */
 	SK_M_TLS_FAILED,     /* viewer TLS handshakes that failed */
 	SK_M__COUNT
@@ -70,8 +69,6 @@ void sk_metrics_lockout(void);
 enum sk_metrics_format { SK_METRICS_PROMETHEUS, SK_METRICS_OPENMETRICS };
 /* Writes the exposition into a new buffer (caller frees); *len gets its length. */
 char *sk_metrics_render_alloc(enum sk_metrics_format f, size_t *len);
-/* Writes the Prometheus text exposition into out. Returns its length (cut at cap). */
-size_t sk_metrics_render(char *out, size_t cap);
 /* Current sum of one counter, and of one reason (for tests and `sekisho check`). */
 uint64_t sk_metrics_sum(enum sk_metric m);
 uint64_t sk_metrics_reason_sum(enum sk_reason r);

@@ -255,3 +255,20 @@ def test_post_only_state_changes(sekisho, origin, pki, tmp_path):
     # POST /reload reloads (the generation moves).
     assert requests.post(base + "/reload", timeout=5).status_code == 202
     wait_until(lambda: status(admin)["generation"] == 2, what="the reload")
+
+
+@pytest.mark.slow
+def test_rates_are_per_10s_samples(sekisho, origin):
+    admin = free_port()
+    cfg = simple_config(origin.port, admin={"listen": "127.0.0.1:%d" % admin}, ip_sets={"none": ["192.0.2.0/24"]})
+    cfg["distributions"][0]["behaviors"].insert(0, {"path": "/closed/*", "origin": "app",
+                                                    "access": {"ip": {"allow": ["none"]}}})
+    sk = sekisho(cfg)
+    time.sleep(0.5)  # after the first sample, taken within 200 ms of the start
+    assert status(admin)["distributions"][0]["rates"] == []
+    for _ in range(3):
+        assert requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5).status_code == 200
+    assert requests.get(sk.url + "/closed/x", headers={"Host": "app.test"}, timeout=5).status_code == 403
+    wait_until(lambda: status(admin)["distributions"][0]["rates"], timeout=15, interval=0.5, what="a rate point")
+    p = status(admin)["distributions"][0]["rates"][0]
+    assert (p["requests"], p["refusals"]) == (4, 1) and abs(p["t"] - time.time()) < 15, p
