@@ -47,7 +47,7 @@ static void num(char *out, size_t cap, int64_t v)
 
 void sk_flowlog_append(struct sk_flowbuf *b, const struct sk_flow_rec *rec)
 {
-	char sp[8], dp[8], pk[24], by[24], st[24], en[24];
+	char sp[24], dp[24], pk[24], by[24], st[24], en[24];
 	num(sp, sizeof(sp), rec->src_port);
 	num(dp, sizeof(dp), rec->dst_port);
 	num(pk, sizeof(pk), rec->packets);
