@@ -359,6 +359,7 @@ static const char *status_text(int status)
 	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -1468,6 +1469,9 @@ static enum step do_head(struct sk_conn *c)
 			case SK_H1_HEAD_TOO_LARGE:
 				r->hreq.headers = NULL;
 				return reply_error(c, SK_R_HEADERS_TOO_LARGE, true);
+			case SK_H1_NOT_IMPLEMENTED:
+				r->hreq.headers = NULL;
+				return reply_error(c, SK_R_NOT_IMPLEMENTED, true);
 			default:
 				r->hreq.headers = NULL;
 				sk_info("client %s: malformed request head, answered 400",
