@@ -516,7 +516,8 @@ static enum step begin_request(struct sk_conn *c)
 		return reply_error(c, SK_R_BAD_REQUEST, true);
 	struct sk_slice host = authority.len ? authority : h->host;
 	r->host_len = (uint8_t)SK_MIN(host.len, sizeof(r->host));
-	memcpy(r->host, host.ptr, r->host_len);
+	if (r->host_len) /* an HTTP/1.0 request may have no Host: an empty slice, whose ptr is NULL */
+		memcpy(r->host, host.ptr, r->host_len);
 
 	size_t plen = 0;
 	if (path.len == 1 && path.ptr[0] == '*') {
