@@ -17,6 +17,9 @@
  * (its hash was verified all the same, so the timing matches), the code appended to the password or sent
  * in X-OTP is checked and marked used, and failures count toward lockout and bans. Login sessions
  * (`auth: [session]`) are read from the signed cookie and looked up in the store the same way.
+ *
+ * Where a method succeeds it records the credential fields it read (req->consumed), so that the origin
+ * request can leave them out (DESIGN §1; forward_credentials keeps them).
  */
 #include <stdlib.h>
 #include <string.h>
