@@ -45,7 +45,7 @@ def test_one_json_line_per_request_with_fields(sekisho, origin):
     assert g["host"].split(":")[0] == "app.test"
     assert g["listener"] == "web"
     assert g["distribution"] == "main"
-    assert g["behavior"] in (0, "0", "*")
+    assert g["behavior"] == 0
     assert g["client"] == "127.0.0.1"
     assert isinstance(g["bytes_out"], int) and g["bytes_out"] > 0
     assert isinstance(g["bytes_in"], int) and g["bytes_in"] > 0
@@ -79,7 +79,7 @@ def test_rejected_requests_are_logged_with_reason(sekisho, origin):
         c.send(b"GET /a%2Fb HTTP/1.1\r\nHost: app.test\r\n\r\n")
         assert c.read_response().status == 400
     e = sk.wait_log(lambda e: e.get("status") == 400)
-    assert e["reason"] in ("bad_request",)
+    assert e["reason"] == "bad_request"
 
 
 def test_bytes_out_counts_large_response(sekisho, origin):
@@ -99,8 +99,8 @@ def test_behavior_identified(sekisho, origin):
     lines = wait_count(sk, 2)
     a = next(e for e in lines if e.get("path", "").startswith("/api"))
     o = next(e for e in lines if e.get("path", "").startswith("/other"))
-    assert a["behavior"] in (0, "0", "/api/*")
-    assert o["behavior"] in (1, "1", "*")
+    assert a["behavior"] == 0
+    assert o["behavior"] == 1
 
 
 def test_bytes_in_counts_whole_request_body(sekisho, origin):
