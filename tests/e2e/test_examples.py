@@ -146,6 +146,14 @@ def test_example(name, sekisho, origin, tmp_path, request):
 def quickstart(path, dst, sekisho, origin, tmp_path, req):
     # The quickstart needs nothing else running: its proxied path reaches its own second listener.
     text, ports = localize(path)
+    db = (yaml.safe_load(text).get("geoip") or {}).get("database")
+    if db and not os.path.exists(os.path.join(str(dst), db)):
+        # Without scripts/fetch-geoip's database the quickstart may start without its geo rule, or refuse
+        # to: whichever it does, it must say which file is missing.
+        p = run_cli("check-config", "-c", path, check=False)
+        if p.returncode != 0:
+            assert os.path.basename(db) in p.stderr + p.stdout, p.stderr + p.stdout
+            pytest.skip("no country database (scripts/fetch-geoip) for the quickstart's geo rule")
     check_config(path)
     start(sekisho, path, text)
     with open(os.path.join(EXAMPLES, "www", "index.html"), "rb") as f:
