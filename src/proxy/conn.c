@@ -293,12 +293,23 @@ static bool method_idempotent(const struct sk_req *r)
 
 /* ---- access log ---- */
 
+/* The viewer as the access log names it. A request refused before its head was parsed (400, 414, 431,
+ * 408) has no client yet: it is the peer, since no trusted X-Forwarded-For could be read. Slow path only. */
+static void fill_client(struct sk_conn *c)
+{
+	if (!c->req->client.ip[0])
+		sk_forward_client((const struct sockaddr *)&c->peer, NULL, NULL, &c->req->client);
+}
+
+/* Logs and counts the request, once it has been answered or abandoned. Every refusal is logged, the parser's
+ * included (no method then): only a connection that never got an answer to anything stays out. */
 static void log_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_worker *w = c->w;
-	if (!r || r->method_len == 0 || c->listener == SK_ADMIN_LISTENER)
+	if (!r || (r->method_len == 0 && r->status == 0) || c->listener == SK_ADMIN_LISTENER)
 		return;
+	fill_client(c);
 	sk_metrics_request(w->id, r->reason, r->bytes_in, r->bytes_out);
 	if (w->access_log->fd < 0)
 		return;
@@ -1532,8 +1543,8 @@ static enum step do_head(struct sk_conn *c)
 				return reply_error(c, SK_R_NOT_IMPLEMENTED, true);
 			default:
 				r->hreq.headers = NULL;
-				sk_info("client %s: malformed request head, answered 400",
-					(r->client.ip[0] ? r->client.ip : "?"));
+				fill_client(c);
+				sk_info("client %s: malformed request head, answered 400", r->client.ip);
 				return reply_error(c, SK_R_BAD_REQUEST, true);
 			}
 			if (b->off > 0) { /* make room at the end for the rest of the head */
@@ -1750,7 +1761,7 @@ static void conn_close(struct sk_conn *c)
 		sk_upstream_close(c->up);
 		c->up = NULL;
 	}
-	if (c->req && c->req->method_len)
+	if (c->req)
 		log_request(c);
 	req_put(c);
 	if (c->rbuf)

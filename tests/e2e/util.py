@@ -17,6 +17,8 @@ import socketserver
 import threading
 import time
 
+import requests
+
 # The echo origin must accept more header fields than sekisho forwards (sekisho's own limit is 100, and
 # it adds X-Forwarded-*); Python's default cap of 100 would otherwise answer 431 at the origin.
 http.client._MAXHEADERS = 1000
@@ -753,3 +755,15 @@ def simple_config(origin_port, aliases=("app.test",), behavior=None, origin=None
     }
     cfg.update(top)
     return cfg
+
+
+def metrics(port):
+    """Scrapes the admin listener on port. Returns (text, {series: int value})."""
+    text = requests.get("http://%s:%d/metrics" % (HOST, port), timeout=5).text
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = int(float(value))
+    return text, values
