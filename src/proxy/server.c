@@ -5,13 +5,20 @@
  *
  * Listening sockets outlive snapshots: a reload that keeps a listener's address keeps its sockets, so no
  * queued connection is lost. Sockets of removed listeners are closed once every worker has switched.
+ * A new address is probed first (sk_listen_probe): joining a SO_REUSEPORT group that another process
+ * already listens in would silently split the traffic with it.
+ *
+ * This thread also frees old snapshots: workers queue their references (sk_runtime_release_later) and
+ * each turn of the signal loop drops them (sk_runtime_reap), so no worker ever runs a snapshot's teardown.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,6 +143,7 @@ static void reload(void)
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
+		sk_metrics_reload(false);
 		return;
 	}
 	if (rt->cfg->workers != srv.n_workers)
@@ -145,6 +153,7 @@ static void reload(void)
 	sk_runtime_unref(srv.rt);
 	srv.rt = rt;
 	publish_certificates(rt);
+	sk_metrics_reload(true);
 	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
 }
 
@@ -213,6 +222,7 @@ int sk_server_run(const char *config_path)
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
+		sk_runtime_reap();
 		if (sig == -1) {
 			retire_sockets();
 			int64_t now = (int64_t)time(NULL);
@@ -237,6 +247,7 @@ int sk_server_run(const char *config_path)
 		sk_worker_stop(srv.workers[i]);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
+	sk_runtime_reap();
 	sk_pool_stop();
 	sk_statesvc_stop();
 	for (size_t i = 0; i < srv.n_socks; i++)

@@ -4,9 +4,15 @@
  *
  * Snapshot switching: the main thread publishes a new snapshot into next_rt and wakes the loop. The
  * worker re-registers its listening sockets for the new snapshot and uses it for new connections; each
- * connection keeps the snapshot it was accepted under, counted per worker in snaps[] so that the hot path
- * never touches a shared reference count. When an old snapshot's last connection on this worker closes,
- * the worker drops its reference.
+ * connection keeps the snapshot it was accepted under, counted per worker in the snaps list (one node per
+ * generation that still has connections here, however many) so that the hot path never touches a shared
+ * reference count. When an old snapshot's last connection on this worker closes, the worker hands its
+ * reference to the main thread (sk_runtime_release_later), which frees the snapshot if it was the last.
+ *
+ * Accept failures for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause that listener on this
+ * worker for ACCEPT_PAUSE_MS instead of retrying at once: the socket stays readable, so a level-triggered
+ * listener would otherwise spin a core. The pending connections wait in the kernel's queue meanwhile.
+ * The error is logged at most once per ACCEPT_LOG_MS for the whole process, with a count of the others.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -134,26 +140,24 @@ static void open_access_log(struct sk_worker *w)
 static void switch_snapshot(struct sk_worker *w, struct sk_runtime *nrt)
 {
 	unregister_listeners(w);
-	struct sk_runtime *old = w->rt;
-	w->rt = nrt;
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt == old && w->snaps[i].conns == 0) {
-			sk_runtime_unref(old);
-			w->snaps[i] = w->snaps[--w->n_snaps];
-			break;
-		}
-	}
-	if (w->n_snaps == SK_ARRAY_LEN(w->snaps)) {
-		/* Eight generations still have connections on this worker: that is a reload storm. The
-		 * oldest keep working (their snapshot stays referenced) but are no longer tracked for release
-		 * until they close; record this rather than grow without bound. */
-		sk_warn("worker %u: too many live configuration generations", w->id);
+	struct sk_snapref *cur = w->snaps;
+	SK_ASSERT(cur && cur->rt == w->rt);
+	/* One node per generation: allocated on a reload, never per connection. The list has no cap: each
+	 * node leaves it when its last connection closes, however long that takes. */
+	struct sk_snapref *n = sk_calloc(1, sizeof(*n));
+	n->rt = nrt;
+	if (cur->conns == 0) {
+		n->next = cur->next;
+		sk_runtime_release_later(cur);
 	} else {
-		w->snaps[w->n_snaps++] = (struct sk_snapref){ .rt = nrt, .conns = 0 };
+		n->next = cur;
 	}
+	w->snaps = n;
+	w->rt = nrt;
 	register_listeners(w);
 	open_access_log(w);
 	atomic_store(&w->acked_generation, nrt->generation);
+	sk_metrics_set_generation(w->id, nrt->generation);
 }
 
 static void on_wake(void *arg)
@@ -190,10 +194,11 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 	}
 	sk_runtime_ref(rt);
 	w->rt = rt;
-	w->snaps[0] = (struct sk_snapref){ .rt = rt, .conns = 0 };
-	w->n_snaps = 1;
+	w->snaps = sk_calloc(1, sizeof(*w->snaps));
+	w->snaps->rt = rt;
 	atomic_init(&w->next_rt, NULL);
 	atomic_store(&w->acked_generation, rt->generation);
+	sk_metrics_set_generation(id, rt->generation);
 	w->verifier = sk_verifier_new(w->loop);
 	w->access_log = sk_calloc(1, sizeof(*w->access_log));
 	w->access_log->fd = -1;
@@ -205,6 +210,7 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 static void *worker_main(void *arg)
 {
 	struct sk_worker *w = arg;
+	sk_runtime_on_worker_thread();
 	open_access_log(w);
 	register_listeners(w);
 	uint64_t drain_deadline = 0;
@@ -289,8 +295,12 @@ void sk_worker_join_free(struct sk_worker *w)
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
 		sk_runtime_unref(pending);
-	for (unsigned i = 0; i < w->n_snaps; i++)
-		sk_runtime_unref(w->snaps[i].rt);
+	while (w->snaps) {
+		struct sk_snapref *s = w->snaps;
+		w->snaps = s->next;
+		sk_runtime_unref(s->rt);
+		free(s);
+	}
 	free(w->access_log);
 	sk_verifier_free(w->verifier);
 	sk_bans_release(w->id, &w->bans);
