@@ -168,6 +168,39 @@ static void retire_sockets(void)
 			sock_close(&srv.socks[i]);
 }
 
+/*
+ * Raises the open-file soft limit to the hard limit (the soft one is often 1024, far below what a proxy
+ * needs) and warns when max_connections cannot fit: each proxied connection holds two descriptors (viewer
+ * and origin), plus the listening sockets and a margin for logs, epoll, eventfds and the state store.
+ * Past the limit, accepts pause (worker.c) and connections to origins fail: the operator should know now.
+ */
+static void fit_open_files(const struct sk_config *cfg, unsigned workers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		sk_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &raised) == -1)
+			sk_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+				strerror(errno));
+		else
+			rl = raised;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	unsigned long long n_listen = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	unsigned long long need = 2ULL * workers * cfg->limits.max_connections + n_listen * workers +
+				  8ULL * workers + 64;
+	if (need > rl.rlim_cur)
+		sk_warn("open-file limit %llu cannot hold limits.max_connections %u x %u workers (each proxied "
+			"connection needs 2 descriptors: %llu with listeners and margin); past the limit accepts "
+			"pause. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower max_connections",
+			(unsigned long long)rl.rlim_cur, cfg->limits.max_connections, workers, need);
+}
+
 int sk_server_run(const char *config_path)
 {
 	srv.path = config_path;
@@ -180,6 +213,7 @@ int sk_server_run(const char *config_path)
 	if (!cfg)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
+	fit_open_files(cfg, srv.n_workers);
 	if (sk_statesvc_prepare(cfg, &err) == -1) {
 		sk_config_free(cfg);
 		goto fail;

@@ -33,12 +33,19 @@
 
 #define MAX_FREE_BUFS 256
 #define DRAIN_MS 30000
+#define ACCEPT_PAUSE_MS 500
+#define ACCEPT_LOG_MS 5000
 
 struct listen_io {
 	struct sk_io io;
+	struct sk_timer resume; /* armed while accepting is paused */
 	struct sk_worker *w;
 	uint16_t listener;
 };
+
+/* Process-wide: descriptor exhaustion hits every worker at once, one line per interval is enough. */
+static atomic_uint_fast64_t accept_log_next_ms;
+static atomic_uint accept_suppressed;
 
 struct sk_buf *sk_buf_get(struct sk_worker *w)
 {
@@ -65,10 +72,39 @@ void sk_buf_put(struct sk_worker *w, struct sk_buf *b)
 	w->n_free_bufs++;
 }
 
+static void on_resume(struct sk_timer *t)
+{
+	struct listen_io *li = SK_CONTAINER_OF(t, struct listen_io, resume);
+	sk_loop_add_level(li->w->loop, &li->io, EPOLLIN);
+}
+
+/* A failed accept4 that is not about one connection: log (rate-limited) and pause this listener. */
+static void accept_failed(struct listen_io *li, const char *listener, int err)
+{
+	struct sk_worker *w = li->w;
+	uint64_t now = sk_loop_now(w->loop);
+	uint_fast64_t next = atomic_load_explicit(&accept_log_next_ms, memory_order_relaxed);
+	if (now >= next && atomic_compare_exchange_strong(&accept_log_next_ms, &next, now + ACCEPT_LOG_MS)) {
+		unsigned n = atomic_exchange(&accept_suppressed, 0);
+		if (n)
+			sk_error("accept on %s: %s; pausing accepts for %d ms (%u more such errors in the last %d s)",
+				 listener, strerror(err), ACCEPT_PAUSE_MS, n, ACCEPT_LOG_MS / 1000);
+		else
+			sk_error("accept on %s: %s; pausing accepts for %d ms", listener, strerror(err),
+				 ACCEPT_PAUSE_MS);
+	} else {
+		atomic_fetch_add_explicit(&accept_suppressed, 1, memory_order_relaxed);
+	}
+	sk_loop_del(w->loop, &li->io);
+	sk_timer_arm(w->loop, &li->resume, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct sk_io *io, uint32_t ev)
 {
 	struct listen_io *li = SK_CONTAINER_OF(io, struct listen_io, io);
 	struct sk_worker *w = li->w;
+	if (sk_timer_armed(&li->resume))
+		return; /* an event of the batch that paused it */
 	const struct sk_config *cfg = w->rt->cfg;
 	bool admin = li->listener == SK_ADMIN_LISTENER;
 	const struct sk_listener admin_l = { .name = "admin" };
@@ -78,10 +114,13 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 		socklen_t len = sizeof(ss);
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			/* Errors of one connection (accept(2): pending network errors are passed on). */
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM ||
+			    errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET ||
+			    errno == EHOSTUNREACH || errno == EOPNOTSUPP || errno == ENETUNREACH)
 				continue;
 			if (errno != EAGAIN)
-				sk_error("accept on %s: %s", l->name, strerror(errno));
+				accept_failed(li, l->name, errno); /* EMFILE, ENFILE, ENOBUFS, ENOMEM, others */
 			return;
 		}
 		/* Bans do not apply to the admin listener: the operator must not lock themselves out. */
@@ -102,6 +141,7 @@ static void unregister_listeners(struct sk_worker *w)
 {
 	struct listen_io *lis = (struct listen_io *)w->listen_io;
 	for (size_t i = 0; i < w->n_listen_io; i++) {
+		sk_timer_cancel(w->loop, &lis[i].resume);
 		sk_loop_del(w->loop, &lis[i].io);
 		lis[i].io.fd = -1; /* the socket belongs to the server's table: only forget it here */
 	}
@@ -121,6 +161,7 @@ static void register_listeners(struct sk_worker *w)
 		lis[i] = (struct listen_io){
 			.io = { .fd = admin ? w->rt->admin.fds[w->id] : w->rt->listeners[i].fds[w->id],
 				.cb = on_accept },
+			.resume = { .cb = on_resume },
 			.w = w,
 			.listener = admin ? SK_ADMIN_LISTENER : (uint16_t)i,
 		};
