@@ -55,6 +55,27 @@ static struct sock_entry *sock_find(const struct sk_addr *a)
 	return NULL;
 }
 
+static uint16_t addr_port(const struct sk_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_port;
+	return ((const struct sockaddr_in *)&a->ss)->sin_port;
+}
+
+/* Whether this process already listens on a's port (same family, any address). Binding a specific
+ * address next to our own wildcard on that port (or the reverse) fails a plain probe, so the probe would
+ * refuse a reload that only narrows or widens an address we hold ourselves. */
+static bool own_port(const struct sk_addr *a)
+{
+	for (size_t i = 0; i < srv.n_socks; i++) {
+		const struct sk_addr *o = &srv.socks[i].addr;
+		if (srv.socks[i].open && o->ss.ss_family == a->ss.ss_family &&
+		    addr_port(o) == addr_port(a))
+			return true;
+	}
+	return false;
+}
+
 static void sock_close(struct sock_entry *e)
 {
 	for (unsigned w = 0; w < srv.n_workers; w++)
@@ -71,7 +92,8 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
 	for (size_t i = 0; i < n; i++) {
 		bool admin = i == cfg->n_listeners;
-		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen };
+		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen,
+						     .pos = cfg->admin.pos };
 		const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[i];
 		struct sock_entry *e = sock_find(&l->listen);
 		if (!e) {
@@ -80,7 +102,10 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			memset(e, 0, sizeof(*e));
 			e->addr = l->listen;
 			for (unsigned w = 0; w < srv.n_workers; w++) {
-				e->fds[w] = sk_listen_open(&l->listen, err);
+				if (w == 0 && !own_port(&l->listen) && sk_listen_probe(&l->listen, err) == -1)
+					e->fds[w] = -1;
+				else
+					e->fds[w] = sk_listen_open(&l->listen, err);
 				if (e->fds[w] == -1) {
 					char where[600];
 					snprintf(where, sizeof(where), "listener '%s': %s", l->name, err->msg);
