@@ -64,6 +64,11 @@ void sk_metrics_add_snapshots(int delta)
 	atomic_fetch_add_explicit(&snapshots, delta, memory_order_relaxed);
 }
 
+int sk_metrics_snapshots(void)
+{
+	return atomic_load_explicit(&snapshots, memory_order_relaxed);
+}
+
 void sk_metrics_reload(bool ok)
 {
 	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_error, 1, memory_order_relaxed);

@@ -48,6 +48,7 @@ void sk_metrics_set_certificates(const char *const *names, const int64_t *not_af
  */
 void sk_metrics_set_generation(unsigned w, uint64_t generation);
 void sk_metrics_add_snapshots(int delta);
+int sk_metrics_snapshots(void);
 void sk_metrics_reload(bool ok);
 
 #endif
