@@ -109,7 +109,7 @@ def test_reload_storm_with_keepalive_and_websockets(sekisho, origin, ws_origin):
     # ASan keeps freed memory in quarantine, so RSS cannot drop back exactly: the slack is generous, and
     # the snapshot gauge above is the precise check.
     rss_end = sk.vm_rss_kb()
-    assert rss_end - rss_start < 64 * 1024, (rss_start, rss_end)
+    assert rss_end - rss_start < 32 * 1024, (rss_start, rss_end)  # measured: about +5 MiB under ASan
 
 
 def test_stop_with_connections_on_old_generations(sekisho, origin):
