@@ -75,7 +75,9 @@ void sk_buf_put(struct sk_worker *w, struct sk_buf *b)
 static void on_resume(struct sk_timer *t)
 {
 	struct listen_io *li = SK_CONTAINER_OF(t, struct listen_io, resume);
-	sk_loop_add_level(li->w->loop, &li->io, EPOLLIN);
+	/* epoll_ctl can fail for memory too (logged by the loop): try again rather than stop accepting. */
+	if (sk_loop_add_level(li->w->loop, &li->io, EPOLLIN) == -1)
+		sk_timer_arm(li->w->loop, &li->resume, ACCEPT_PAUSE_MS);
 }
 
 /* A failed accept4 that is not about one connection: log (rate-limited) and pause this listener. */
