@@ -40,6 +40,7 @@ struct block {
 	ctr conn_closed[SK_METRICS_SLOTS];
 	ctr tls_ok[SK_METRICS_SLOTS];
 	ctr tls_error[SK_METRICS_SLOTS];
+	ctr generation; /* the configuration this worker gives new connections */
 };
 
 static struct block blocks[MAX_WORKERS];
@@ -56,6 +57,9 @@ static _Atomic int64_t server_failed_at[SK_METRICS_SLOTS];
 static atomic_uint_fast64_t server_down_until[SK_METRICS_SLOTS]; /* wall ms; 0 = up */
 static atomic_uint_fast64_t lockouts;
 static atomic_uint_fast64_t bans_active;
+/* Written on reloads only (main thread, or a worker switching): never on the per-request path. */
+static atomic_int snapshots;
+static atomic_uint_fast64_t reloads_ok, reloads_error;
 
 /* Single writer per block: a relaxed load and store compile to plain moves, and readers on other
  * threads still see whole values (no torn reads). */
@@ -102,6 +106,34 @@ void sk_metrics_add(unsigned w, enum sk_metric m, uint64_t n)
 void sk_metrics_set_workers(unsigned n)
 {
 	n_workers = SK_MIN(SK_MAX(n, 1u), (unsigned)MAX_WORKERS);
+}
+
+void sk_metrics_set_generation(unsigned w, uint64_t generation)
+{
+	atomic_store_explicit(&blocks[w % MAX_WORKERS].generation, generation, memory_order_relaxed);
+}
+
+void sk_metrics_add_snapshots(int delta)
+{
+	atomic_fetch_add_explicit(&snapshots, delta, memory_order_relaxed);
+}
+
+int sk_metrics_snapshots(void)
+{
+	return atomic_load_explicit(&snapshots, memory_order_relaxed);
+}
+
+void sk_metrics_reload(bool ok)
+{
+	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_error, 1, memory_order_relaxed);
+}
+
+static uint64_t generation_in_service(void)
+{
+	uint64_t g = UINT64_MAX;
+	for (unsigned w = 0; w < n_workers; w++)
+		g = SK_MIN(g, (uint64_t)atomic_load_explicit(&blocks[w].generation, memory_order_relaxed));
+	return g;
 }
 
 uint16_t sk_metrics_slot(enum sk_mkind kind, const char *name)
@@ -491,6 +523,16 @@ char *sk_metrics_render_alloc(enum sk_metrics_format f, size_t *len)
 		put(&o, "sekisho_denied_total{reason=\"%s\",status=\"%d\"} %llu\n", sk_reason_label(r),
 		    sk_reason_status(r), (unsigned long long)sk_metrics_reason_sum(r));
 	}
+	family(&o, "sekisho_config_generation", "gauge",
+	       "Configuration generation that every worker serves new connections with.");
+	put(&o, "sekisho_config_generation %llu\n", (unsigned long long)generation_in_service());
+	family(&o, "sekisho_config_snapshots", "gauge",
+	       "Configurations in memory: the current one and older ones that still have connections.");
+	put(&o, "sekisho_config_snapshots %d\n", atomic_load_explicit(&snapshots, memory_order_relaxed));
+	family(&o, "sekisho_config_reloads_total", "counter", "Reloads (SIGHUP) by result.");
+	put(&o, "sekisho_config_reloads_total{result=\"ok\"} %llu\nsekisho_config_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)atomic_load_explicit(&reloads_ok, memory_order_relaxed),
+	    (unsigned long long)atomic_load_explicit(&reloads_error, memory_order_relaxed));
 	pthread_mutex_lock(&names_lock);
 	if (n_names[SK_MK_DIST] == 0)
 		names[SK_MK_DIST][n_names[SK_MK_DIST]++] = sk_strdup("-");

@@ -89,4 +89,15 @@ void sk_metrics_set_upstreams(const char *const *origins, const char *const *ser
 /* The number of active bans, for sekisho_bans_active (set by whoever refreshes the ban list). */
 void sk_metrics_set_bans(uint64_t n);
 
+/*
+ * Configuration gauges. sekisho_config_generation is the generation every worker has switched to (the
+ * smallest over workers, so a test that sees generation g knows new connections get config g anywhere);
+ * each worker sets its own. sekisho_config_snapshots counts snapshots in memory (the current one plus
+ * older ones that still have connections). sekisho_config_reloads_total{result} counts SIGHUPs.
+ */
+void sk_metrics_set_generation(unsigned w, uint64_t generation);
+void sk_metrics_add_snapshots(int delta);
+int sk_metrics_snapshots(void);
+void sk_metrics_reload(bool ok);
+
 #endif

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import requests
 
-from util import HOST, free_port, simple_config, wait_port, wait_until
+from util import HOST, free_port, metrics, simple_config, wait_port, wait_until
 
 OM_TYPE = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
@@ -23,17 +23,6 @@ def scrape(port, accept=None):
     r = requests.get("http://127.0.0.1:%d/metrics" % port, headers=h, timeout=5)
     assert r.status_code == 200
     return r
-
-
-def samples(text):
-    """{name{labels}: float} of every sample line (labels as written)."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, value = line.rsplit(" ", 1)
-        out[key] = float(value)
-    return out
 
 
 def promtool(text):
@@ -65,16 +54,15 @@ def test_families_labels_and_promtool(sekisho, origin):
     assert requests.get(sk.url + "/dead/x", headers={"Host": "other.test"}, timeout=5).status_code == 502
     assert requests.get(sk.url + "/", headers={"Host": "nobody.test"}, timeout=5).status_code == 421
     # One connection refused at accept by the listener ACL of "closed" (the harness's start-up probe was one).
-    rejects = samples(scrape(admin).text)['sekisho_connections_total{listener="closed",action="reject"}']
+    rejects = metrics(admin)[1]['sekisho_connections_total{listener="closed",action="reject"}']
     c = socket.create_connection((HOST, sk.port("closed")), timeout=5)
     c.settimeout(5)
     assert c.recv(1) == b""
     c.close()
 
-    text = scrape(admin).text
+    text, v = metrics(admin)
     rc, out = promtool(text)
     assert rc == 0 and out == "", out
-    v = samples(text)
     assert v['sekisho_http_requests_total{distribution="main",code="2xx"}'] == 3
     assert v['sekisho_http_requests_total{distribution="other",code="4xx"}'] == 2
     assert v['sekisho_http_requests_total{distribution="other",code="5xx"}'] == 1
@@ -103,7 +91,7 @@ def test_families_labels_and_promtool(sekisho, origin):
     assert v["sekisho_lockouts_total"] == 0
     assert 'sekisho_tls_handshakes_total{listener="web",result="ok"}' in v
     s.close()
-    wait_until(lambda: samples(scrape(admin).text)['sekisho_connections_open{listener="web"}'] == 0,
+    wait_until(lambda: metrics(admin)[1]['sekisho_connections_open{listener="web"}'] == 0,
                what="connections_open back to 0")
 
 
@@ -114,10 +102,9 @@ def test_counters_keep_their_labels_across_a_reload(sekisho, origin):
     assert requests.get(sk.url + "/a", headers={"Host": "app.test"}, timeout=5).status_code == 200
     # The reload reverses the distributions: a counter must stay with its name, not its index.
     cfg["distributions"].reverse()
-    sk.reload(cfg)
-    time.sleep(0.5)
+    assert sk.reload_and_wait(cfg)
     assert requests.get(sk.url + "/a", headers={"Host": "app.test"}, timeout=5).status_code == 200
-    v = samples(scrape(admin).text)
+    v = metrics(admin)[1]
     assert v['sekisho_http_requests_total{distribution="main",code="2xx"}'] == 2
     assert v['sekisho_http_requests_total{distribution="other",code="2xx"}'] == 0
 
@@ -193,6 +180,5 @@ def test_lockouts_and_bans_are_counted(sekisho, origin, tmp_path):
     sk = sekisho(cfg)
     for i in range(3):  # the 2nd locks alice, the 3rd bans 127.0.0.2
         assert request(sk.port(), auth=("alice", "wrong-%d" % i), src="127.0.0.2").status == 401
-    v = samples(scrape(admin).text)
-    assert v["sekisho_lockouts_total"] == 1
-    wait_until(lambda: samples(scrape(admin).text)["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
+    assert metrics(admin)[1]["sekisho_lockouts_total"] == 1
+    wait_until(lambda: metrics(admin)[1]["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
