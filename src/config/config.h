@@ -106,6 +106,7 @@ struct sk_origin {
 	char *root;              /* static origin directory (absolute, realpath'd at load), or NULL */
 	struct sk_origin_tls tls;
 	uint64_t connect_timeout_ms;  /* default 5s */
+	uint64_t fail_timeout_ms;     /* default 10s: a failed server is skipped this long */
 	uint64_t response_timeout_ms; /* default 60s: time to the response head */
 	uint32_t max_idle;            /* idle keep-alive connections kept per server per worker; default 64 */
 };

@@ -137,10 +137,10 @@ static int read_origin_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, struc
 static int read_origin(struct sk_cfg_ctx *c, const struct sk_cnode *k, const struct sk_cnode *m, struct sk_origin *o)
 {
 	static const char *const keys[] = { "servers", "host", "headers", "root", "tls", "connect_timeout",
-					    "response_timeout", "max_idle", NULL };
+					    "response_timeout", "max_idle", "fail_timeout", NULL };
 	/* Keys that only make sense toward an upstream server. */
 	static const char *const upstream_only[] = { "host", "headers", "tls", "connect_timeout",
-						     "response_timeout", "max_idle", NULL };
+						     "response_timeout", "max_idle", "fail_timeout", NULL };
 	char what[128], where[128];
 	snprintf(what, sizeof(what), "origin '%s'", k->str);
 	snprintf(where, sizeof(where), "in origin '%s'", k->str);
@@ -153,6 +153,7 @@ static int read_origin(struct sk_cfg_ctx *c, const struct sk_cnode *k, const str
 	o->pos = sk_cfg_pos(k);
 	o->tls.verify = true;
 	o->connect_timeout_ms = 5 * 1000;
+	o->fail_timeout_ms = 10 * 1000;
 	o->response_timeout_ms = 60 * 1000;
 	o->max_idle = 64;
 	if (sk_cfg_want(c, m, SK_CN_MAP, what) == -1 || sk_cfg_check_keys(c, m, keys, where) == -1)
@@ -177,8 +178,11 @@ static int read_origin(struct sk_cfg_ctx *c, const struct sk_cnode *k, const str
 	if (read_origin_servers(c, servers, o) == -1 || sk_cfg_str(c, m, "host", &o->host) == -1 ||
 	    read_origin_headers(c, m, o) == -1 || read_origin_tls(c, m, o, k->str) == -1 ||
 	    sk_cfg_duration(c, m, "connect_timeout", &o->connect_timeout_ms) == -1 ||
-	    sk_cfg_duration(c, m, "response_timeout", &o->response_timeout_ms) == -1)
+	    sk_cfg_duration(c, m, "response_timeout", &o->response_timeout_ms) == -1 ||
+	    sk_cfg_duration(c, m, "fail_timeout", &o->fail_timeout_ms) == -1)
 		return -1;
+	if (o->fail_timeout_ms == 0)
+		return sk_cfg_fail(c, sk_cfg_get(m, "fail_timeout"), "'fail_timeout' must be more than 0");
 	uint64_t max_idle = o->max_idle;
 	if (sk_cfg_uint(c, m, "max_idle", 0, 100000, &max_idle) == -1)
 		return -1;

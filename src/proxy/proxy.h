@@ -150,6 +150,7 @@ struct sk_server_pool {
 	uint32_t max_idle;
 	uint64_t failed_until; /* passive failure marking: skip until this time (ms) */
 	uint16_t mslot;        /* metrics slot of the address (sekisho_upstream_up) */
+	uint64_t fail_ms;      /* fail_timeout of the origin that last picked it */
 	struct sk_worker *w;
 };
 

@@ -22,7 +22,7 @@
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
 
-#define FAIL_MS 10000    /* a server that failed is skipped for this long, unless all have failed */
+#define FAIL_MS 10000    /* a server that failed is skipped for this long (origins.X.fail_timeout), unless all have failed */
 #define IDLE_UP_MS 50000 /* idle upstream connections are closed after this (below common 60 s) */
 
 static void pool_unlink(struct sk_server_pool *p, struct sk_upconn *u)
@@ -93,6 +93,7 @@ struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_ori
 	for (size_t k = 0; k < o->n_servers; k++) {
 		const struct sk_addr *a = &o->servers[(start + k) % o->n_servers];
 		struct sk_server_pool *p = sk_upstream_pool(w, a, tls_id, o->max_idle);
+		p->fail_ms = o->fail_timeout_ms;
 		if (!first)
 			first = p;
 		if (p->failed_until <= now)
@@ -103,8 +104,9 @@ struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_ori
 
 void sk_upstream_mark_failed(struct sk_server_pool *p)
 {
-	p->failed_until = sk_loop_now(p->w->loop) + FAIL_MS;
-	sk_metrics_server_failed(p->mslot, FAIL_MS);
+	uint64_t ms = p->fail_ms ? p->fail_ms : FAIL_MS;
+	p->failed_until = sk_loop_now(p->w->loop) + ms;
+	sk_metrics_server_failed(p->mslot, ms);
 }
 
 struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,

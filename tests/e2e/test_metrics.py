@@ -150,6 +150,13 @@ def test_real_prometheus_scrapes_it(sekisho, origin, tmp_path):
         wait_port(prom_port, timeout=30, proc=p)
         api = "http://127.0.0.1:%d/api/v1" % prom_port
 
+        def ready():  # the API answers 503 until the TSDB is open
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % prom_port, timeout=5).status == 200
+            except OSError:
+                return False
+        wait_until(ready, timeout=30, interval=0.2, what="Prometheus to be ready")
+
         def target():
             t = json.load(urllib.request.urlopen(api + "/targets", timeout=5))["data"]["activeTargets"]
             return t[0] if t and t[0]["health"] != "unknown" else None
@@ -182,3 +189,17 @@ def test_lockouts_and_bans_are_counted(sekisho, origin, tmp_path):
         assert request(sk.port(), auth=("alice", "wrong-%d" % i), src="127.0.0.2").status == 401
     assert metrics(admin)[1]["sekisho_lockouts_total"] == 1
     wait_until(lambda: metrics(admin)[1]["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
+
+
+def test_a_failed_server_is_up_again_after_fail_timeout(sekisho, origin):
+    admin, dead = free_port(), free_port()
+    cfg = simple_config(origin.port, admin={"listen": "127.0.0.1:%d" % admin},
+                        origin={"servers": ["127.0.0.1:%d" % dead], "fail_timeout": "2s"})
+    sk = sekisho(cfg)
+    key = 'sekisho_upstream_up{origin="app",server="127.0.0.1:%d"}' % dead
+    assert metrics(admin)[1][key] == 1  # never tried
+    t0 = time.monotonic()
+    assert requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5).status_code == 502
+    assert metrics(admin)[1][key] == 0
+    wait_until(lambda: metrics(admin)[1][key] == 1, timeout=6, what="the server retried after fail_timeout")
+    assert time.monotonic() - t0 >= 1.5  # not before its fail_timeout (2 s, whole-ms clock)

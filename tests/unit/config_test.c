@@ -288,6 +288,7 @@ static void test_design_example(void **state)
 	assert_true(app->tls.verify);
 	assert_null(app->root);
 	assert_int_equal(app->connect_timeout_ms, 5000);
+	assert_int_equal(app->fail_timeout_ms, 10000);
 	assert_int_equal(app->response_timeout_ms, 60000);
 	assert_int_equal(app->max_idle, 64);
 	const struct sk_origin *site = sk_config_origin(cfg, "site");
@@ -497,6 +498,10 @@ static void test_wrong_types(void **state)
 	expect_err("session: { idle: [5m] }\n", 1, 18, "'idle' must be a duration, not a list");
 	expect_err("origins:\n  a:\n    root: .\n    tls: { verify: yes }\n", 4, 5,
 		   "'tls' does not apply to a static origin");
+	expect_err("origins:\n  a:\n    servers: [\"127.0.0.1:1\"]\n    fail_timeout: 0s\n", 4, 19,
+		   "'fail_timeout' must be more than 0");
+	expect_err("origins:\n  a:\n    root: .\n    fail_timeout: 5s\n", 4, 5,
+		   "'fail_timeout' does not apply to a static origin");
 	expect_err("origins:\n  a:\n    servers: [\"127.0.0.1:1\"]\n    tls: { verify: yes }\n", 4, 20,
 		   "'verify' must be true or false, not 'yes'");
 	expect_err("origins:\n  a:\n    servers: [\"127.0.0.1:1\"]\n    tls: { verify: True }\n", 4, 20,
@@ -703,9 +708,11 @@ static void test_origins(void **state)
 		      "    connect_timeout: 250ms\n"
 		      "    response_timeout: 2m\n"
 		      "    max_idle: 0\n"
+		      "    fail_timeout: 30s\n"
 		      "    tls: { server_name: a.example, verify: false }\n");
 	const struct sk_origin *a = sk_config_origin(cfg, "a");
 	assert_int_equal(a->connect_timeout_ms, 250);
+	assert_int_equal(a->fail_timeout_ms, 30000);
 	assert_int_equal(a->response_timeout_ms, 120000);
 	assert_int_equal(a->max_idle, 0);
 	assert_true(a->tls.present);
