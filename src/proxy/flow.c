@@ -157,15 +157,27 @@ void sk_flow_window(struct sk_worker *w, int64_t win_start, int64_t win_end)
 	sk_flowlog_handoff(&w->flow);
 }
 
+static void on_window(struct sk_timer *t);
+
+/* Arms w's timer for a little after the boundary `next` (wall ms). */
+static void arm_at(struct sk_worker *w, uint64_t next)
+{
+	uint64_t now = sk_wall_ms();
+	w->flow_timer.cb = on_window;
+	sk_timer_arm(w->loop, &w->flow_timer, (next > now ? next - now : 0) + 5);
+}
+
 static void on_window(struct sk_timer *t)
 {
 	struct sk_worker *w = SK_CONTAINER_OF(t, struct sk_worker, flow_timer);
 	uint64_t iv = w->rt->cfg->flow_log.interval_ms;
-	int64_t now = (int64_t)(sk_wall_ms() / 1000);
-	/* The timer fires just after a boundary: report the window that ended there. */
-	int64_t end = sk_flowlog_window(now, iv);
+	/* The timer aims just after a boundary, but the loop's clock is read once per round, so it may
+	 * fire a little early or late: the window that ended is the one whose end is nearest. */
+	uint64_t now = sk_wall_ms();
+	uint64_t end_ms = (now + iv / 2) / iv * iv;
+	int64_t end = (int64_t)(end_ms / 1000);
 	sk_flow_window(w, end - (int64_t)(iv / 1000), end);
-	sk_flow_arm(w);
+	arm_at(w, end_ms + iv);
 }
 
 void sk_flow_arm(struct sk_worker *w)
@@ -176,9 +188,7 @@ void sk_flow_arm(struct sk_worker *w)
 		return;
 	}
 	uint64_t iv = cfg->flow_log.interval_ms;
-	uint64_t now = sk_wall_ms();
-	w->flow_timer.cb = on_window;
-	sk_timer_arm(w->loop, &w->flow_timer, iv - now % iv + 5);
+	arm_at(w, (sk_wall_ms() / iv + 1) * iv);
 }
 
 void sk_flow_flush(struct sk_worker *w)
