@@ -214,3 +214,20 @@ def test_a_connection_across_a_window_boundary_has_a_record_in_each(sekisho, ori
     assert first["end"] <= boundary <= second["start"], (first, second)
     assert second["bytes"] < first["bytes"]
     s.close()
+
+
+def test_reject_record_for_a_banned_client(sekisho, origin, tmp_path):
+    from stateutil import cli, refused
+    path = str(tmp_path / "flow.log")
+    sk = sekisho(flow_config(origin, tmp_path, ban={"max_retry": 3, "find_time": "1m", "ban_time": "1h"}))
+    cli("ban", "-c", sk.config_path, "add", "127.0.0.5")
+    wait_until(lambda: refused(sk.port(), "127.0.0.5"), what="the ban at accept")  # within the 1 s sync
+    sk.signal(signal.SIGUSR1)
+    wait_until(lambda: [r for r in read_records(path) if r["srcaddr"] == "127.0.0.5" and r["action"] == "REJECT"],
+               what="the REJECT record of the banned client")
+    recs = [r for r in read_records(path) if r["srcaddr"] == "127.0.0.5"]
+    # Probes made before the sync saw the ban were answered: ACCEPT records; the refused one is REJECT,
+    # inbound only, with what the kernel counted of it (the probe's request bytes may have arrived).
+    rej = [r for r in recs if r["action"] == "REJECT"]
+    assert all(r["dstaddr"] == HOST and r["dstport"] == sk.port() and r["packets"] >= 1 for r in rej), rej
+    assert not [r for r in read_records(path) if r["dstaddr"] == "127.0.0.5" and r["action"] == "REJECT"]
