@@ -39,4 +39,11 @@ uint64_t sk_metrics_reason_sum(enum sk_reason r);
  */
 void sk_metrics_set_certificates(const char *const *names, const int64_t *not_after, size_t n);
 
+/*
+ * The state store's gauges sekisho_state_records, sekisho_state_bytes and sekisho_state_max_bytes (DESIGN
+ * §4): set by the thread that sweeps the store (every few seconds), read by /metrics as they are, so a
+ * scrape never touches the store. Not shown until first set (a Redis store, or no store, shows none).
+ */
+void sk_metrics_set_state(uint64_t records, uint64_t bytes, uint64_t max_bytes);
+
 #endif

@@ -360,6 +360,15 @@ broken:
 	return SK_ST_DOWN;
 }
 
+/* Every record with an expiry was written with PXAT: Redis deletes it by itself, nothing to sweep here. */
+static enum sk_store_rc r_sweep(struct sk_store *st, uint64_t *removed)
+{
+	(void)st;
+	if (removed)
+		*removed = 0;
+	return SK_ST_OK;
+}
+
 static void r_close(struct sk_store *st)
 {
 	struct redis_store *r = (struct redis_store *)st;
@@ -380,6 +389,7 @@ static const struct sk_store_ops redis_ops = {
 	.update = r_update,
 	.del = r_del,
 	.scan = r_scan,
+	.sweep = r_sweep,
 	.close = r_close,
 };
 
