@@ -70,6 +70,25 @@ def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def metric_values(admin_port):
+    """GET /metrics on the admin listener: {series: value} for every sample line (labels kept in the
+    series name, as written)."""
+    c = http.client.HTTPConnection(HOST, admin_port, timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode()
+        assert r.status == 200, (r.status, text)
+    finally:
+        c.close()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = int(value)
+    return values
+
+
 # ---------------------------------------------------------------------------------------------------
 # HTTP echo origin
 # ---------------------------------------------------------------------------------------------------

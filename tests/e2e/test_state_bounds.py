@@ -1,0 +1,184 @@
+"""Bounds of the state store (issue 9 items 1 and 5; DESIGN §4): a record never outgrows its value limit
+whatever the config says, and the store's size follows live state, not history.
+
+- `ban: { max_retry: 100 }` (the most the config accepts) and failed Basic logins from one address: the
+  process stays up, the address is banned at the 100th failure and refused at accept after it; on LMDB
+  and on a real Redis, where hostile overlong values planted under sekisho's keys read as absent.
+- A flood of malformed credentials from 300 loopback addresses with 2 s windows: the records appear, then
+  go within seconds of their expiry (LMDB has no expiry of its own: the server sweeps), counted both by
+  the `sekisho_state_records` gauge and by `mdb_stat` on the file; `state.max_size` is the
+  `sekisho_state_max_bytes` gauge.
+- A `state.max_size` smaller than the data already in state.mdb is a clear start error.
+
+Requests come from chosen 127.x.y.z source addresses (stateutil.request / refused); a refusal at accept is
+a connection closed without a byte of HTTP.
+"""
+
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import time
+
+from stateutil import bcrypt, cli, refused, request, table
+from util import free_port, metric_values, simple_config, wait_until
+
+PW = "correct horse"
+GARBAGE = {"Authorization": "Basic !!!not-base64!!!"}
+
+
+def users_file(tmp_path):
+    path = tmp_path / "users.yaml"
+    path.write_text("alice: %s\n" % json.dumps({"password": bcrypt(PW)}))
+    return str(path)
+
+
+def ban_list(cfg_path):
+    out = cli("ban", "-c", cfg_path, "list").stdout
+    head, rows = table(out)
+    assert head == ["IP", "Banned until"], out
+    return {r[0]: r[1] for r in rows}
+
+
+def assert_healthy(sk):
+    assert sk.alive(), sk.stderr_text()
+    assert "assertion failed" not in sk.stderr_text()
+
+
+def fail_until_banned(sk, src, max_retry, user="alice"):
+    """max_retry failed logins from src: each a 401 while the process stays up; not banned after
+    max_retry - 1 of them, refused at accept after the last."""
+    port = sk.port()
+    for i in range(1, max_retry + 1):
+        r = request(port, auth=(user, "wrong-%d" % i), src=src)
+        assert r.status == 401 and r.json() == {"error": "bad_credentials"}, (i, r)
+        if i == max_retry - 1:
+            assert_healthy(sk)
+            assert not refused(port, src)  # a request without credentials is no failure
+    assert_healthy(sk)
+    assert refused(port, src)
+    # What an attacker does next changes nothing: more tries are refused before a byte is read.
+    for _ in range(100):
+        assert refused(port, src)
+    assert_healthy(sk)
+    # Another address is untouched.
+    assert request(port, auth=("alice", PW), src="127.0.0.9").status == 200
+
+
+def test_max_retry_100_on_lmdb(sekisho, origin, tmp_path):
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"path": str(tmp_path / "state")},
+                        ban={"max_retry": 100, "find_time": "10m", "ban_time": "1h"})
+    sk = sekisho(cfg)
+    fail_until_banned(sk, "127.0.0.2", 100)
+    assert "127.0.0.2" in ban_list(sk.config_path)
+    assert "ban: 127.0.0.2 banned for 3600s after 100 credential failures" in sk.stderr_text()
+    # The records survive a restart, and so does the process (it used to die again at the next failure).
+    sk.stop()
+    sk = sekisho(cfg)
+    assert refused(sk.port(), "127.0.0.2")
+    for i in range(99):
+        assert request(sk.port(), auth=("alice", "again-%d" % i), src="127.0.0.3").status == 401
+    assert_healthy(sk)
+    assert not refused(sk.port(), "127.0.0.3")
+
+
+def test_max_retry_100_on_redis_with_hostile_values(sekisho, origin, redis_server, tmp_path):
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"redis": redis_server.url},
+                        lockout={"deny": 5, "unlock_time": "15m"},
+                        ban={"max_retry": 100, "find_time": "10m", "ban_time": "1h"})
+    # Values no sekisho wrote, longer than any record: they read as absent, never past a buffer.
+    big = "9" * 5000
+    for key in ("sekisho:fails:127.0.0.4", "sekisho:tally:alice", "sekisho:ban:127.0.0.5"):
+        redis_server.cli("SET", key, big)
+    sk = sekisho(cfg)
+    assert request(sk.port(), auth=("alice", PW), src="127.0.0.5").status == 200
+    fail_until_banned(sk, "127.0.0.4", 100, user="mallory")  # alice has lockout deny 5
+    assert "127.0.0.4" in ban_list(sk.config_path)
+    # The window Redis holds stays small, with a TTL; the ban has one too (ban_time).
+    for i in range(50):
+        assert request(sk.port(), auth=("bob", "x%d" % i), src="127.0.0.6").status == 401
+    # The value is an 8-byte expiry, then the record.
+    assert int(redis_server.cli("STRLEN", "sekisho:fails:127.0.0.6")) <= 8 + 1024
+    window = redis_server.cli("GETRANGE", "sekisho:fails:127.0.0.6", 8, -1).strip()
+    assert re.fullmatch(r"w 1 \d{13}( \d+){49}", window), window
+    assert 0 < int(redis_server.cli("PTTL", "sekisho:fails:127.0.0.6")) <= 600000
+    assert 0 < int(redis_server.cli("PTTL", "sekisho:ban:127.0.0.4")) <= 3600000
+    assert_healthy(sk)
+
+
+def mdb_entries(state_dir):
+    out = subprocess.run(["mdb_stat", "-n", os.path.join(state_dir, "state.mdb")], capture_output=True, text=True,
+                         check=True).stdout
+    return int(re.search(r"Entries: (\d+)", out).group(1))
+
+
+def test_malformed_credentials_flood_is_swept(sekisho, origin, tmp_path):
+    admin = free_port()
+    state_dir = str(tmp_path / "state")
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"path": state_dir, "max_size": "64MiB"}, admin={"listen": "127.0.0.1:%d" % admin},
+                        lockout={"deny": 3, "unlock_time": "2s"},
+                        ban={"max_retry": 3, "find_time": "2s", "ban_time": "2s"})
+    sk = sekisho(cfg)
+    port = sk.port()
+    v = wait_until(lambda: metric_values(admin).get("sekisho_state_max_bytes") and metric_values(admin),
+                   what="the state gauges")
+    assert v["sekisho_state_max_bytes"] == 64 << 20
+    before = v["sekisho_state_records"]
+    assert before <= 2, v
+
+    sources = ["127.0.%d.%d" % (10 + i // 200, 1 + i % 200) for i in range(300)]
+
+    def one(src):
+        return request(port, src=src, headers=GARBAGE).status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, sources))
+    t_last = time.monotonic()
+    assert statuses == [401] * 300, statuses
+    # One failure window per address is written (bans need it), and nothing else.
+    n = mdb_entries(state_dir)
+    assert 300 <= n <= 302, n
+    peak = wait_until(lambda: (lambda m: m["sekisho_state_records"] >= 300 and m)(metric_values(admin)),
+                      timeout=5, what="the gauge to count the windows")
+    assert peak["sekisho_state_bytes"] >= 300 * 20, peak
+    # The windows expire 2 s after their failure; the sweep (every 2 s) removes them within seconds.
+    wait_until(lambda: mdb_entries(state_dir) <= 2, timeout=2 + 5, interval=0.25, what="the sweep")
+    assert time.monotonic() - t_last < 2 + 5
+    wait_until(lambda: metric_values(admin)["sekisho_state_records"] <= 2, timeout=3, what="the gauge")
+    v = metric_values(admin)
+    assert v["sekisho_state_bytes"] < peak["sekisho_state_bytes"], v
+    assert_healthy(sk)
+
+
+def test_max_size_smaller_than_the_file_is_a_start_error(sekisho, origin, tmp_path):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    # About 4 MiB of records, loaded with LMDB's own tool.
+    dump = ["VERSION=3", "format=bytevalue", "type=btree", "mapsize=67108864", "HEADER=END"]
+    value = "00" * 8 + "61" * 1000
+    for i in range(4000):
+        dump.append(" " + ("k%06d" % i).encode().hex())
+        dump.append(" " + value)
+    dump.append("DATA=END")
+    subprocess.run(["mdb_load", "-n", "-f", "/dev/stdin", str(state_dir / "state.mdb")],
+                   input="\n".join(dump) + "\n", text=True, check=True)
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"path": str(state_dir), "max_size": "1MiB"},
+                        ban={"max_retry": 3, "find_time": "1m", "ban_time": "1m"})
+    sk_try = None
+    try:
+        sk_try = sekisho(cfg)
+    except RuntimeError as e:
+        msg = str(e)
+    else:
+        msg = ""
+    assert sk_try is None, "sekisho started with a map smaller than its data"
+    assert re.search(r"state\.max_size \(1024 KiB\) is smaller than the data state\.mdb already holds", msg), msg
+    # With room for the data it starts, and the expiry-less foreign records are left alone.
+    cfg["state"]["max_size"] = "64MiB"
+    sk = sekisho(cfg)
+    assert request(sk.port(), auth=("alice", PW)).status == 200
