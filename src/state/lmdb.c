@@ -8,8 +8,13 @@
  *
  * LMDB has no expiry of its own: sweep (called by the server every few seconds from a thread of its own,
  * never a worker) walks the database and deletes what has expired, in short write transactions so that
- * request writes never wait long behind it. The map is state.max_size bytes; when it is full, writes fail
- * (the caller answers 503), one line says so per FULL_LOG_MS, and the sweep makes room again.
+ * request writes never wait long behind it.
+ *
+ * Size: records may use state.max_size bytes of the map; the map itself is larger by a reserve that only
+ * deletions use. LMDB copies pages on write, so even a deletion needs free pages: in a map filled to its
+ * last page nothing could be deleted any more, and the store would stay full for good. A write that would
+ * add data once the pages in use reach max_size fails instead (the caller answers 503), one line says so
+ * per FULL_LOG_MS, and the sweep, working in the reserve, makes room again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,7 +37,8 @@ struct lmdb_store {
 	struct sk_store base;
 	MDB_env *env;
 	MDB_dbi dbi;
-	uint64_t max_size;
+	uint64_t max_size; /* bytes the records may use (state.max_size); the map adds a reserve */
+	uint64_t psize;    /* LMDB's page size */
 	atomic_uint_fast64_t full_logged; /* sk_now_ms() of the last "store full" line, 0 = never */
 };
 
@@ -104,11 +110,61 @@ static enum sk_store_rc l_get(struct sk_store *st, const char *key, uint8_t *out
 	return out_rc;
 }
 
+/*
+ * Bytes of the map in use: the high-water mark less the pages LMDB keeps for reuse (its free-page
+ * database holds lists of page numbers, each led by its count). Under max_size the high-water mark alone
+ * settles it for a write, which is the common case and costs one read of the meta page; above it, or when
+ * exact is asked for, the free lists are walked in a read transaction (LMDB allows no other; a handful of
+ * records, since LMDB reuses the oldest first). txn: a read transaction to use, or NULL.
+ */
+static int used_bytes(struct lmdb_store *s, MDB_txn *txn, bool exact, uint64_t *used)
+{
+	MDB_envinfo info;
+	int rc = mdb_env_info(s->env, &info);
+	if (rc != 0)
+		return rc;
+	uint64_t high = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+	if (!exact && high < s->max_size) {
+		*used = high;
+		return 0;
+	}
+	MDB_txn *own = NULL;
+	if (!txn && (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &own)) != 0)
+		return rc;
+	MDB_cursor *cur;
+	rc = mdb_cursor_open(txn ? txn : own, 0 /* FREE_DBI */, &cur);
+	uint64_t free_pages = 0;
+	if (rc == 0) {
+		MDB_val k, v;
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+			size_t count;
+			if (v.mv_size < sizeof(count))
+				continue;
+			memcpy(&count, v.mv_data, sizeof(count));
+			free_pages += count;
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (own)
+		mdb_txn_abort(own);
+	uint64_t free_bytes = free_pages * s->psize;
+	*used = free_bytes < high ? high - free_bytes : 0;
+	return rc;
+}
+
 static enum sk_store_rc l_update(struct sk_store *st, const char *key, sk_store_update_fn fn, void *arg)
 {
 	struct lmdb_store *s = (struct lmdb_store *)st;
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	/* Measured before the write transaction (the free lists are readable only from a read one); writers
+	 * running at the same moment can pass max_size by a few records, which the reserve absorbs. */
+	uint64_t used;
+	int rc = used_bytes(s, NULL, false, &used);
+	if (rc != 0)
+		return fail(s, "used pages", rc);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return fail(s, "mdb_txn_begin", rc);
 	MDB_val k = { .mv_size = strlen(key), .mv_data = (void *)key }, v;
@@ -128,6 +184,10 @@ static enum sk_store_rc l_update(struct sk_store *st, const char *key, sk_store_
 	}
 	if (n >= 0) {
 		SK_ASSERT((size_t)n <= SK_STORE_MAX_VALUE);
+		if (used >= s->max_size) {
+			mdb_txn_abort(txn);
+			return fail(s, "mdb_put", MDB_MAP_FULL);
+		}
 		wr64(buf, expires);
 		MDB_val nv = { .mv_size = 8 + (size_t)n, .mv_data = buf };
 		rc = mdb_put(txn, s->dbi, &k, &nv, 0);
@@ -348,11 +408,16 @@ static int l_usage(struct sk_store *st, struct sk_store_usage *u)
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
 		return -1;
 	int rc = mdb_stat(txn, s->dbi, &ms);
+	uint64_t used = 0;
+	if (rc == 0)
+		rc = used_bytes(s, txn, true, &used);
+	if (rc != 0)
+		sk_warn("state store (lmdb): usage: %s", mdb_strerror(rc));
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return -1;
 	u->records = ms.ms_entries;
-	u->bytes = (uint64_t)(ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) * ms.ms_psize;
+	u->bytes = used;
 	u->max_bytes = s->max_size;
 	return 0;
 }
@@ -387,6 +452,8 @@ struct sk_store *sk_store_open_lmdb(const char *dir, uint64_t max_size, struct s
 	if (max_size == 0)
 		max_size = SK_STORE_DEFAULT_MAX_SIZE;
 	max_size = (max_size + psz - 1) / psz * psz;
+	uint64_t reserve = SK_MAX(max_size / 16, (uint64_t)256 << 10);
+	reserve = (reserve + psz - 1) / psz * psz;
 	struct lmdb_store *s = sk_calloc(1, sizeof(*s));
 	s->base.ops = &lmdb_ops;
 	s->base.now_ms = sk_store_wall_ms;
@@ -394,27 +461,20 @@ struct sk_store *sk_store_open_lmdb(const char *dir, uint64_t max_size, struct s
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/state.mdb", dir);
 	MDB_txn *txn = NULL;
-	MDB_envinfo info;
+	MDB_stat est;
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env, (size_t)max_size);
+		rc = mdb_env_set_mapsize(s->env, (size_t)(max_size + reserve));
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->env, 256);
 	if (rc == 0)
 		rc = mdb_env_open(s->env, path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
-	/* LMDB silently grows a map that is smaller than the data already written: refuse instead, since
-	 * the operator asked for a bound. */
-	if (rc == 0 && mdb_env_info(s->env, &info) == 0 && (uint64_t)info.me_mapsize > max_size) {
-		sk_err_set(err, path, 0, 0,
-			   "state.max_size (%" PRIu64 " KiB) is smaller than the data state.mdb already holds "
-			   "(%" PRIu64 " KiB): raise state.max_size, or compact the file with `mdb_copy -c`",
-			   max_size >> 10, (uint64_t)info.me_mapsize >> 10);
-		mdb_env_close(s->env);
-		free(s);
-		return NULL;
-	}
 	if (rc == 0)
+		rc = mdb_env_stat(s->env, &est);
+	if (rc == 0) {
+		s->psize = est.ms_psize;
 		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	}
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
 	if (rc == 0) {
@@ -427,6 +487,25 @@ struct sk_store *sk_store_open_lmdb(const char *dir, uint64_t max_size, struct s
 		sk_err_set(err, path, 0, 0, "cannot open the state store: %s", mdb_strerror(rc));
 		if (s->env)
 			mdb_env_close(s->env);
+		free(s);
+		return NULL;
+	}
+	/* LMDB silently grows a map smaller than the file. What matters is the data, though: a file holding
+	 * more than max_size would refuse every write, so that is a start error, not a silent resize. */
+	uint64_t used = 0;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		rc = used_bytes(s, txn, false, &used);
+		mdb_txn_abort(txn);
+	}
+	if (rc != 0 || used > max_size) {
+		if (rc != 0)
+			sk_err_set(err, path, 0, 0, "cannot read the state store: %s", mdb_strerror(rc));
+		else
+			sk_err_set(err, path, 0, 0,
+				   "state.max_size (%" PRIu64 " KiB) is smaller than the data state.mdb already holds "
+				   "(%" PRIu64 " KiB): raise state.max_size, or compact the file with `mdb_copy -c`",
+				   max_size >> 10, used >> 10);
+		mdb_env_close(s->env);
 		free(s);
 		return NULL;
 	}

@@ -9,6 +9,9 @@ whatever the config says, and the store's size follows live state, not history.
   the `sekisho_state_records` gauge and by `mdb_stat` on the file; `state.max_size` is the
   `sekisho_state_max_bytes` gauge.
 - A `state.max_size` smaller than the data already in state.mdb is a clear start error.
+- A full map (filled beforehand with LMDB's own mdb_load) answers 503 `state_unavailable` where a write is
+  needed, says so in one log line, keeps serving what needs no write, and works again once the sweep has
+  removed what expired.
 
 Requests come from chosen 127.x.y.z source addresses (stateutil.request / refused); a refusal at accept is
 a connection closed without a byte of HTTP.
@@ -182,3 +185,58 @@ def test_max_size_smaller_than_the_file_is_a_start_error(sekisho, origin, tmp_pa
     cfg["state"]["max_size"] = "64MiB"
     sk = sekisho(cfg)
     assert request(sk.port(), auth=("alice", PW)).status == 200
+
+
+def mdb_load(path, records, expires_ms, mapsize):
+    """Adds records (key, value bytes) with an expiry to an LMDB file with LMDB's own mdb_load; False
+    when they did not fit."""
+    prefix = expires_ms.to_bytes(8, "little").hex()
+    lines = ["VERSION=3", "format=bytevalue", "type=btree", "mapsize=%d" % mapsize, "HEADER=END"]
+    for k, v in records:
+        lines += [" " + k.encode().hex(), " " + prefix + v.hex()]
+    lines.append("DATA=END")
+    p = subprocess.run(["mdb_load", "-n", "-f", "/dev/stdin", path], input="\n".join(lines) + "\n", text=True,
+                       capture_output=True)
+    assert p.returncode == 0 or "MDB_MAP_FULL" in p.stderr, p.stderr
+    return p.returncode == 0
+
+
+def test_full_map_answers_503_then_the_sweep_makes_room(sekisho, origin, tmp_path):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = str(state_dir / "state.mdb")
+    # Fill a 1 MiB map to its last pages with records that expire in 15 s: big ones, then smaller ones.
+    expires = int(time.time() * 1000) + 15000
+    i = 0
+    for size, batch in ((1000, 10), (100, 10), (10, 1)):
+        while mdb_load(path, [("filler%06d" % (i + j), b"a" * size) for j in range(batch)], expires, 1 << 20):
+            i += batch
+    assert i > 400, i
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"path": str(state_dir), "max_size": "1MiB"},
+                        ban={"max_retry": 50, "find_time": "1m", "ban_time": "1m"})
+    sk = sekisho(cfg)
+    port = sk.port()
+    statuses = []
+    for n in range(1000):
+        r = request(port, auth=("mallory", "x"), src="127.0.%d.%d" % (30 + n // 250, 1 + n % 250))
+        statuses.append(r.status)
+        if r.status == 503:
+            assert r.json() == {"error": "state_unavailable"}, r
+            break
+        assert r.status == 401, r
+    assert statuses[-1] == 503, "the map never filled: %r" % statuses[-20:]
+    for n in range(5):
+        r = request(port, auth=("mallory", "x"), src="127.0.40.%d" % (1 + n))
+        assert r.status == 503 and r.json() == {"error": "state_unavailable"}, r
+    # A login that writes nothing still passes.
+    assert request(port, auth=("alice", PW), src="127.0.0.1").status == 200
+    assert sk.stderr_text().count("state store full: state.mdb reached state.max_size (1024 KiB)") == 1, \
+        sk.stderr_text()
+    assert sk.wait_log(lambda l: l.get("status") == 503 and l.get("reason") == "state_unavailable")
+    # Once the fillers expire the sweep deletes them and failures are counted again.
+    time.sleep(max(0.0, expires / 1000.0 - time.time()))
+    wait_until(lambda: request(port, auth=("mallory", "x"), src="127.0.41.1").status == 401, timeout=6,
+               interval=0.5, what="writes to succeed again")
+    wait_until(lambda: mdb_entries(str(state_dir)) < 300, timeout=5, what="the fillers to be swept")
+    assert_healthy(sk)
