@@ -154,9 +154,9 @@ size_t sk_metrics_render(char *out, size_t cap)
 	if (atomic_load(&state_known)) {
 		PUT("# HELP sekisho_state_records Records in the state store, live or expired and awaiting the sweep.\n"
 		    "# TYPE sekisho_state_records gauge\nsekisho_state_records %llu\n"
-		    "# HELP sekisho_state_bytes Bytes of the state store's map that its records occupy.\n"
+		    "# HELP sekisho_state_bytes Bytes of the state store's map in use (what state.max_size bounds).\n"
 		    "# TYPE sekisho_state_bytes gauge\nsekisho_state_bytes %llu\n"
-		    "# HELP sekisho_state_max_bytes The state store's map size (state.max_size).\n"
+		    "# HELP sekisho_state_max_bytes The most the state store may hold (state.max_size).\n"
 		    "# TYPE sekisho_state_max_bytes gauge\nsekisho_state_max_bytes %llu\n",
 		    (unsigned long long)atomic_load(&state_records), (unsigned long long)atomic_load(&state_bytes),
 		    (unsigned long long)atomic_load(&state_max));

@@ -112,7 +112,8 @@ static bool same(const char *a, const char *b)
 int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err)
 {
 	if (svc.store) {
-		if (!same(svc.path, cfg->state.path) || !same(svc.redis, cfg->state.redis) || svc.max_size != cfg->state.max_size)
+		if (!same(svc.path, cfg->state.path) || !same(svc.redis, cfg->state.redis) ||
+		    svc.max_size != cfg->state.max_size)
 			sk_warn("state: changes to 'state' take effect at the next start (still using %s)",
 				svc.redis ? "redis" : svc.path);
 		return 0;

@@ -516,7 +516,9 @@ static void test_lmdb_overlong(void **state)
 	static uint8_t big[8 + 4096];
 	memset(big, '1', sizeof(big));
 	memset(big, 0, 8); /* no expiry */
-	const char *keys[] = { "tally:alice", "fails:192.0.2.1", "sess:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "ban:192.0.2.2", "totp:alice" };
+	const char *keys[] = { "tally:alice", "fails:192.0.2.1",
+			       "sess:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "ban:192.0.2.2",
+			       "totp:alice" };
 	for (size_t i = 0; i < 5; i++) {
 		MDB_val k = { .mv_size = strlen(keys[i]), .mv_data = (void *)keys[i] };
 		MDB_val v = { .mv_size = sizeof(big), .mv_data = big };
