@@ -240,3 +240,20 @@ def test_full_map_answers_503_then_the_sweep_makes_room(sekisho, origin, tmp_pat
                interval=0.5, what="writes to succeed again")
     wait_until(lambda: mdb_entries(str(state_dir)) < 300, timeout=5, what="the fillers to be swept")
     assert_healthy(sk)
+
+
+def test_ban_time_beyond_any_calendar_still_bans_on_redis(sekisho, origin, redis_server, tmp_path):
+    # 2·10^11 days: the ban's end is past what Redis accepts as an expiry time; the ban must hold anyway.
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic"]}}, users={"file": users_file(tmp_path)},
+                        state={"redis": redis_server.url},
+                        ban={"max_retry": 2, "find_time": "10m", "ban_time": "200000000000d"})
+    sk = sekisho(cfg)
+    for i in range(2):
+        r = request(sk.port(), auth=("mallory", "x%d" % i), src="127.0.0.7")
+        assert r.status == 401 and r.json() == {"error": "bad_credentials"}, r
+    assert refused(sk.port(), "127.0.0.7")
+    assert "127.0.0.7" in ban_list(sk.config_path)
+    # The accept path's list is re-read from the store every second: the ban is still there after that.
+    time.sleep(1.5)
+    assert refused(sk.port(), "127.0.0.7")
+    assert_healthy(sk)
