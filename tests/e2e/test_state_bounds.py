@@ -8,6 +8,8 @@ whatever the config says, and the store's size follows live state, not history.
   go within seconds of their expiry (LMDB has no expiry of its own: the server sweeps), counted both by
   the `sekisho_state_records` gauge and by `mdb_stat` on the file; `state.max_size` is the
   `sekisho_state_max_bytes` gauge.
+- Every Redis record with an expiry carries a PTTL (windows, bans, TOTP marks, sessions at their idle
+  limit); a ban that ends past Redis's expiry range is still stored.
 - A `state.max_size` smaller than the data already in state.mdb is a clear start error.
 - A full map (filled beforehand with LMDB's own mdb_load) answers 503 `state_unavailable` where a write is
   needed, says so in one log line, keeps serving what needs no write, and works again once the sweep has
@@ -24,7 +26,9 @@ import re
 import subprocess
 import time
 
-from stateutil import bcrypt, cli, refused, request, table
+import yaml
+
+from stateutil import bcrypt, cli, oathtool, refused, request, table
 from util import free_port, metric_values, simple_config, wait_until
 
 PW = "correct horse"
@@ -256,4 +260,44 @@ def test_ban_time_beyond_any_calendar_still_bans_on_redis(sekisho, origin, redis
     # The accept path's list is re-read from the store every second: the ban is still there after that.
     time.sleep(1.5)
     assert refused(sk.port(), "127.0.0.7")
+    assert_healthy(sk)
+
+
+def test_redis_records_with_an_expiry_carry_a_ttl(sekisho, origin, redis_server, tmp_path):
+    """Sessions (at their idle limit, the sooner one here) and TOTP replay marks get a PTTL in Redis, like
+    windows and bans above; a tally has none (pam_tally2 keeps it until reset)."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    cfg = simple_config(origin.port, behavior={"access": {"auth": ["basic", "session"], "mfa": "required"}},
+                        users={"file": users_file(tmp_path)}, state={"redis": redis_server.url},
+                        session={"key_file": str(keys / "session.key"), "idle": "1m", "absolute": "12h"},
+                        totp={"issuer": "sekisho", "key_file": str(keys / "totp.key")},
+                        lockout={"deny": 5, "unlock_time": "15m"})
+    (tmp_path / "enroll.yaml").write_text(yaml.safe_dump(
+        dict(cfg, listeners=[{"name": "web", "listen": "127.0.0.1:%d" % free_port()}]), sort_keys=False))
+    uri = cli("totp", "-c", tmp_path / "enroll.yaml", "enroll", "alice").stdout.split("\n")[0]
+    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)
+    sk = sekisho(cfg)
+    port = sk.port()
+
+    # A TOTP mark: at most (2·skew + 2) · 30 s.
+    assert request(port, auth=("alice", PW + oathtool(secret))).status == 200
+    assert 0 < int(redis_server.cli("PTTL", "sekisho:totp:alice")) <= 120000
+    # A tally: no expiry.
+    assert request(port, auth=("alice", "wrong")).status == 401
+    assert int(redis_server.cli("PTTL", "sekisho:tally:alice")) == -1
+
+    # A session through the login page (password, then the code): expires at its idle limit, 1 min.
+    jar = str(tmp_path / "jar")
+    base = ["curl", "-sS", "--max-time", "10", "-c", jar, "-b", jar, "-D", "-", "-H", "Host: app.test"]
+    url = "http://127.0.0.1:%d/.sekisho/login" % port
+    page = subprocess.run(base + [url + "?rd=/x"], capture_output=True, text=True, check=True).stdout
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    post = subprocess.run(base + ["--data-urlencode", "csrf=" + token, "--data-urlencode", "username=alice",
+                                  "--data-urlencode", "password=" + PW, "--data-urlencode", "rd=/x", url],
+                          capture_output=True, text=True, check=True).stdout
+    assert re.search(r"(?mi)^set-cookie: sekisho_session=", post), post[:600]
+    sessions = redis_server.cli("--scan", "--pattern", "sekisho:sess:*").split()
+    assert len(sessions) == 1, sessions
+    assert 0 < int(redis_server.cli("PTTL", sessions[0])) <= 60000
     assert_healthy(sk)
