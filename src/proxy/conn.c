@@ -1687,15 +1687,18 @@ static void on_timer(struct sk_timer *t)
 
 /* ---- lifetime ---- */
 
+/* The worker's list has the current snapshot first, so accepting finds it at once; an old generation's
+ * last close hands the worker's reference to the main thread, which frees it (DESIGN §9). */
 static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta)
 {
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt != rt)
+	for (struct sk_snapref **p = &w->snaps; *p; p = &(*p)->next) {
+		struct sk_snapref *s = *p;
+		if (s->rt != rt)
 			continue;
-		w->snaps[i].conns = (uint32_t)((int)w->snaps[i].conns + delta);
-		if (w->snaps[i].conns == 0 && rt != w->rt) {
-			sk_runtime_unref(rt);
-			w->snaps[i] = w->snaps[--w->n_snaps];
+		s->conns = (uint32_t)((int)s->conns + delta);
+		if (s->conns == 0 && rt != w->rt) {
+			*p = s->next;
+			sk_runtime_release_later(s);
 		}
 		return;
 	}

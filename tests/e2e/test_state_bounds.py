@@ -29,7 +29,7 @@ import time
 import yaml
 
 from stateutil import bcrypt, cli, oathtool, refused, request, table
-from util import free_port, metric_values, simple_config, wait_until
+from util import free_port, read_metrics, simple_config, wait_until
 
 PW = "correct horse"
 GARBAGE = {"Authorization": "Basic !!!not-base64!!!"}
@@ -131,7 +131,7 @@ def test_malformed_credentials_flood_is_swept(sekisho, origin, tmp_path):
                         ban={"max_retry": 3, "find_time": "2s", "ban_time": "2s"})
     sk = sekisho(cfg)
     port = sk.port()
-    v = wait_until(lambda: metric_values(admin).get("sekisho_state_max_bytes") and metric_values(admin),
+    v = wait_until(lambda: read_metrics(admin).get("sekisho_state_max_bytes") and read_metrics(admin),
                    what="the state gauges")
     assert v["sekisho_state_max_bytes"] == 64 << 20
     before = v["sekisho_state_records"]
@@ -149,14 +149,14 @@ def test_malformed_credentials_flood_is_swept(sekisho, origin, tmp_path):
     # One failure window per address is written (bans need it), and nothing else.
     n = mdb_entries(state_dir)
     assert 300 <= n <= 302, n
-    peak = wait_until(lambda: (lambda m: m["sekisho_state_records"] >= 300 and m)(metric_values(admin)),
+    peak = wait_until(lambda: (lambda m: m["sekisho_state_records"] >= 300 and m)(read_metrics(admin)),
                       timeout=5, what="the gauge to count the windows")
     assert peak["sekisho_state_bytes"] >= 300 * 20, peak
     # The windows expire 2 s after their failure; the sweep (every 2 s) removes them within seconds.
     wait_until(lambda: mdb_entries(state_dir) <= 2, timeout=2 + 5, interval=0.25, what="the sweep")
     assert time.monotonic() - t_last < 2 + 5
-    wait_until(lambda: metric_values(admin)["sekisho_state_records"] <= 2, timeout=3, what="the gauge")
-    v = metric_values(admin)
+    wait_until(lambda: read_metrics(admin)["sekisho_state_records"] <= 2, timeout=3, what="the gauge")
+    v = read_metrics(admin)
     assert v["sekisho_state_bytes"] < peak["sekisho_state_bytes"], v
     assert_healthy(sk)
 

@@ -192,6 +192,9 @@ static void test_design_example(void **state)
 	assert_null(cfg->state.redis);
 	assert_true(cfg->admin.present);
 	assert_string_equal(cfg->admin.listen.text, "127.0.0.1:9901");
+	/* Where admin.listen was written, for a bind error found at start (server.c). */
+	assert_int_equal(cfg->admin.pos.line, 3);
+	assert_int_equal(cfg->admin.pos.col, 18);
 	assert_string_equal(cfg->access_log.path, "-");
 	assert_string_equal(cfg->flow_log.path, in_tmp("var/flow.log"));
 	assert_int_equal(cfg->flow_log.interval_ms, 600000);
@@ -375,7 +378,7 @@ static void test_defaults_empty(void **state)
 		assert_int_equal(cfg->limits.request_line, 8192);
 		assert_int_equal(cfg->limits.header_block, 16384);
 		assert_int_equal(cfg->limits.header_fields, 100);
-		assert_int_equal(cfg->limits.max_connections, 20000);
+		assert_int_equal(cfg->limits.max_connections, 0); /* auto: sk_max_connections */
 		assert_int_equal(cfg->timeouts.header_read_ms, 10000);
 		assert_int_equal(cfg->timeouts.keepalive_ms, 60000);
 		assert_int_equal(cfg->timeouts.send_ms, 60000);
