@@ -179,6 +179,7 @@ struct sk_config {
 	struct {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
+		uint64_t max_size; /* state.max_size: the LMDB map in bytes, default 1 GiB */
 	} state;
 	struct {
 		bool present;

@@ -359,6 +359,18 @@ void sk_metrics_set_upstreams(const char *const *origins, const char *const *ser
 	free(osl);
 }
 
+/* The state store's use (one writer: the sweeping thread). */
+static atomic_bool state_known;
+static atomic_uint_fast64_t state_records, state_bytes, state_max;
+
+void sk_metrics_set_state(uint64_t records, uint64_t bytes, uint64_t max_bytes)
+{
+	atomic_store(&state_records, records);
+	atomic_store(&state_bytes, bytes);
+	atomic_store(&state_max, max_bytes);
+	atomic_store(&state_known, true);
+}
+
 /* ---- rendering ---- */
 
 struct out {
@@ -549,6 +561,15 @@ char *sk_metrics_render_alloc(enum sk_metrics_format f, size_t *len)
 	pthread_mutex_unlock(&names_lock);
 	render_certificates(&o);
 	pthread_mutex_unlock(&certs_lock);
+	if (atomic_load(&state_known)) {
+		family(&o, "sekisho_state_records", "gauge",
+		       "Records in the state store, live or expired and awaiting the sweep.");
+		put(&o, "sekisho_state_records %llu\n", (unsigned long long)atomic_load(&state_records));
+		family(&o, "sekisho_state_bytes", "gauge", "Bytes of the state store's map in use (what state.max_size bounds).");
+		put(&o, "sekisho_state_bytes %llu\n", (unsigned long long)atomic_load(&state_bytes));
+		family(&o, "sekisho_state_max_bytes", "gauge", "The most the state store may hold (state.max_size).");
+		put(&o, "sekisho_state_max_bytes %llu\n", (unsigned long long)atomic_load(&state_max));
+	}
 	family(&o, "sekisho_bans_active", "gauge", "Client addresses banned now.");
 	put(&o, "sekisho_bans_active %llu\n", (unsigned long long)atomic_load(&bans_active));
 	family(&o, "sekisho_lockouts_total", "counter", "Accounts locked after too many failures.");
