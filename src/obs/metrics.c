@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/core.h"
 #include "core/log.h"
@@ -504,19 +503,11 @@ static void render_upstreams(struct out *o, unsigned no)
 static void render_certificates(struct out *o)
 {
 	char e[300];
-	int64_t now = (int64_t)time(NULL);
 	if (n_certs) {
 		family(o, "sekisho_certificate_expiry_seconds", "gauge", "The certificate's not-after, as Unix time.");
 		for (size_t i = 0; i < n_certs; i++)
 			put(o, "sekisho_certificate_expiry_seconds{certificate=\"%s\"} %lld\n",
 			    esc(cert_names[i], e, sizeof(e)), (long long)cert_not_after[i]);
-		family(o, "sekisho_certificate_days_left", "gauge",
-		       "Whole days until the certificate's not-after (negative: expired).");
-	}
-	for (size_t i = 0; i < n_certs; i++) {
-		int64_t d = cert_not_after[i] - now;
-		long long days = d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
-		put(o, "sekisho_certificate_days_left{name=\"%s\"} %lld\n", esc(cert_names[i], e, sizeof(e)), days);
 	}
 }
 

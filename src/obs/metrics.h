@@ -80,8 +80,8 @@ uint64_t sk_metrics_dist_refusals(uint16_t dist);
 bool sk_metrics_server_state(uint16_t srv, int64_t *last_failure);
 
 /*
- * The gauge sekisho_certificate_days_left{name="..."}: replaces the certificate table (main thread, after
- * each configuration load). Days are computed when /metrics is read, so the gauge moves with time.
+ * The gauge sekisho_certificate_expiry_seconds{certificate="..."}: replaces the certificate table (main
+ * thread, after each configuration load).
  */
 void sk_metrics_set_certificates(const char *const *names, const int64_t *not_after, size_t n);
 /* The (origin, server address) pairs of the configuration in service, for sekisho_upstream_up. */

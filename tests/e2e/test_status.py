@@ -72,6 +72,10 @@ def test_status_json_and_readyz(sekisho, origin, pki, tmp_path):
 
     r = requests.get("http://127.0.0.1:%d/readyz" % admin, timeout=5)
     assert (r.status_code, r.text) == (200, "ready\n")
+    # With certificates, a state store, bans and lockouts, /metrics is still clean for promtool.
+    p = subprocess.run(["promtool", "check", "metrics"], input=requests.get(
+        "http://127.0.0.1:%d/metrics" % admin, timeout=5).content, capture_output=True, timeout=30)
+    assert p.returncode == 0 and p.stdout + p.stderr == b"", p.stdout + p.stderr
     # A refused reload shows in last_reload, and the generation stays.
     sk.write_config("listeners: [ {name: web} ]\nbogus: 1\n")
     import signal
