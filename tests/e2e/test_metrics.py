@@ -117,6 +117,12 @@ def test_openmetrics_when_asked(sekisho, origin):
     assert r.text.endswith("\n# EOF\n")
     assert "# TYPE sekisho_http_requests counter\n" in r.text  # OpenMetrics names the family without _total
     assert "# TYPE sekisho_http_requests_total" not in r.text
+    # The strict OpenMetrics parser of the Python client (Debian python3-prometheus-client) reads all of it.
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    fams = {f.name: f for f in text_string_to_metric_families(r.text)}
+    assert fams["sekisho_http_requests"].type == "counter"
+    assert fams["sekisho_http_request_duration_seconds"].type == "histogram"
+    assert fams["sekisho_build_info"].samples[0].labels == {"version": "0.1.0"}
     plain = scrape(admin)
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "# EOF" not in plain.text and "# TYPE sekisho_http_requests_total counter\n" in plain.text

@@ -76,6 +76,12 @@ def test_status_json_and_readyz(sekisho, origin, pki, tmp_path):
     p = subprocess.run(["promtool", "check", "metrics"], input=requests.get(
         "http://127.0.0.1:%d/metrics" % admin, timeout=5).content, capture_output=True, timeout=30)
     assert p.returncode == 0 and p.stdout + p.stderr == b"", p.stdout + p.stderr
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    om = requests.get("http://127.0.0.1:%d/metrics" % admin, timeout=5,
+                      headers={"Accept": "application/openmetrics-text; version=1.0.0"}).text
+    fams = {f.name for f in text_string_to_metric_families(om)}
+    assert {"sekisho_certificate_expiry_seconds", "sekisho_bans_active", "sekisho_lockouts",
+            "sekisho_upstream_up", "sekisho_config_reloads"} <= fams, fams
     # A refused reload shows in last_reload, and the generation stays.
     sk.write_config("listeners: [ {name: web} ]\nbogus: 1\n")
     import signal
