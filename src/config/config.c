@@ -25,7 +25,7 @@
 
 static const char *const top_keys[] = {
 	"workers", "state", "admin", "access_log", "flow_log", "trusted_proxies", "geoip", "users",
-	"api_keys", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
+	"api_keys", "jwt", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
 	"listeners", "origins", "distributions", NULL,
 };
 
@@ -89,7 +89,7 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	}
 	if (sk_cfg_check_keys(&c, root, top_keys, "at the top level") == -1)
 		goto out;
-	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
+	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_jwt(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
 	    sk_cfg_origins(&c, root) == -1 || sk_cfg_listeners(&c, root) == -1 ||
 	    sk_cfg_distributions(&c, root) == -1)
 		goto out;
@@ -183,6 +183,7 @@ void sk_config_free(struct sk_config *cfg)
 	free(cfg->users.file);
 	free(cfg->users.htpasswd);
 	free(cfg->api_keys.file);
+	sk_cfg_jwt_free(cfg);
 	free(cfg->totp.issuer);
 	free(cfg->totp.key_file);
 	free(cfg->session.key_file);

@@ -114,7 +114,7 @@ enum sk_geo_unknown { SK_GEO_UNKNOWN_ALLOW = 0, SK_GEO_UNKNOWN_DENY };
 enum sk_mfa { SK_MFA_OFF = 0, SK_MFA_REQUIRED };
 
 /* Auth methods named in access.auth, in the order written. */
-enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT };
+enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT, SK_AUTH_JWT };
 
 struct sk_access {
 	bool present;              /* false = anonymous access */
@@ -167,6 +167,32 @@ struct sk_certificate {
 	char *chain; /* or NULL */
 };
 
+/* A claim copied into a header toward the origin (`headers: { claim: X-Header }`). */
+struct sk_jwt_claim_header {
+	char *claim;
+	char *header;
+};
+
+/* One trusted token issuer (DESIGN §3 JWT). */
+struct sk_jwt_issuer {
+	struct sk_pos pos;
+	char *issuer;                 /* the exact `iss` */
+	struct sk_strlist audiences;  /* at least one; `aud` must name one */
+	char *jwks;                   /* key file (absolute), or NULL */
+	char *jwks_url;               /* or a URL fetched at run time */
+	struct sk_pos jwks_pos;       /* of whichever of the two is set */
+	char *ca;                     /* CA file for an https jwks_url, or NULL (system store) */
+	struct sk_strlist algorithms; /* names; default every public-key algorithm */
+	uint64_t leeway_ms;           /* default 60s */
+	uint64_t max_lifetime_ms;     /* default 24h */
+	char *user_claim;             /* default "sub" */
+	char *groups_claim;           /* or NULL */
+	struct sk_jwt_claim_header *claim_headers;
+	size_t n_claim_headers;
+	bool forward_token;           /* default false: the token is removed before the origin */
+	struct sk_strlist policies;
+};
+
 struct sk_config {
 	char *path; /* the file loaded */
 	unsigned workers; /* resolved: "auto" = CPU count */
@@ -199,6 +225,10 @@ struct sk_config {
 	struct {
 		char *file;
 	} api_keys;
+	struct {
+		struct sk_jwt_issuer *issuers; /* `jwt: { issuers: [...] }`; none when absent */
+		size_t n_issuers;
+	} jwt;
 	struct {
 		char *issuer; /* default "sekisho" */
 		unsigned skew; /* default 1 */

@@ -114,6 +114,10 @@ int sk_cfg_ip_sets(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_read_set_file(struct sk_cfg_ctx *c, const struct sk_cnode *at, const char *path,
 			 struct sk_cidrlist *out);
 
+/* jwt.c: the `jwt:` section (issuers), and freeing it. */
+int sk_cfg_jwt(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+void sk_cfg_jwt_free(struct sk_config *cfg);
+
 /* routes.c: listeners, origins, distributions, then every cross-reference between them. */
 int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);

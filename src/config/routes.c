@@ -558,6 +558,7 @@ static const struct {
 	{ .name = "api_key", .method = SK_AUTH_API_KEY },
 	{ .name = "session", .method = SK_AUTH_SESSION },
 	{ .name = "client_cert", .method = SK_AUTH_CLIENT_CERT },
+	{ .name = "jwt", .method = SK_AUTH_JWT },
 };
 
 static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a)
@@ -577,7 +578,7 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 		while (k < SK_ARRAY_LEN(auth_methods) && strcmp(auth_methods[k].name, item->str) != 0)
 			k++;
 		if (k == SK_ARRAY_LEN(auth_methods))
-			return sk_cfg_fail(c, item, "unknown auth method %s (expected basic, api_key, session or client_cert)",
+			return sk_cfg_fail(c, item, "unknown auth method %s (expected basic, api_key, session, client_cert or jwt)",
 					   sk_cfg_describe(item, d, sizeof(d)));
 		for (size_t j = 0; j < a->n_auth; j++)
 			if (a->auth[j] == auth_methods[k].method)
@@ -590,6 +591,8 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 					   item->str);
 		if (meth == SK_AUTH_API_KEY && !cfg->api_keys.file)
 			return sk_cfg_fail(c, item, "auth method 'api_key' needs 'api_keys: { file: ... }'");
+		if (meth == SK_AUTH_JWT && cfg->jwt.n_issuers == 0)
+			return sk_cfg_fail(c, item, "auth method 'jwt' needs 'jwt: { issuers: [...] }'");
 		a->auth[a->n_auth++] = meth;
 	}
 	return 0;

@@ -1244,6 +1244,73 @@ static int run_check(int argc, char **argv, char *out, size_t out_cap, char *err
 	return rc;
 }
 
+static void test_jwt_issuers(void **state)
+{
+	struct sk_config *cfg = load_ok("jwt:\n"
+					"  issuers:\n"
+					"    - issuer: https://idp.test\n"
+					"      audiences: [intranet]\n"
+					"      jwks: ./idp.json\n"
+					"      algorithms: [ES256, HS256]\n"
+					"      leeway: 30s\n"
+					"      max_lifetime: 1h\n"
+					"      groups_claim: groups\n"
+					"      headers: { email: X-User-Email }\n"
+					"      policies: [p]\n"
+					"    - { issuer: other, audiences: [a, b], jwks_url: \"https://idp.test/jwks\", forward_token: true }\n"
+					"origins: { o: { servers: [\"127.0.0.1:1\"] } }\n"
+					"distributions:\n"
+					"  - { name: d, aliases: [x.example], behaviors: [ { path: \"*\", origin: o, access: { auth: [jwt] } } ] }\n");
+	assert_int_equal(cfg->jwt.n_issuers, 2);
+	const struct sk_jwt_issuer *a = &cfg->jwt.issuers[0], *b = &cfg->jwt.issuers[1];
+	assert_string_equal(a->issuer, "https://idp.test");
+	assert_non_null(strstr(a->jwks, "/idp.json"));
+	assert_int_equal(a->jwks[0], '/');
+	assert_int_equal(a->jwks_pos.line, 5);
+	assert_int_equal(a->algorithms.n, 2);
+	assert_int_equal(a->leeway_ms, 30000);
+	assert_int_equal(a->max_lifetime_ms, 3600000);
+	assert_string_equal(a->user_claim, "sub");
+	assert_string_equal(a->groups_claim, "groups");
+	assert_int_equal(a->n_claim_headers, 1);
+	assert_string_equal(a->claim_headers[0].claim, "email");
+	assert_string_equal(a->claim_headers[0].header, "X-User-Email");
+	assert_false(a->forward_token);
+	assert_null(b->jwks);
+	assert_string_equal(b->jwks_url, "https://idp.test/jwks");
+	assert_true(b->forward_token);
+	assert_int_equal(b->leeway_ms, 60000);
+	assert_int_equal(b->max_lifetime_ms, 24 * 3600000ULL);
+	assert_int_equal(b->algorithms.n, 5); /* every public-key algorithm, not HS256 */
+	for (size_t i = 0; i < b->algorithms.n; i++)
+		assert_string_not_equal(b->algorithms.items[i], "HS256");
+	assert_int_equal(cfg->distributions[0].behaviors[0].access.auth[0], SK_AUTH_JWT);
+	sk_config_free(cfg);
+
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a] } ] }\n", 1, 19, "exactly one of 'jwks'");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, jwks_url: \"https://x/\" } ] }\n", 1, 57,
+		   "exactly one of");
+	expect_err("jwt: { issuers: [ { issuer: i, jwks: k } ] }\n", 1, 19, "needs 'audiences'");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [], jwks: k } ] }\n", 1, 43, "at least one audience");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, algorithms: [none] } ] }\n", 1, 70,
+		   "'none' is never accepted");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks_url: \"https://x/\", algorithms: [HS256] } ] }\n",
+		   1, 84, "never fetched");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks_url: \"ftp://x/\" } ] }\n", 1, 58,
+		   "http:// or https://");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, headers: { sub: X-Auth-User } } ] }\n",
+		   1, 73, "sets or strips");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, leeway: 2h } ] }\n", 1, 65, "over 1h");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k }, { issuer: i, audiences: [a], jwks: k } ] }\n",
+		   1, 69, "listed twice");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, jku: x } ] }\n", 1, 57, "jku");
+	expect_err("jwt: { issuers: [] }\n", 1, 6, "at least one issuer");
+	expect_err("origins: { o: { servers: [\"127.0.0.1:1\"] } }\n"
+		   "distributions:\n"
+		   "  - { name: d, aliases: [x.example], behaviors: [ { path: \"*\", origin: o, access: { auth: [jwt] } } ] }\n",
+		   3, 92, "needs 'jwt: { issuers");
+}
+
 static void test_check_config_cli(void **state)
 {
 	char out[4096], errs[4096], want[4096];
@@ -1313,6 +1380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
