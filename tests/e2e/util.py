@@ -449,6 +449,42 @@ class TcpEchoServer:
                 pass
 
 
+class WsgiOrigin:
+    """A real WSGI origin (the standard library's wsgiref.simple_server) that answers every request with
+    JSON: {"environ": the HTTP_* keys of its environ, "method", "path", "body_len"}. wsgiref folds header
+    names as CGI does ('-' → '_', upper case, repeated names joined with ','), so this shows what a
+    WSGI/CGI application would believe the viewer sent."""
+
+    def __init__(self):
+        import wsgiref.simple_server
+
+        class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+            def log_message(self, fmt, *args):
+                pass
+
+        self.requests = []
+        self._server = wsgiref.simple_server.make_server(HOST, 0, self._app, handler_class=QuietHandler)
+        self.port = self._server.server_address[1]
+
+    def _app(self, environ, start_response):
+        n = int(environ.get("CONTENT_LENGTH") or "0")
+        body = environ["wsgi.input"].read(n) if n else b""
+        rec = {"environ": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
+               "method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", ""), "body_len": len(body)}
+        self.requests.append(rec)
+        out = json.dumps(rec).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+        return [out]
+
+    def start(self):
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class ScriptedOrigin:
     """A TCP server that reads one request head per connection and answers with fixed bytes.
 
