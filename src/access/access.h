@@ -28,6 +28,7 @@ struct sk_waiter;
 struct sk_loop;
 struct sk_store;
 struct sk_guard_job;
+struct sk_jwt_env;
 
 /* Resources shared by the checks of one snapshot. */
 struct sk_access_env {
@@ -37,6 +38,7 @@ struct sk_access_env {
 	struct sk_geo *geo;        /* NULL when no geoip.database */
 	struct sk_users *users;    /* NULL when no users file */
 	struct sk_apikeys *apikeys; /* NULL when no API-key file */
+	struct sk_jwt_env *jwt;    /* NULL when no jwt issuers */
 	struct sk_store *store;    /* the process's state store (not owned), or NULL when nothing needs one */
 	bool totp_ready;           /* totp_key holds totp.key_file's key */
 	uint8_t totp_key[32];
@@ -54,6 +56,15 @@ void sk_access_set_store(struct sk_store *st);
 int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
 		       struct sk_err *err);
 void sk_access_env_fini(struct sk_access_env *env);
+
+/* A verified token's identity (auth method jwt), filled by jwtauth.c. */
+struct sk_jwt_ident {
+	const void *issuer;    /* the snapshot's issuer (jwtauth.c) */
+	char user[129];        /* the issuer's user_claim */
+	char groups[512];      /* from groups_claim, comma-separated as in X-Auth-Groups */
+	char headers[1024];    /* "Name: value\r\n" lines from the issuer's claim headers */
+	uint16_t headers_len;
+};
 
 /* The viewer's TLS client certificate, as the listener judged it (listeners with tls.client_ca). */
 enum sk_client_cert { SK_CC_NONE = 0, SK_CC_UNTRUSTED, SK_CC_VERIFIED };
@@ -86,6 +97,7 @@ struct sk_access_req {
 	char country[3];       /* filled by the geo stage; "" = unknown */
 	const struct sk_user *user;     /* authenticated user, or NULL */
 	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
+	const struct sk_jwt_ident *jwt; /* verified token (points at jwt_buf), or NULL */
 	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
 	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
@@ -102,6 +114,7 @@ struct sk_access_req {
 	struct sk_waiter *waiter; /* while waiting on a verification */
 	struct sk_guard_job *gjob; /* while waiting on the state store */
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
+	struct sk_jwt_ident jwt_buf;
 };
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */

@@ -12,6 +12,7 @@
 #include "access/access.h"
 #include "access/apikeys.h"
 #include "access/geo.h"
+#include "access/jwtauth.h"
 #include "access/totp.h"
 #include "access/users.h"
 #include "core/log.h"
@@ -87,6 +88,8 @@ int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, u
 		if (!env->apikeys)
 			return -1;
 	}
+	if (sk_jwt_env_new(cfg, &env->jwt, err) == -1)
+		return -1;
 	if (sk_access_needs_state(cfg))
 		env->store = the_store;
 	/* The TOTP key is made by `sekisho totp enroll`; until then no code can be checked. */
@@ -124,6 +127,7 @@ void sk_access_env_fini(struct sk_access_env *env)
 		sk_users_free(env->users);
 	if (env->apikeys)
 		sk_apikeys_free(env->apikeys);
+	sk_jwt_env_free(env->jwt);
 	explicit_bzero(env, sizeof(*env));
 }
 
@@ -140,6 +144,10 @@ const char *sk_access_identity(const struct sk_access_req *req, char *groups, si
 		name = req->apikey->name;
 		list = req->apikey->groups;
 		n = req->apikey->n_groups;
+	} else if (req->jwt) {
+		/* Already one comma-separated list, cut at whole names (jwtauth.c). */
+		snprintf(groups, cap, "%s", strlen(req->jwt->groups) < cap ? req->jwt->groups : "");
+		return req->jwt->user;
 	}
 	size_t o = 0;
 	groups[0] = '\0';

@@ -1,7 +1,8 @@
 /*
  * jwksfetch.c — key sets named by `jwks_url` (DESIGN §3 JWT): fetched off the event loops by one thread,
- * cached for 10 minutes, refetched at most once a minute when a token names a kid the set lacks, so a key
- * rotation at the issuer is picked up without a reload.
+ * cached for 10 minutes, refetched when a token names a kid the set lacks (at most once a minute: bogus
+ * kids must not turn sekisho into a flood toward the issuer), so a key rotation at the issuer is picked up
+ * without a reload.
  *
  * A source is shared by every snapshot that names the same URL and CA (a reload keeps its keys and does not
  * refetch). Workers read the current set with one atomic load and use it for one synchronous verification;
@@ -38,6 +39,7 @@ struct sk_jwks_source {
 	atomic_bool poked;                   /* a token named an unknown kid */
 	uint64_t next_ms;                    /* next scheduled fetch */
 	uint64_t last_attempt_ms;
+	uint64_t last_poke_ms;               /* the last fetch an unknown kid caused (0 = none yet) */
 	bool failing;                        /* the last fetch failed (logged once per streak) */
 	struct {
 		struct sk_jwks *set;
@@ -48,7 +50,7 @@ struct sk_jwks_source {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static struct sk_jwks_source *sources;
-static bool thread_started, stopping;
+static bool enabled, thread_started, stopping;
 static pthread_t thread;
 
 static bool same(const char *a, const char *b)
@@ -146,10 +148,14 @@ static void *fetcher(void *arg)
 		struct sk_jwks_source *due = NULL;
 		for (struct sk_jwks_source *s = sources; s && !due; s = s->next) {
 			bool poked = atomic_exchange(&s->poked, false);
-			if (now >= s->next_ms || (poked && now - s->last_attempt_ms >= POKE_MIN_MS))
+			if (poked && (s->last_poke_ms == 0 || now - s->last_poke_ms >= POKE_MIN_MS)) {
+				s->last_poke_ms = now;
 				due = s;
-			else if (poked) /* too soon: keep the request for later */
+			} else if (now >= s->next_ms) {
+				due = s;
+			} else if (poked) { /* too soon: keep the request for later */
 				atomic_store(&s->poked, true);
+			}
 		}
 		if (!due) {
 			struct timespec ts;
@@ -185,7 +191,7 @@ struct sk_jwks_source *sk_jwks_source_get(const char *url, const char *ca)
 		s->refs = 1;
 		s->next = sources;
 		sources = s; /* next_ms = 0: fetched at once */
-		if (!thread_started && !stopping) {
+		if (enabled && !thread_started && !stopping) {
 			if (pthread_create(&thread, NULL, fetcher, NULL) != 0)
 				sk_panic(__FILE__, __LINE__, "cannot start the jwks_url fetcher thread");
 			thread_started = true;
@@ -218,6 +224,18 @@ void sk_jwks_source_poke(struct sk_jwks_source *s)
 const char *sk_jwks_source_url(const struct sk_jwks_source *s)
 {
 	return s->url;
+}
+
+void sk_jwks_sources_start(void)
+{
+	pthread_mutex_lock(&mu);
+	enabled = true;
+	if (sources && !thread_started && !stopping) {
+		if (pthread_create(&thread, NULL, fetcher, NULL) != 0)
+			sk_panic(__FILE__, __LINE__, "cannot start the jwks_url fetcher thread");
+		thread_started = true;
+	}
+	pthread_mutex_unlock(&mu);
 }
 
 void sk_jwks_sources_shutdown(void)

@@ -19,6 +19,8 @@ const struct sk_jwks *sk_jwks_source_keys(const struct sk_jwks_source *s);
 /* A token named a kid the set lacks: refetch, at most once a minute. Any thread, lock-free. */
 void sk_jwks_source_poke(struct sk_jwks_source *s);
 const char *sk_jwks_source_url(const struct sk_jwks_source *s);
+/* Lets sources be fetched (the server, once it runs; check-config never fetches). */
+void sk_jwks_sources_start(void);
 /* Stops the fetcher thread (at exit, after the last snapshot is gone). */
 void sk_jwks_sources_shutdown(void);
 

@@ -23,6 +23,8 @@ static const char *const RESULT_TEXT[SK_JWT_N_RESULTS] = {
 	[SK_JWT_TOO_LONG_LIVED] = "lifetime over max_lifetime",
 	[SK_JWT_BAD_ISSUER] = "wrong issuer",
 	[SK_JWT_BAD_AUDIENCE] = "wrong audience",
+	[SK_JWT_NO_USER] = "no usable user claim",
+	[SK_JWT_UNKNOWN_ISSUER] = "unknown issuer",
 };
 
 const char *sk_jwt_result_text(enum sk_jwt_result r)
@@ -172,7 +174,11 @@ enum sk_jwt_result sk_jwt_verify(const struct sk_jwt *t, const struct sk_jwks *k
 	enum sk_jwt_result r = sk_jwks_check_signature(keys, t);
 	if (r != SK_JWT_OK)
 		return r;
+	return sk_jwt_check_claims(t, rules, now);
+}
 
+enum sk_jwt_result sk_jwt_check_claims(const struct sk_jwt *t, const struct sk_jwt_rules *rules, int64_t now)
+{
 	int64_t exp, nbf, iat;
 	int rc = date_claim(t, "exp", &exp);
 	if (rc != 0)

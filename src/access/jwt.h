@@ -62,6 +62,8 @@ enum sk_jwt_result {
 	SK_JWT_TOO_LONG_LIVED, /* exp − iat over max_lifetime */
 	SK_JWT_BAD_ISSUER,
 	SK_JWT_BAD_AUDIENCE,
+	SK_JWT_NO_USER,        /* the issuer's user_claim is missing or not a usable name */
+	SK_JWT_UNKNOWN_ISSUER, /* iss names no configured issuer */
 	SK_JWT_N_RESULTS
 };
 
@@ -113,6 +115,10 @@ enum sk_jwt_result sk_jwt_verify(const struct sk_jwt *t, const struct sk_jwks *k
 /* The signature check alone: selects the key (kid exact; without kid, the one key that fits), binds the
  * algorithm to its type, verifies. sk_jwt_verify calls it; tests call it to isolate the signature. */
 enum sk_jwt_result sk_jwks_check_signature(const struct sk_jwks *set, const struct sk_jwt *t);
+
+/* The claim rules alone (exp, nbf, iat, lifetime, iss, aud) for a token whose signature was verified
+ * before (the verified-token cache): time moves on, so these are checked on every use. */
+enum sk_jwt_result sk_jwt_check_claims(const struct sk_jwt *t, const struct sk_jwt_rules *rules, int64_t now);
 
 /* The payload token of claim name (a member of the payload object), or -1. */
 int sk_jwt_claim(const struct sk_jwt *t, const char *name);

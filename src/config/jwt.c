@@ -41,11 +41,11 @@ static int check_nonempty(struct sk_cfg_ctx *c, const struct sk_cnode *item, cha
 /* Header names sekisho sets or strips itself may not carry claims. */
 static bool reserved_header(const char *name)
 {
-	static const char *const R[] = { "x-auth-user", "x-auth-groups", "x-auth-method", "x-forwarded-for",
+	static const char *const managed_headers[] = { "x-auth-user", "x-auth-groups", "x-auth-method", "x-forwarded-for",
 					 "x-forwarded-proto", "x-forwarded-host", "forwarded", "host", "authorization",
 					 "cookie", "connection", "content-length", "transfer-encoding", NULL };
-	for (size_t i = 0; R[i]; i++)
-		if (strcasecmp(name, R[i]) == 0)
+	for (size_t i = 0; managed_headers[i]; i++)
+		if (strcasecmp(name, managed_headers[i]) == 0)
 			return true;
 	return false;
 }

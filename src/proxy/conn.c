@@ -332,7 +332,8 @@ static void log_request(struct sk_conn *c)
 		.bytes_in = r->bytes_in,
 		.bytes_out = r->bytes_out,
 		.upstream = r->server ? upstream : NULL,
-		.user = r->areq.user || r->areq.apikey ? sk_access_identity(&r->areq, groups, sizeof(groups)) : NULL,
+		.user = r->areq.user || r->areq.apikey || r->areq.jwt ? sk_access_identity(&r->areq, groups, sizeof(groups))
+								      : NULL,
 		.auth = r->areq.method,
 		.reason = r->reason != SK_R_NONE ? sk_reason_label(r->reason) : NULL,
 	};
@@ -660,6 +661,10 @@ static enum step continue_request(struct sk_conn *c)
 		.auth_user = r->auth_user,
 		.auth_groups = r->auth_user ? r->auth_groups : NULL,
 		.auth_method = r->areq.method,
+		.claim_names = c->rt->access.jwt,
+		.claim_headers = r->areq.jwt ? (struct sk_slice){ .ptr = r->areq.jwt->headers,
+								  .len = r->areq.jwt->headers_len }
+					     : (struct sk_slice){ 0 },
 	};
 	if (h->body == SK_BODY_LENGTH && h->content_length == 0)
 		f.body = SK_BODY_LENGTH;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/jwksfetch.h"
 #include "core/log.h"
 #include "net/net.h"
 #include "obs/metrics.h"
@@ -198,6 +199,7 @@ int sk_server_run(const char *config_path)
 	sk_metrics_set_workers(srv.n_workers);
 	if (sk_pool_start(2) == -1)
 		return 1;
+	sk_jwks_sources_start(); /* after the signal mask: the fetcher thread inherits it */
 	for (unsigned i = 0; i < srv.n_workers; i++) {
 		srv.workers[i] = sk_worker_new(i, rt);
 		if (!srv.workers[i] || sk_worker_start(srv.workers[i]) == -1)
@@ -244,6 +246,7 @@ int sk_server_run(const char *config_path)
 			sock_close(&srv.socks[i]);
 	free(srv.socks);
 	sk_runtime_unref(srv.rt);
+	sk_jwks_sources_shutdown();
 	sk_info("sekisho stopped");
 	return 0;
 
