@@ -89,6 +89,9 @@ struct sk_access_req {
 	struct sk_verifier *verifier; /* the worker's (verify.c) */
 	/* Called on the loop thread when a stage that answered AGAIN can run again. */
 	void (*resume)(struct sk_access_req *req);
+	struct sk_jwt_ident *jwt_buf; /* where a verified token's identity goes (kept out of this struct, which is
+				       * zeroed per request, so it costs nothing unless a token is used); NULL
+				       * = tokens cannot be taken */
 	uint8_t client_cert;         /* enum sk_client_cert */
 	const char *client_cert_ids; /* VERIFIED: identities (subject CN, then SAN e-mails), each NUL-terminated,
 				      * ended by an empty one */
@@ -97,7 +100,7 @@ struct sk_access_req {
 	char country[3];       /* filled by the geo stage; "" = unknown */
 	const struct sk_user *user;     /* authenticated user, or NULL */
 	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
-	const struct sk_jwt_ident *jwt; /* verified token (points at jwt_buf), or NULL */
+	const struct sk_jwt_ident *jwt; /* verified token (== jwt_buf), or NULL */
 	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
 	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
@@ -114,7 +117,6 @@ struct sk_access_req {
 	struct sk_waiter *waiter; /* while waiting on a verification */
 	struct sk_guard_job *gjob; /* while waiting on the state store */
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
-	struct sk_jwt_ident jwt_buf;
 };
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */

@@ -236,14 +236,15 @@ static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_
 static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_access_env *env,
 			       struct sk_access_req *req, struct sk_slice tok)
 {
+	SK_ASSERT(req->jwt_buf);
 	enum sk_jwt_result r = sk_jwt_env_authenticate(env->jwt, req->verifier, env->generation, tok.ptr, tok.len,
-						       (int64_t)time(NULL), &req->jwt_buf);
+						       (int64_t)time(NULL), req->jwt_buf);
 	if (r != SK_JWT_OK) {
 		sk_info("bearer token refused: %s", sk_jwt_result_text(r));
 		req->user = NULL;
 		return after_verify(s, env, req, false);
 	}
-	req->jwt = &req->jwt_buf;
+	req->jwt = req->jwt_buf;
 	req->method = "jwt";
 	if (!sk_jwt_ident_forward_token(req->jwt))
 		req->consumed |= SK_CONSUMED_AUTHORIZATION;

@@ -110,6 +110,7 @@ struct sk_req {
 	const char *auth_user;
 	char auth_groups[512];
 	struct sk_client client;
+	struct sk_jwt_ident jwt_ident; /* areq.jwt_buf: written only when a token is verified */
 	struct sk_h1_header headers[SK_MAX_HEADERS];
 	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
 	uint32_t path_len;
@@ -602,6 +603,7 @@ static enum step begin_request(struct sk_conn *c)
 		.hreq = h,
 		.verifier = w->verifier,
 		.resume = on_access_resume,
+		.jwt_buf = &r->jwt_ident,
 	};
 	if (c->ssl && cfg->listeners[c->listener].tls.client_ca)
 		set_client_cert(c);
