@@ -156,6 +156,14 @@ out:
 	return cfg;
 }
 
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err)
+{
+	if (cfg->n_listeners > 0)
+		return 0;
+	return sk_err_set(err, cfg->path, 1, 1,
+			  "nothing to serve: the configuration has no listeners (add one under 'listeners:')");
+}
+
 static void free_access(struct sk_access *a)
 {
 	sk_cfg_strlist_free(&a->ip_allow);

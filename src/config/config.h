@@ -165,6 +165,7 @@ struct sk_certificate {
 	char *cert;
 	char *key;
 	char *chain; /* or NULL */
+	struct sk_pos cert_pos, key_pos, chain_pos; /* of the values, for errors found when they are read */
 };
 
 struct sk_config {
@@ -174,6 +175,7 @@ struct sk_config {
 	struct {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
+		struct sk_pos path_pos; /* line 0 when not written */
 	} state;
 	struct {
 		bool present;
@@ -190,22 +192,27 @@ struct sk_config {
 	struct sk_cidrlist trusted_proxies;
 	struct {
 		char *database; /* or NULL */
+		struct sk_pos database_pos;
 	} geoip;
 	struct {
 		char *file;
 		char *htpasswd;
 		uint64_t password_max_age_ms; /* 0 = never */
+		struct sk_pos pos; /* of the 'file' or 'htpasswd' value */
 	} users;
 	struct {
 		char *file;
+		struct sk_pos file_pos;
 	} api_keys;
 	struct {
 		char *issuer; /* default "sekisho" */
 		unsigned skew; /* default 1 */
 		char *key_file;
+		struct sk_pos key_file_pos;
 	} totp;
 	struct {
 		char *key_file;
+		struct sk_pos key_file_pos;
 		uint64_t idle_ms;     /* default 30m */
 		uint64_t absolute_ms; /* default 12h */
 	} session;
@@ -221,7 +228,8 @@ struct sk_config {
 		uint64_t ban_time_ms;
 	} ban;
 
-	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. */
+	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. Each limit
+	 * is at most what the buffers hold (SK_LIMIT_MAX_*): a larger one is a load error. */
 	struct {
 		uint32_t request_line;  /* default 8192 (414 beyond) */
 		uint32_t header_block;  /* default 16384 (431 beyond) */
@@ -246,9 +254,21 @@ struct sk_config {
 	size_t n_distributions;
 };
 
+/* The largest limits the connection buffers hold (src/proxy/proxy.h's sizes: runtime.c asserts that they
+ * agree). The config module owns the numbers so that check-config refuses what run could not honour. */
+#define SK_LIMIT_MAX_REQUEST_LINE 16384
+#define SK_LIMIT_MAX_HEADER_BLOCK (32 * 1024 - 1024)
+#define SK_LIMIT_MAX_HEADER_FIELDS 128
+
 /* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
 struct sk_config *sk_config_load(const char *path, struct sk_err *err);
 void sk_config_free(struct sk_config *cfg);
+/*
+ * What a config must hold to be served (run, reload, check-config), beyond what the CLI tools that only
+ * read its paths need: something to serve, i.e. at least one listener. (Egress entries, DESIGN §5a, will
+ * count as something to serve too.) Returns 0, or -1 with err at line 1.
+ */
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err);
 
 /* Lookups by name; NULL when absent. */
 const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name);
@@ -259,5 +279,13 @@ const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, 
 int sk_cidr_parse(const char *s, struct sk_cidr *out);
 /* Parses "host:port", "[v6]:port", "*:port" or ":port" (numeric addresses only). Returns 0 or -1. */
 int sk_addr_parse(const char *s, struct sk_addr *out);
+/*
+ * An origin server: a numeric address as sk_addr_parse reads it, or "name:port" resolved now with
+ * getaddrinfo (this blocks: call it while loading, never on a worker). Every address found is appended to
+ * *out (grown with sk_realloc; *n counts them), duplicates left out, each with its numeric form as text.
+ * Returns how many were added (>= 1), or -1: not an address (*why NULL) or a name that did not resolve
+ * (*why says why).
+ */
+int sk_addr_resolve(const char *s, struct sk_addr **out, size_t *n, const char **why);
 
 #endif

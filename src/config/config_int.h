@@ -115,6 +115,9 @@ int sk_cfg_read_set_file(struct sk_cfg_ctx *c, const struct sk_cnode *at, const 
 			 struct sk_cidrlist *out);
 
 /* routes.c: listeners, origins, distributions, then every cross-reference between them. */
+/* Origin servers written as names are resolved at load (default); the fuzz target turns this off so that
+ * no input reaches DNS, and names are then refused like any other non-address. */
+extern bool sk_cfg_resolve_names;
 int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root);

@@ -513,6 +513,15 @@ static void test_wrong_types(void **state)
 	expect_err("- a\n- b\n", 1, 1, "the configuration must be a mapping, not a list");
 	expect_err("just text\n", 1, 1, "the configuration must be a mapping, not 'just text'");
 	expect_err("limits: { request_line: 0 }\n", 1, 25, "'request_line' must be a number from 1");
+	/* Limits are capped by what the connection buffers hold: more is an error, not a silent clamp. */
+	expect_err("limits: { request_line: 16385 }\n", 1, 25, "'request_line' must be a number from 1 to 16384");
+	expect_err("limits: { header_block: 31745 }\n", 1, 25, "'header_block' must be a number from 1 to 31744");
+	expect_err("limits: { header_fields: 129 }\n", 1, 26, "'header_fields' must be a number from 1 to 128");
+	struct sk_config *most = load_ok("limits: { request_line: 16384, header_block: 31744, header_fields: 128 }\n");
+	assert_int_equal(most->limits.request_line, SK_LIMIT_MAX_REQUEST_LINE);
+	assert_int_equal(most->limits.header_block, SK_LIMIT_MAX_HEADER_BLOCK);
+	assert_int_equal(most->limits.header_fields, SK_LIMIT_MAX_HEADER_FIELDS);
+	sk_config_free(most);
 }
 
 static void test_yaml_errors(void **state)
@@ -651,7 +660,12 @@ static void test_origins(void **state)
 	expect_err("origins:\n  a: { servers: [] }\n", 2, 17, "'servers' must not be empty");
 	expect_err("origins:\n  a: { root: ./missing }\n", 2, 14, "root '");
 	expect_err("origins:\n  a: { root: ./file.txt }\n", 2, 14, "is not a directory");
-	expect_err("origins:\n  a: { servers: [\"localhost:80\"] }\n", 2, 18, "invalid server address 'localhost:80'");
+	expect_err("origins:\n  a: { servers: [\"local host:80\"] }\n", 2, 18, "invalid server address 'local host:80'");
+	expect_err("origins:\n  a: { servers: [\"localhost\"] }\n", 2, 18, "invalid server address 'localhost'");
+	expect_err("origins:\n  a: { servers: [\"localhost:0\"] }\n", 2, 18, "invalid server address 'localhost:0'");
+	/* .invalid never resolves (RFC 6761). */
+	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\", \"no-such-host.invalid:80\"] }\n", 2, 33,
+		   "server 'no-such-host.invalid:80': the name does not resolve");
 	expect_err("origins:\n  a: { servers: [\"0.0.0.0:80\"] }\n", 2, 18, "is a wildcard");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], headers: { \"bad name\": x } }\n", 2, 45,
 		   "invalid header name 'bad name'");
@@ -659,6 +673,31 @@ static void test_origins(void **state)
 		   "header 'Host' is managed by sekisho");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], max_idle: many }\n", 2, 44, "'max_idle' must be a number");
 	expect_err("origins:\n  \"a b\": { root: . }\n", 2, 3, "invalid origin name 'a b'");
+
+	/* A name is resolved at load, as nginx does: each address it has becomes a server, written as the
+	 * address; the Host sent by default is the name as written. */
+	struct sk_config *named = load_ok("origins:\n  a: { servers: [\"localhost:3000\", \"10.0.0.1:3001\"] }\n");
+	const struct sk_origin *na = sk_config_origin(named, "a");
+	assert_string_equal(na->host, "localhost:3000");
+	assert_true(na->n_servers >= 2);
+	bool loopback = false;
+	for (size_t i = 0; i + 1 < na->n_servers; i++) {
+		const struct sk_addr *sa = &na->servers[i];
+		if (sa->ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&sa->ss;
+			assert_int_equal(ntohs(sin->sin_port), 3000);
+			loopback |= sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+			if (sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+				assert_string_equal(sa->text, "127.0.0.1:3000");
+		} else {
+			assert_int_equal(sa->ss.ss_family, AF_INET6);
+			assert_int_equal(ntohs(((const struct sockaddr_in6 *)&sa->ss)->sin6_port), 3000);
+			assert_int_equal(sa->text[0], '[');
+		}
+	}
+	assert_true(loopback || na->n_servers > 2); /* localhost is 127.0.0.1 and/or ::1 */
+	assert_string_equal(na->servers[na->n_servers - 1].text, "10.0.0.1:3001");
+	sk_config_free(named);
 
 	/* root is realpath'd: a symbolic link and dot segments resolve to the real directory. */
 	make_dir("real");
@@ -1247,11 +1286,37 @@ static int run_check(int argc, char **argv, char *out, size_t out_cap, char *err
 static void test_check_config_cli(void **state)
 {
 	char out[4096], errs[4096], want[4096];
-	write_file("sekisho.yaml", "workers: 2\n");
+	static const char serving[] = "workers: 2\n"
+				      "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n";
+	write_file("sekisho.yaml", serving);
 	char *ok_args[] = { "-c", cfgpath, NULL };
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 0);
 	assert_string_equal(out, "configuration OK\n");
 	assert_string_equal(errs, "");
+
+	/* A config that serves nothing is read by the CLI tools, but refused by check-config (and run). */
+	write_file("sekisho.yaml", "workers: 2\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:1:1: nothing to serve: the configuration has no listeners (add one under "
+		 "'listeners:')\n", cfgpath);
+	assert_string_equal(errs, want);
+
+	/* Files the config names are read as run reads them; the error points at the key that names them. */
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "users:\n"
+				   "  file: ./nobody.yaml\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:9: users.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("nobody.yaml"));
+	assert_string_equal(errs, want);
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n"
+				   "api_keys: { file: keys.yaml }\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:19: api_keys.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("keys.yaml"));
+	assert_string_equal(errs, want);
 
 	write_file("sekisho.yaml", "workers: 2\nlisteners:\n  - { name: w, listen: nowhere }\n");
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
@@ -1267,7 +1332,7 @@ static void test_check_config_cli(void **state)
 
 	char eq[PATH_MAX * 2];
 	snprintf(eq, sizeof(eq), "--config=%s", cfgpath);
-	write_file("sekisho.yaml", "{}\n");
+	write_file("sekisho.yaml", serving);
 	char *eq_args[] = { eq, NULL };
 	assert_int_equal(run_check(1, eq_args, out, sizeof(out), errs, sizeof(errs)), 0);
 
