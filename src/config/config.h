@@ -129,6 +129,7 @@ struct sk_access {
 	char *realm;                /* default "sekisho" */
 	struct sk_strlist groups;
 	enum sk_mfa mfa;
+	struct sk_pos mfa_pos; /* of the 'mfa' value, for errors found when the pipeline is built */
 	bool policy;
 };
 

@@ -677,6 +677,7 @@ static int read_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk
 		char d[64];
 		if (!sk_cfg_scalar(c, mfa, "'mfa'"))
 			return -1;
+		a->mfa_pos = sk_cfg_pos(mfa);
 		if (strcmp(mfa->str, "required") == 0)
 			a->mfa = SK_MFA_REQUIRED;
 		else if (strcmp(mfa->str, "off") == 0)
