@@ -17,7 +17,7 @@ static int mfa_compile(const struct sk_access *a, const struct sk_access_env *en
 	const struct sk_config *cfg = env->cfg;
 	if (!env->totp_ready && cfg->totp.key_file)
 		return sk_err_set(err, cfg->path, cfg->totp.key_file_pos.line, cfg->totp.key_file_pos.col,
-				  "mfa: required needs the TOTP key %s, which does not exist yet (create it by enrolling a "
+				  "mfa: required needs totp.key_file %s, which does not exist yet (create it by enrolling a "
 				  "user: sekisho totp -c FILE enroll USER)",
 				  cfg->totp.key_file);
 	if (!env->totp_ready)

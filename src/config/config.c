@@ -79,6 +79,11 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	int rc = -1;
 
 	cfg->path = sk_strdup(name);
+	cfg->source = sk_malloc(len + 1);
+	if (len)
+		memcpy(cfg->source, buf, len);
+	cfg->source[len] = '\0';
+	cfg->source_len = len;
 	set_defaults(&c, cfg);
 	if (sk_cfg_yaml_parse(name, buf, len, &root, err) == -1)
 		goto out;
@@ -164,6 +169,11 @@ int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err)
 			  "nothing to serve: the configuration has no listeners (add one under 'listeners:')");
 }
 
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err)
+{
+	return sk_config_load_buffer(cfg->path, cfg->source, cfg->source_len, err);
+}
+
 static void free_access(struct sk_access *a)
 {
 	sk_cfg_strlist_free(&a->ip_allow);
@@ -180,6 +190,7 @@ void sk_config_free(struct sk_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	free(cfg->source);
 	free(cfg->state.path);
 	free(cfg->state.redis);
 	free(cfg->access_log.path);

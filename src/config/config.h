@@ -171,6 +171,8 @@ struct sk_certificate {
 
 struct sk_config {
 	char *path; /* the file loaded */
+	char *source;      /* the YAML text it was read from (sk_config_reread) */
+	size_t source_len;
 	unsigned workers; /* resolved: "auto" = CPU count */
 
 	struct {
@@ -264,6 +266,12 @@ struct sk_config {
 /* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
 struct sk_config *sk_config_load(const char *path, struct sk_err *err);
 void sk_config_free(struct sk_config *cfg);
+/*
+ * Reads cfg's own YAML text again, as it was when cfg was loaded: the files it names (users, keys, set
+ * files...) are read afresh, while edits made to the config file since then wait for SIGHUP. Used when a
+ * users or API-key file changes under a running server. Returns a new config, or NULL with err filled.
+ */
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err);
 /*
  * What a config must hold to be served (run, reload, check-config), beyond what the CLI tools that only
  * read its paths need: something to serve, i.e. at least one listener. (Egress entries, DESIGN §5a, will
