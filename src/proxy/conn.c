@@ -486,11 +486,61 @@ static void set_client_cert(struct sk_conn *c)
 	r->areq.client_cert_ids = r->cert_ids;
 }
 
+static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta);
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * A keep-alive connection moves to the worker's newest snapshot when its next request begins, so that
+ * a reload (a revoked API key or a changed password among them, see watch.c) applies to connections that
+ * were open before it, not only to new ones. It moves only when its listener is the same in the new
+ * snapshot (name, address, mode, TLS and client CAs: what accept and the TLS handshake settled; the TLS
+ * session keeps its own SSL_CTX reference, and renegotiation is off). Otherwise this request is served
+ * on the old snapshot and is the connection's last: returns false.
+ */
+static bool follow_snapshot(struct sk_conn *c)
+{
+	struct sk_worker *w = c->w;
+	struct sk_runtime *old = c->rt, *nrt = w->rt;
+	if (old == nrt)
+		return true;
+	bool tracked = false;
+	for (unsigned i = 0; i < w->n_snaps && !tracked; i++)
+		tracked = w->snaps[i].rt == nrt;
+	if (!tracked)
+		return false;
+	size_t idx = SK_ADMIN_LISTENER;
+	if (c->listener == SK_ADMIN_LISTENER) {
+		if (!nrt->cfg->admin.present || strcmp(nrt->cfg->admin.listen.text, old->cfg->admin.listen.text) != 0)
+			return false;
+	} else {
+		const struct sk_listener *l = &old->cfg->listeners[c->listener];
+		for (idx = 0; idx < nrt->cfg->n_listeners; idx++)
+			if (strcmp(nrt->cfg->listeners[idx].name, l->name) == 0)
+				break;
+		if (idx == nrt->cfg->n_listeners)
+			return false;
+		const struct sk_listener *nl = &nrt->cfg->listeners[idx];
+		if (nl->mode != l->mode || strcmp(nl->listen.text, l->listen.text) != 0 ||
+		    nl->tls.present != l->tls.present || !same_str(nl->tls.client_ca, l->tls.client_ca))
+			return false;
+	}
+	snap_count(w, nrt, +1);
+	c->rt = nrt;
+	c->listener = (uint16_t)idx;
+	snap_count(w, old, -1); /* may free the old snapshot: nothing of it is used after this */
+	return true;
+}
+
 /* A complete head is in rbuf: route it and start the exchange. */
 static enum step begin_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_h1_request *h = &r->hreq;
+	const bool moved = follow_snapshot(c);
 	const struct sk_config *cfg = cfg_of(c);
 	struct sk_worker *w = c->w;
 
@@ -500,7 +550,7 @@ static enum step begin_request(struct sk_conn *c)
 	r->head_method = method_is(r, "HEAD");
 	r->keep_alive = h->minor_version == 1 ? !(h->flags & SK_H1F_CONN_CLOSE)
 					      : (h->flags & SK_H1F_CONN_KEEPALIVE) != 0;
-	if (w->stopping)
+	if (w->stopping || !moved)
 		r->keep_alive = false;
 	r->req_body = (uint8_t)h->body;
 	r->req_remaining = h->content_length;

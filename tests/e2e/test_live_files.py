@@ -3,10 +3,12 @@
 A running sekisho watches the directories of those files and rebuilds its snapshot within a second of a
 change: `sekisho apikey revoke` and `sekisho passwd` take effect without SIGHUP (a password verified and
 cached before the change included), a file edited into something that does not parse is refused with a
-log line while the old users keep working, and `htpasswd` edits are picked up. Each request below opens
-a new connection (a keep-alive connection keeps the snapshot it started with: see docs/internals/reload.md).
+log line while the old users keep working, and `htpasswd` edits are picked up. Requests open a new
+connection each, except in the keep-alive test: a connection opened before the change moves to the new
+snapshot at its next request (docs/internals/reload.md).
 """
 
+import base64
 import re
 import subprocess
 import time
@@ -14,7 +16,7 @@ import time
 import requests
 
 from conftest import sekisho_bin, sekisho_env
-from util import simple_config, wait_until
+from util import RawConn, simple_config, wait_until
 
 # The brief of the feature: a change applies within a second; 2 s leaves room for a loaded machine.
 WITHIN = 2.0
@@ -62,6 +64,38 @@ def test_apikey_create_and_revoke_apply_without_reload(sekisho, origin, tmp_path
     assert "API-key file changed: reloading (%s)" % keys in err, err
     assert "configuration reloaded" not in err  # no SIGHUP was needed, and none was faked
     assert first not in err and second not in err
+
+
+def test_revocation_reaches_keep_alive_connections(sekisho, origin, tmp_path):
+    """A connection opened (and a password verified on it) before the change does not keep the old
+    credentials: one raw socket carries every request below."""
+    keys = tmp_path / "apikeys.yaml"
+    key = cli("apikey", "-f", keys, "create", "ci-bot").strip()
+    users = tmp_path / "users.yaml"
+    set_password(users, "alice", "old password")
+    sk = sekisho(config(origin, {"auth": ["basic", "api_key"]}, users={"file": str(users)},
+                        api_keys={"file": str(keys)}))
+    basic_old = "Authorization: Basic " + base64.b64encode(b"alice:old password").decode()
+    basic_new = "Authorization: Basic " + base64.b64encode(b"alice:new password").decode()
+
+    with RawConn(sk.port()) as c:
+        def on_conn(header):
+            c.send(("GET / HTTP/1.1\r\nHost: app.test\r\n%s\r\n\r\n" % header).encode())
+            r = c.read_response()
+            assert (r.header("Connection") or "").lower() != "close", r
+            return r.status
+
+        assert on_conn("X-Api-Key: " + key) == 200
+        assert on_conn(basic_old) == 200
+        assert on_conn(basic_old) == 200  # cached as verified
+
+        cli("apikey", "-f", keys, "revoke", "ci-bot")
+        set_password(users, "alice", "new password")
+        wait_until(lambda: on_conn("X-Api-Key: " + key) == 401, timeout=WITHIN,
+                   what="the revoked key refused on the open connection")
+        wait_until(lambda: on_conn(basic_old) == 401, timeout=WITHIN,
+                   what="the old password refused on the open connection")
+        assert on_conn(basic_new) == 200
 
 
 def test_passwd_applies_without_reload_even_when_cached(sekisho, origin, tmp_path):
