@@ -6,7 +6,9 @@ the very same message. Then the parts of item 13: an origin server given by name
 every address the name resolves to becomes a server.
 """
 
+import os
 import re
+import shutil
 import socket
 import subprocess
 import urllib.request
@@ -15,7 +17,7 @@ import pytest
 
 from conftest import sekisho_bin, sekisho_env
 from tlsutil import pki  # noqa: F401 (fixture)
-from util import HOST, free_port, simple_config, wait_until
+from util import free_port, simple_config, wait_until
 
 
 def config_text(port, top="", access=None, server="127.0.0.1:3000"):
@@ -194,3 +196,24 @@ def test_origin_by_name_works_end_to_end(sekisho, origin):
     entries = wait_until(lambda: [e for e in sk.log_lines() if str(e.get("path", "")).startswith("/by-name/")]
                          if len(sk.log_lines()) >= n else None, what="the access log lines")
     assert {e["upstream"] for e in entries} == want, entries
+
+
+def test_quickstart_starts_without_the_country_database(sekisho, tmp_path):
+    """`make run` on a fresh clone where scripts/fetch-geoip could not download (no data/country.mmdb):
+    the quickstart passes check-config and serves (its own two listeners, moved to free ports)."""
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    shutil.copytree(os.path.join(repo, "examples"), tmp_path / "examples")
+    assert not (tmp_path / "data").exists()
+    web, own = free_port(), free_port()
+    text = (tmp_path / "examples" / "quickstart.yaml").read_text()
+    text = text.replace("127.0.0.1:8080", "127.0.0.1:%d" % web).replace("127.0.0.1:8081", "127.0.0.1:%d" % own)
+    path = tmp_path / "examples" / "quickstart.yaml"
+    path.write_text(text)
+    rc, err = run_cmd(tmp_path, ["check-config", "-c", str(path)], 30)
+    assert rc == 0, err
+    sk = sekisho(text.replace("./www", str(tmp_path / "examples" / "www")))
+    for p in ("/", "/proxied/"):
+        with urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%d%s" % (web, p),
+                                                           headers={"Host": "localhost"}), timeout=10) as r:
+            assert r.status == 200, p
+    assert sk.alive()
