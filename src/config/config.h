@@ -71,6 +71,7 @@ struct sk_listener_tls {
 	struct sk_strlist certificates; /* names in config->certificates; the first is the default */
 	char *ciphers;                  /* NULL = built-in modern list */
 	char *client_ca;                /* PEM file of CAs for client certificates, or NULL */
+	struct sk_pos client_ca_pos;
 	bool min_tls13;                 /* min_version: "1.3" (default "1.2") */
 	bool present;
 };
@@ -90,6 +91,7 @@ struct sk_listener {
 struct sk_origin_tls {
 	bool present;
 	char *ca;          /* PEM file; NULL = system trust store */
+	struct sk_pos ca_pos;
 	char *server_name; /* SNI and name to verify; NULL = origin host */
 	bool verify;       /* default true */
 };

@@ -146,6 +146,8 @@ static int read_origin_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, struc
 	if (sk_cfg_path(c, t, "ca", &o->tls.ca) == -1 || sk_cfg_str(c, t, "server_name", &o->tls.server_name) == -1 ||
 	    sk_cfg_bool(c, t, "verify", &o->tls.verify) == -1)
 		return -1;
+	if (o->tls.ca)
+		o->tls.ca_pos = sk_cfg_pos(sk_cfg_get(t, "ca"));
 	if (o->tls.server_name && (!o->tls.server_name[0] || strpbrk(o->tls.server_name, " \t\r\n/")))
 		return sk_cfg_fail(c, sk_cfg_get(t, "server_name"), "'server_name' must be a host name");
 	return 0;
@@ -323,6 +325,8 @@ static int read_listener_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, str
 	    sk_cfg_strlist(c, t, "certificates", &l->tls.certificates, check_certificate) == -1 ||
 	    sk_cfg_str(c, t, "ciphers", &l->tls.ciphers) == -1 || sk_cfg_path(c, t, "client_ca", &l->tls.client_ca) == -1)
 		return -1;
+	if (l->tls.client_ca)
+		l->tls.client_ca_pos = sk_cfg_pos(sk_cfg_get(t, "client_ca"));
 	if (l->tls.certificates.n == 0)
 		return sk_cfg_fail(c, sk_cfg_get(t, "certificates"), "'certificates' must not be empty");
 	if (l->tls.ciphers && !l->tls.ciphers[0])

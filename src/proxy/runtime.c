@@ -18,6 +18,16 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+/* An error about a file (a CA bundle) that has no config position yet gets the config key's. Returns -1. */
+static int at_config(struct sk_err *err, const struct sk_config *cfg, struct sk_pos pos)
+{
+	if (strcmp(err->file, cfg->path) == 0 && err->line > 0)
+		return -1;
+	char inner[sizeof(err->file) + sizeof(err->msg) + 32];
+	sk_err_format(err, inner, sizeof(inner));
+	return sk_err_set(err, cfg->path, pos.line, pos.col, "%s", inner);
+}
+
 /* Every `certificates:` entry, then the contexts of TLS listeners and TLS origins. */
 static int build_tls(struct sk_runtime *rt, struct sk_err *err)
 {
@@ -46,14 +56,15 @@ static int build_tls(struct sk_runtime *rt, struct sk_err *err)
 			continue;
 		rt->listeners[i].tls = sk_tls_server_new(cfg, &cfg->listeners[i], rt->certs, err);
 		if (!rt->listeners[i].tls)
-			return -1;
+			return at_config(err, cfg, cfg->listeners[i].tls.client_ca ? cfg->listeners[i].tls.client_ca_pos
+										     : cfg->listeners[i].pos);
 	}
 	for (size_t i = 0; i < cfg->n_origins; i++) {
 		if (!cfg->origins[i].tls.present || cfg->origins[i].root)
 			continue;
 		rt->origins[i].tls = sk_tls_client_new(cfg, &cfg->origins[i], err);
 		if (!rt->origins[i].tls)
-			return -1;
+			return at_config(err, cfg, cfg->origins[i].tls.ca ? cfg->origins[i].tls.ca_pos : cfg->origins[i].pos);
 	}
 	return 0;
 }

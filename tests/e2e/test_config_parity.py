@@ -134,6 +134,20 @@ def test_certificate_key_that_does_not_match(tmp_path, pki):  # noqa: F811
     assert_refused_alike(tmp_path, config_text(free_port(), top), "other.key", ["certificate 'site'", "other.key"])
 
 
+def test_client_ca_file_missing(tmp_path, pki):  # noqa: F811
+    top = "certificates: { site: { cert: %s, key: %s } }\n" % (pki.crt("a"), pki.key("a"))
+    text = re.sub(r'(listen: "127\.0\.0\.1:\d+") \}', r'\1, tls: { certificates: [site], client_ca: ./clients.pem } }',
+                  config_text(free_port(), top), count=1)
+    assert "clients.pem" in text
+    assert_refused_alike(tmp_path, text, "clients.pem", ["clients.pem", "client_ca"])
+
+
+def test_origin_ca_file_missing(tmp_path):
+    text = config_text(free_port()).replace('servers: ["127.0.0.1:3000"]',
+                                            'servers: ["127.0.0.1:3000"], tls: { ca: ./corp-ca.pem }')
+    assert_refused_alike(tmp_path, text, "corp-ca.pem", ["corp-ca.pem", "origin 'app'"])
+
+
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "workers: 2\nadmin: { listen: \"127.0.0.1:%d\" }\n"],
                          ids=["empty", "comment_only", "admin_only"])
 def test_nothing_to_serve_is_refused(tmp_path, text):
