@@ -69,7 +69,8 @@ int sk_access_check_state_path(const struct sk_config *cfg, struct sk_err *err)
 		return 0;
 	const struct sk_pos at = cfg->state.path_pos;
 	struct stat st;
-	if (stat(cfg->state.path, &st) == 0)
+	int rc = stat(cfg->state.path, &st), why = errno;
+	if (rc == 0)
 		return S_ISDIR(st.st_mode) ? 0
 					   : sk_err_set(err, cfg->path, at.line, at.col, "state.path: %s is not a directory",
 							cfg->state.path);
@@ -79,7 +80,7 @@ int sk_access_check_state_path(const struct sk_config *cfg, struct sk_err *err)
 	char *slash = strrchr(parent, '/');
 	if (slash)
 		*(slash == parent ? slash + 1 : slash) = '\0';
-	if (errno != ENOENT || !slash || stat(parent, &st) == -1 || !S_ISDIR(st.st_mode))
+	if (why != ENOENT || !slash || stat(parent, &st) == -1 || !S_ISDIR(st.st_mode))
 		return sk_err_set(err, cfg->path, at.line, at.col, "state.path: cannot create %s: the directory %s does "
 				  "not exist", cfg->state.path, slash ? parent : ".");
 	return 0;

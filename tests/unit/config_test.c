@@ -1283,6 +1283,23 @@ static int run_check(int argc, char **argv, char *out, size_t out_cap, char *err
 	return rc;
 }
 
+/* A watched users file changed: the snapshot is rebuilt from the text in service, not the edited file. */
+static void test_reread_uses_the_text_in_service(void **state)
+{
+	struct sk_config *cfg = load_ok("workers: 3\nusers: { file: ./users.yaml }\n");
+	write_file("sekisho.yaml", "workers: 5\n"); /* edited, not yet applied with SIGHUP */
+	struct sk_err err = { 0 };
+	struct sk_config *again = sk_config_reread(cfg, &err);
+	assert_non_null(again);
+	assert_int_equal(again->workers, 3);
+	assert_string_equal(again->users.file, in_tmp("users.yaml"));
+	assert_int_equal(again->users.pos.line, 2);
+	assert_int_equal(again->users.pos.col, 16);
+	assert_string_equal(again->path, cfg->path);
+	sk_config_free(again);
+	sk_config_free(cfg);
+}
+
 static void test_check_config_cli(void **state)
 {
 	char out[4096], errs[4096], want[4096];
@@ -1377,6 +1394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_behaviors_and_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reread_uses_the_text_in_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
