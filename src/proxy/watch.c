@@ -98,6 +98,10 @@ void sk_watch_arm(const struct sk_config *cfg, const struct sk_watch_mark *mark,
 		W.ids[i] = mark->ids[i];
 	}
 	W.last_check = now_ms;
+	/* A change made between the mark and these new watches sent its events to nobody: compare at the
+	 * next tick instead of waiting for the periodic check. */
+	W.due = true;
+	W.last_event = now_ms - DEBOUNCE_MS;
 	if (W.n == 0)
 		return;
 	W.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
