@@ -4,7 +4,8 @@
  *
  * Threads: the main thread loads configs and builds snapshots; each worker thread owns an epoll loop
  * with its own listening sockets (SO_REUSEPORT), connections, upstream pools and buffers. A connection
- * lives on one worker from accept to close and keeps the snapshot it was accepted under.
+ * lives on one worker from accept to close; it keeps the snapshot it was accepted under, moving to the
+ * worker's newest one when a new request begins on it (conn.c, follow_snapshot).
  */
 #ifndef SK_PROXY_H
 #define SK_PROXY_H

@@ -4,9 +4,9 @@
  *
  * Snapshot switching: the main thread publishes a new snapshot into next_rt and wakes the loop. The
  * worker re-registers its listening sockets for the new snapshot and uses it for new connections; each
- * connection keeps the snapshot it was accepted under, counted per worker in snaps[] so that the hot path
- * never touches a shared reference count. When an old snapshot's last connection on this worker closes,
- * the worker drops its reference.
+ * connection keeps the snapshot it was accepted under (until its next request moves it to the newest,
+ * conn.c), counted per worker in snaps[] so that the hot path never touches a shared reference count. When
+ * an old snapshot's last connection on this worker closes or moves, the worker drops its reference.
  */
 #include <errno.h>
 #include <netinet/in.h>
