@@ -189,6 +189,7 @@ struct sk_config {
 	struct {
 		bool present;
 		struct sk_addr listen;
+		struct sk_pos pos; /* of admin.listen, for errors found when binding */
 	} admin;
 	struct {
 		char *path; /* "-" = stdout (default); NULL = off ("off") */

@@ -519,11 +519,7 @@ static bool follow_snapshot(struct sk_conn *c)
 	struct sk_runtime *old = c->rt, *nrt = w->rt;
 	if (old == nrt)
 		return true;
-	bool tracked = false;
-	for (unsigned i = 0; i < w->n_snaps && !tracked; i++)
-		tracked = w->snaps[i].rt == nrt;
-	if (!tracked)
-		return false;
+	SK_ASSERT(w->snaps && w->snaps->rt == nrt); /* the worker's list starts with its current snapshot */
 	size_t idx = SK_ADMIN_LISTENER;
 	if (c->listener == SK_ADMIN_LISTENER) {
 		if (!nrt->cfg->admin.present || strcmp(nrt->cfg->admin.listen.text, old->cfg->admin.listen.text) != 0)
@@ -1737,15 +1733,18 @@ static void on_timer(struct sk_timer *t)
 
 /* ---- lifetime ---- */
 
+/* The worker's list has the current snapshot first, so accepting finds it at once; an old generation's
+ * last close hands the worker's reference to the main thread, which frees it (DESIGN §9). */
 static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta)
 {
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt != rt)
+	for (struct sk_snapref **p = &w->snaps; *p; p = &(*p)->next) {
+		struct sk_snapref *s = *p;
+		if (s->rt != rt)
 			continue;
-		w->snaps[i].conns = (uint32_t)((int)w->snaps[i].conns + delta);
-		if (w->snaps[i].conns == 0 && rt != w->rt) {
-			sk_runtime_unref(rt);
-			w->snaps[i] = w->snaps[--w->n_snaps];
+		s->conns = (uint32_t)((int)s->conns + delta);
+		if (s->conns == 0 && rt != w->rt) {
+			*p = s->next;
+			sk_runtime_release_later(s);
 		}
 		return;
 	}

@@ -192,6 +192,9 @@ static void test_design_example(void **state)
 	assert_null(cfg->state.redis);
 	assert_true(cfg->admin.present);
 	assert_string_equal(cfg->admin.listen.text, "127.0.0.1:9901");
+	/* Where admin.listen was written, for a bind error found at start (server.c). */
+	assert_int_equal(cfg->admin.pos.line, 3);
+	assert_int_equal(cfg->admin.pos.col, 18);
 	assert_string_equal(cfg->access_log.path, "-");
 	assert_string_equal(cfg->flow_log.path, in_tmp("var/flow.log"));
 	assert_int_equal(cfg->flow_log.interval_ms, 600000);
