@@ -244,7 +244,7 @@ struct sk_config {
 		uint32_t request_line;  /* default 8192 (414 beyond) */
 		uint32_t header_block;  /* default 16384 (431 beyond) */
 		uint32_t header_fields; /* default 100 (431 beyond) */
-		uint32_t max_connections; /* per worker; default 20000 */
+		uint32_t max_connections; /* per worker; 0 (default) = auto: 20000, or what the open-file limit holds */
 	} limits;
 	struct {
 		uint64_t header_read_ms; /* default 10s (408) */

@@ -378,7 +378,7 @@ static void test_defaults_empty(void **state)
 		assert_int_equal(cfg->limits.request_line, 8192);
 		assert_int_equal(cfg->limits.header_block, 16384);
 		assert_int_equal(cfg->limits.header_fields, 100);
-		assert_int_equal(cfg->limits.max_connections, 20000);
+		assert_int_equal(cfg->limits.max_connections, 0); /* auto: sk_max_connections */
 		assert_int_equal(cfg->timeouts.header_read_ms, 10000);
 		assert_int_equal(cfg->timeouts.keepalive_ms, 60000);
 		assert_int_equal(cfg->timeouts.send_ms, 60000);
