@@ -10,12 +10,15 @@ snapshot at its next request (docs/internals/reload.md).
 
 import base64
 import re
+import ssl
 import subprocess
 import time
 
 import requests
 
 from conftest import sekisho_bin, sekisho_env
+from test_tls import tls_config
+from tlsutil import pki  # noqa: F401 (fixture)
 from util import RawConn, simple_config, wait_until
 
 # The brief of the feature: a change applies within a second; 2 s leaves room for a loaded machine.
@@ -96,6 +99,34 @@ def test_revocation_reaches_keep_alive_connections(sekisho, origin, tmp_path):
         wait_until(lambda: on_conn(basic_old) == 401, timeout=WITHIN,
                    what="the old password refused on the open connection")
         assert on_conn(basic_new) == 200
+
+
+def test_revocation_reaches_keep_alive_tls_connections(sekisho, origin, tmp_path, pki):  # noqa: F811
+    """The same over TLS: the connection moves to the new snapshot with its TLS session, and keeps
+    working after the snapshot it was accepted under is gone (each revoke below retires one)."""
+    keys = tmp_path / "apikeys.yaml"
+    key = cli("apikey", "-f", keys, "create", "ci-bot").strip()
+    other = cli("apikey", "-f", keys, "create", "deployer").strip()
+    cfg = tls_config(pki, origin.port, behavior={"access": {"auth": ["api_key"]}}, api_keys={"file": str(keys)})
+    cfg["workers"] = 1
+    sk = sekisho(cfg)
+    ctx = ssl.create_default_context(cafile=pki.root)
+    with RawConn(sk.port()) as c:
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="a.test")
+
+        def on_conn(k):
+            c.send(("GET / HTTP/1.1\r\nHost: a.test\r\nX-Api-Key: %s\r\n\r\n" % k).encode())
+            r = c.read_response()
+            assert (r.header("Connection") or "").lower() != "close", r
+            return r.status
+
+        assert on_conn(key) == 200
+        cli("apikey", "-f", keys, "revoke", "ci-bot")
+        wait_until(lambda: on_conn(key) == 401, timeout=WITHIN, what="the revoked key refused over TLS")
+        assert on_conn(other) == 200
+        third = cli("apikey", "-f", keys, "create", "third").strip()
+        wait_until(lambda: on_conn(third) == 200, timeout=WITHIN, what="a new key over the same TLS connection")
+        assert on_conn(other) == 200
 
 
 def test_passwd_applies_without_reload_even_when_cached(sekisho, origin, tmp_path):
