@@ -1314,6 +1314,24 @@ static int run_check(int argc, char **argv, char *out, size_t out_cap, char *err
 	return rc;
 }
 
+/* A config that serves nothing loads (the CLI tools read such files for their paths) but is not served. */
+static void test_nothing_to_serve(void **state)
+{
+	struct sk_err err = { 0 };
+	struct sk_config *cfg = load_ok("workers: 2\nadmin: { listen: \"127.0.0.1:9\" }\n");
+	assert_int_equal(sk_config_check_serves(cfg, &err), -1);
+	assert_string_equal(err.file, cfgpath);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.col, 1);
+	assert_non_null(strstr(err.msg, "nothing to serve: the configuration has no listeners"));
+	sk_config_free(cfg);
+	cfg = load_ok("listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(sk_config_check_serves(cfg, &err), 0);
+	assert_int_equal(err.line, 0);
+	sk_config_free(cfg);
+}
+
 /* A watched users file changed: the snapshot is rebuilt from the text in service, not the edited file. */
 static void test_reread_uses_the_text_in_service(void **state)
 {
@@ -1425,6 +1443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_behaviors_and_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_to_serve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reread_uses_the_text_in_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
 	};
