@@ -34,6 +34,7 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	cfg->state.path = sk_cfg_resolve(c, "./var");
+	cfg->state.max_size = 1ULL << 30;
 	cfg->access_log.path = sk_strdup("-");
 	cfg->flow_log.interval_ms = 600 * 1000;
 	cfg->flow_log.account_id = sk_strdup("000000000000");

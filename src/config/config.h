@@ -185,6 +185,7 @@ struct sk_config {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
 		struct sk_pos path_pos; /* line 0 when not written */
+		uint64_t max_size; /* state.max_size: the LMDB map in bytes, default 1 GiB */
 	} state;
 	struct {
 		bool present;
