@@ -44,10 +44,14 @@ struct sk_access_env {
 	uint8_t totp_key[32];
 	bool session_ready;        /* session_key holds session.key_file's key */
 	uint8_t session_key[32];
+	bool check_only;           /* built by check-config (sk_access_env_check): never serves, has no store */
 };
 
 /* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
 bool sk_access_needs_state(const struct sk_config *cfg);
+/* With a local store (LMDB), state.path must be a directory or one that can be made: its parent exists.
+ * Returns 0, or -1 with err at state.path. Called before the store is opened, and by check-config. */
+int sk_access_check_state_path(const struct sk_config *cfg, struct sk_err *err);
 /* The store for the snapshots to come (set by the server before building one). */
 void sk_access_set_store(struct sk_store *st);
 
@@ -55,6 +59,9 @@ void sk_access_set_store(struct sk_store *st);
  * snapshot owns the result. Returns 0, or -1 with err filled. */
 int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
 		       struct sk_err *err);
+/* The same loads and checks for `check-config`: nothing is created (the session key, state.path) and no
+ * store is set; what run would fail to create is refused here with the same message. */
+int sk_access_env_check(struct sk_access_env *env, const struct sk_config *cfg, struct sk_err *err);
 void sk_access_env_fini(struct sk_access_env *env);
 
 /* A verified token's identity (auth method jwt), filled by jwtauth.c. */

@@ -80,7 +80,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 					  "unknown auth method");
 		}
 	}
-	if (s->session && (!env->session_ready || !env->store || !env->users)) {
+	if (s->session && (!env->session_ready || (!env->store && !env->check_only) || !env->users)) {
 		free(s);
 		return sk_err_set(err, env->cfg->path, 0, 0, "auth: [session] needs users, session.key_file and "
 				  "the state store");

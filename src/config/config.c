@@ -34,6 +34,7 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	cfg->state.path = sk_cfg_resolve(c, "./var");
+	cfg->state.max_size = 1ULL << 30;
 	cfg->access_log.path = sk_strdup("-");
 	cfg->flow_log.interval_ms = 600 * 1000;
 	cfg->flow_log.account_id = sk_strdup("000000000000");
@@ -49,7 +50,6 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	cfg->limits.request_line = 8192;
 	cfg->limits.header_block = 16384;
 	cfg->limits.header_fields = 100;
-	cfg->limits.max_connections = 20000;
 	cfg->timeouts.header_read_ms = 10 * 1000;
 	cfg->timeouts.keepalive_ms = 60 * 1000;
 	cfg->timeouts.send_ms = 60 * 1000;
@@ -79,6 +79,11 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	int rc = -1;
 
 	cfg->path = sk_strdup(name);
+	cfg->source = sk_malloc(len + 1);
+	if (len)
+		memcpy(cfg->source, buf, len);
+	cfg->source[len] = '\0';
+	cfg->source_len = len;
 	set_defaults(&c, cfg);
 	if (sk_cfg_yaml_parse(name, buf, len, &root, err) == -1)
 		goto out;
@@ -156,6 +161,19 @@ out:
 	return cfg;
 }
 
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err)
+{
+	if (cfg->n_listeners > 0)
+		return 0;
+	return sk_err_set(err, cfg->path, 1, 1,
+			  "nothing to serve: the configuration has no listeners (add one under 'listeners:')");
+}
+
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err)
+{
+	return sk_config_load_buffer(cfg->path, cfg->source, cfg->source_len, err);
+}
+
 static void free_access(struct sk_access *a)
 {
 	sk_cfg_strlist_free(&a->ip_allow);
@@ -172,6 +190,7 @@ void sk_config_free(struct sk_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	free(cfg->source);
 	free(cfg->state.path);
 	free(cfg->state.redis);
 	free(cfg->access_log.path);

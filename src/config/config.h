@@ -71,6 +71,7 @@ struct sk_listener_tls {
 	struct sk_strlist certificates; /* names in config->certificates; the first is the default */
 	char *ciphers;                  /* NULL = built-in modern list */
 	char *client_ca;                /* PEM file of CAs for client certificates, or NULL */
+	struct sk_pos client_ca_pos;
 	bool min_tls13;                 /* min_version: "1.3" (default "1.2") */
 	bool present;
 };
@@ -91,6 +92,7 @@ struct sk_listener {
 struct sk_origin_tls {
 	bool present;
 	char *ca;          /* PEM file; NULL = system trust store */
+	struct sk_pos ca_pos;
 	char *server_name; /* SNI and name to verify; NULL = origin host */
 	bool verify;       /* default true */
 };
@@ -130,6 +132,7 @@ struct sk_access {
 	char *realm;                /* default "sekisho" */
 	struct sk_strlist groups;
 	enum sk_mfa mfa;
+	struct sk_pos mfa_pos; /* of the 'mfa' value, for errors found when the pipeline is built */
 	bool policy;
 };
 
@@ -169,6 +172,7 @@ struct sk_certificate {
 	char *cert;
 	char *key;
 	char *chain; /* or NULL */
+	struct sk_pos cert_pos, key_pos, chain_pos; /* of the values, for errors found when they are read */
 };
 
 /* A claim copied into a header toward the origin (`headers: { claim: X-Header }`). */
@@ -199,15 +203,20 @@ struct sk_jwt_issuer {
 
 struct sk_config {
 	char *path; /* the file loaded */
+	char *source;      /* the YAML text it was read from (sk_config_reread) */
+	size_t source_len;
 	unsigned workers; /* resolved: "auto" = CPU count */
 
 	struct {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
+		struct sk_pos path_pos; /* line 0 when not written */
+		uint64_t max_size; /* state.max_size: the LMDB map in bytes, default 1 GiB */
 	} state;
 	struct {
 		bool present;
 		struct sk_addr listen;
+		struct sk_pos pos; /* of admin.listen, for errors found when binding */
 	} admin;
 	struct {
 		char *path; /* "-" = stdout (default); NULL = off ("off") */
@@ -220,14 +229,17 @@ struct sk_config {
 	struct sk_cidrlist trusted_proxies;
 	struct {
 		char *database; /* or NULL */
+		struct sk_pos database_pos;
 	} geoip;
 	struct {
 		char *file;
 		char *htpasswd;
 		uint64_t password_max_age_ms; /* 0 = never */
+		struct sk_pos pos; /* of the 'file' or 'htpasswd' value */
 	} users;
 	struct {
 		char *file;
+		struct sk_pos file_pos;
 	} api_keys;
 	struct {
 		struct sk_jwt_issuer *issuers; /* `jwt: { issuers: [...] }`; none when absent */
@@ -237,9 +249,11 @@ struct sk_config {
 		char *issuer; /* default "sekisho" */
 		unsigned skew; /* default 1 */
 		char *key_file;
+		struct sk_pos key_file_pos;
 	} totp;
 	struct {
 		char *key_file;
+		struct sk_pos key_file_pos;
 		uint64_t idle_ms;     /* default 30m */
 		uint64_t absolute_ms; /* default 12h */
 	} session;
@@ -255,12 +269,13 @@ struct sk_config {
 		uint64_t ban_time_ms;
 	} ban;
 
-	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. */
+	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. Each limit
+	 * is at most what the buffers hold (SK_LIMIT_MAX_*): a larger one is a load error. */
 	struct {
 		uint32_t request_line;  /* default 8192 (414 beyond) */
 		uint32_t header_block;  /* default 16384 (431 beyond) */
 		uint32_t header_fields; /* default 100 (431 beyond) */
-		uint32_t max_connections; /* per worker; default 20000 */
+		uint32_t max_connections; /* per worker; 0 (default) = auto: 20000, or what the open-file limit holds */
 	} limits;
 	struct {
 		uint64_t header_read_ms; /* default 10s (408) */
@@ -280,9 +295,27 @@ struct sk_config {
 	size_t n_distributions;
 };
 
+/* The largest limits the connection buffers hold (src/proxy/proxy.h's sizes: runtime.c asserts that they
+ * agree). The config module owns the numbers so that check-config refuses what run could not honour. */
+#define SK_LIMIT_MAX_REQUEST_LINE 16384
+#define SK_LIMIT_MAX_HEADER_BLOCK (32 * 1024 - 1024)
+#define SK_LIMIT_MAX_HEADER_FIELDS 128
+
 /* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
 struct sk_config *sk_config_load(const char *path, struct sk_err *err);
 void sk_config_free(struct sk_config *cfg);
+/*
+ * Reads cfg's own YAML text again, as it was when cfg was loaded: the files it names (users, keys, set
+ * files...) are read afresh, while edits made to the config file since then wait for SIGHUP. Used when a
+ * users or API-key file changes under a running server. Returns a new config, or NULL with err filled.
+ */
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err);
+/*
+ * What a config must hold to be served (run, reload, check-config), beyond what the CLI tools that only
+ * read its paths need: something to serve, i.e. at least one listener. (Egress entries, DESIGN §5a, will
+ * count as something to serve too.) Returns 0, or -1 with err at line 1.
+ */
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err);
 
 /* Lookups by name; NULL when absent. */
 const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name);
@@ -293,5 +326,13 @@ const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, 
 int sk_cidr_parse(const char *s, struct sk_cidr *out);
 /* Parses "host:port", "[v6]:port", "*:port" or ":port" (numeric addresses only). Returns 0 or -1. */
 int sk_addr_parse(const char *s, struct sk_addr *out);
+/*
+ * An origin server: a numeric address as sk_addr_parse reads it, or "name:port" resolved now with
+ * getaddrinfo (this blocks: call it while loading, never on a worker). Every address found is appended to
+ * *out (grown with sk_realloc; *n counts them), duplicates left out, each with its numeric form as text.
+ * Returns how many were added (>= 1), or -1: not an address (*why NULL) or a name that did not resolve
+ * (*why says why).
+ */
+int sk_addr_resolve(const char *s, struct sk_addr **out, size_t *n, const char **why);
 
 #endif

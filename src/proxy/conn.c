@@ -500,6 +500,51 @@ static void set_client_cert(struct sk_conn *c)
 	r->areq.client_cert_ids = r->cert_ids;
 }
 
+static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta);
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * A keep-alive connection moves to the worker's newest snapshot when its next request begins, so that
+ * a reload (a revoked API key or a changed password among them, see watch.c) applies to connections that
+ * were open before it, not only to new ones. It moves only when its listener is the same in the new
+ * snapshot (name, address, mode, TLS and client CAs: what accept and the TLS handshake settled; the TLS
+ * session keeps its own SSL_CTX reference, and renegotiation is off). Otherwise this request is served
+ * on the old snapshot and is the connection's last: returns false.
+ */
+static bool follow_snapshot(struct sk_conn *c)
+{
+	struct sk_worker *w = c->w;
+	struct sk_runtime *old = c->rt, *nrt = w->rt;
+	if (old == nrt)
+		return true;
+	SK_ASSERT(w->snaps && w->snaps->rt == nrt); /* the worker's list starts with its current snapshot */
+	size_t idx = SK_ADMIN_LISTENER;
+	if (c->listener == SK_ADMIN_LISTENER) {
+		if (!nrt->cfg->admin.present || strcmp(nrt->cfg->admin.listen.text, old->cfg->admin.listen.text) != 0)
+			return false;
+	} else {
+		const struct sk_listener *l = &old->cfg->listeners[c->listener];
+		for (idx = 0; idx < nrt->cfg->n_listeners; idx++)
+			if (strcmp(nrt->cfg->listeners[idx].name, l->name) == 0)
+				break;
+		if (idx == nrt->cfg->n_listeners)
+			return false;
+		const struct sk_listener *nl = &nrt->cfg->listeners[idx];
+		if (nl->mode != l->mode || strcmp(nl->listen.text, l->listen.text) != 0 ||
+		    nl->tls.present != l->tls.present || !same_str(nl->tls.client_ca, l->tls.client_ca))
+			return false;
+	}
+	snap_count(w, nrt, +1);
+	c->rt = nrt;
+	c->listener = (uint16_t)idx;
+	snap_count(w, old, -1); /* may free the old snapshot: nothing of it is used after this */
+	return true;
+}
+
 static bool is_portal(struct sk_slice npath)
 {
 	return npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0;
@@ -548,6 +593,7 @@ static enum step begin_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_h1_request *h = &r->hreq;
+	const bool moved = follow_snapshot(c);
 	const struct sk_config *cfg = cfg_of(c);
 	struct sk_worker *w = c->w;
 
@@ -557,7 +603,7 @@ static enum step begin_request(struct sk_conn *c)
 	r->head_method = method_is(r, "HEAD");
 	r->keep_alive = h->minor_version == 1 ? !(h->flags & SK_H1F_CONN_CLOSE)
 					      : (h->flags & SK_H1F_CONN_KEEPALIVE) != 0;
-	if (w->stopping)
+	if (w->stopping || !moved)
 		r->keep_alive = false;
 	r->req_body = (uint8_t)h->body;
 	r->req_remaining = h->content_length;
@@ -1398,6 +1444,34 @@ static enum step begin_tunnel(struct sk_conn *c)
 	return STEP_AGAIN;
 }
 
+/*
+ * A waiting tunnel gives back every buffer that holds nothing still to be sent (DESIGN §9: a silent tunnel
+ * holds none); do_tunnel takes them again from the worker's free list when bytes arrive. A buffer behind
+ * pending output (a slow receiver) is kept: that is the backpressure. The request head's slices pointed
+ * into the read buffer: they are forgotten with it (nothing reads them in a tunnel; the log has copies).
+ */
+static void tunnel_release(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_worker *w = c->w;
+	if (r->vout.n || r->uout.n)
+		return; /* an output still points into one of them */
+	if (r->ubuf && r->ubuf->off == r->ubuf->len) {
+		sk_buf_put(w, r->ubuf);
+		r->ubuf = NULL;
+	}
+	if (c->rbuf && c->rbuf->off == c->rbuf->len) {
+		sk_buf_put(w, c->rbuf);
+		c->rbuf = NULL;
+		r->hreq.headers = NULL;
+		r->hreq.n_headers = 0;
+	}
+	if (r->hbuf) { /* the heads of the upgrade: long sent */
+		sk_buf_put(w, r->hbuf);
+		r->hbuf = NULL;
+	}
+}
+
 static enum step do_tunnel(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
@@ -1418,6 +1492,7 @@ static enum step do_tunnel(struct sk_conn *c)
 		r->last_io_ms = sk_loop_now(c->w->loop);
 	if (r->u_eof && r->v_eof && !r->vout.n && !r->uout.n)
 		return STEP_CLOSE;
+	tunnel_release(c);
 	return STEP_WAIT;
 }
 
@@ -1460,23 +1535,29 @@ static enum step start_linger(struct sk_conn *c)
 	if (sk_stream_shutdown_write(c->io.fd, c->ssl) == -1)
 		return STEP_CLOSE;
 	c->closing = true;
-	if (!c->rbuf)
-		c->rbuf = sk_buf_get(c->w);
+	if (c->rbuf) { /* what is left in it (pipelined requests) is discarded with the rest */
+		sk_buf_put(c->w, c->rbuf);
+		c->rbuf = NULL;
+	}
 	sk_timer_arm(c->w->loop, &c->timer, LINGER_MS);
 	return STEP_WAIT;
 }
 
 static enum step do_linger(struct sk_conn *c)
 {
-	for (;;) {
-		c->rbuf->off = c->rbuf->len = 0;
+	char sink[4096]; /* bytes to throw away need no buffer of the connection's */
+	while (c->can_read) {
 		/* Plain reads even over TLS: these bytes are thrown away, there is nothing to decrypt. */
-		ssize_t n = read_into(c->io.fd, NULL, c->rbuf, &c->can_read, c->hup);
-		if (n == -1)
+		ssize_t n = sk_stream_read(c->io.fd, NULL, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n == SK_IO_WAIT) {
+			c->can_read = false;
 			return STEP_WAIT;
-		if (n <= 0)
-			return STEP_CLOSE;
+		}
+		return STEP_CLOSE; /* the viewer closed (or failed): done */
 	}
+	return STEP_WAIT;
 }
 
 /* ---- reading request heads ---- */
@@ -1694,15 +1775,18 @@ static void on_timer(struct sk_timer *t)
 
 /* ---- lifetime ---- */
 
+/* The worker's list has the current snapshot first, so accepting finds it at once; an old generation's
+ * last close hands the worker's reference to the main thread, which frees it (DESIGN §9). */
 static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta)
 {
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt != rt)
+	for (struct sk_snapref **p = &w->snaps; *p; p = &(*p)->next) {
+		struct sk_snapref *s = *p;
+		if (s->rt != rt)
 			continue;
-		w->snaps[i].conns = (uint32_t)((int)w->snaps[i].conns + delta);
-		if (w->snaps[i].conns == 0 && rt != w->rt) {
-			sk_runtime_unref(rt);
-			w->snaps[i] = w->snaps[--w->n_snaps];
+		s->conns = (uint32_t)((int)s->conns + delta);
+		if (s->conns == 0 && rt != w->rt) {
+			*p = s->next;
+			sk_runtime_release_later(s);
 		}
 		return;
 	}

@@ -1,17 +1,26 @@
 /*
  * server.c — the main thread: loads the config, owns the listening sockets, starts the workers and
  * the blocking pool, then waits for signals: SIGHUP reloads (a bad file is refused and logged, the old
- * snapshot keeps serving), SIGTERM/SIGINT drain and exit, SIGUSR1 reopens log files.
+ * snapshot keeps serving), SIGTERM/SIGINT drain and exit, SIGUSR1 reopens log files. A change to the
+ * users or API-key file (watch.c) rebuilds the snapshot from the configuration text in service, as a
+ * reload would (a file that does not parse is refused and logged, the old snapshot keeps serving).
  *
  * Listening sockets outlive snapshots: a reload that keeps a listener's address keeps its sockets, so no
  * queued connection is lost. Sockets of removed listeners are closed once every worker has switched.
+ * A new address is probed first (sk_listen_probe): joining a SO_REUSEPORT group that another process
+ * already listens in would silently split the traffic with it.
+ *
+ * This thread also frees old snapshots: workers queue their references (sk_runtime_release_later) and
+ * each turn of the signal loop drops them (sk_runtime_reap), so no worker ever runs a snapshot's teardown.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +29,7 @@
 #include "net/net.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
+#include "proxy/watch.h"
 #include "proxy/worker.h"
 
 struct sock_entry {
@@ -49,6 +59,27 @@ static struct sock_entry *sock_find(const struct sk_addr *a)
 	return NULL;
 }
 
+static uint16_t addr_port(const struct sk_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_port;
+	return ((const struct sockaddr_in *)&a->ss)->sin_port;
+}
+
+/* Whether this process already listens on a's port (same family, any address). Binding a specific
+ * address next to our own wildcard on that port (or the reverse) fails a plain probe, so the probe would
+ * refuse a reload that only narrows or widens an address we hold ourselves. */
+static bool own_port(const struct sk_addr *a)
+{
+	for (size_t i = 0; i < srv.n_socks; i++) {
+		const struct sk_addr *o = &srv.socks[i].addr;
+		if (srv.socks[i].open && o->ss.ss_family == a->ss.ss_family &&
+		    addr_port(o) == addr_port(a))
+			return true;
+	}
+	return false;
+}
+
 static void sock_close(struct sock_entry *e)
 {
 	for (unsigned w = 0; w < srv.n_workers; w++)
@@ -65,7 +96,8 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
 	for (size_t i = 0; i < n; i++) {
 		bool admin = i == cfg->n_listeners;
-		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen };
+		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen,
+						     .pos = cfg->admin.pos };
 		const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[i];
 		struct sock_entry *e = sock_find(&l->listen);
 		if (!e) {
@@ -74,7 +106,10 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			memset(e, 0, sizeof(*e));
 			e->addr = l->listen;
 			for (unsigned w = 0; w < srv.n_workers; w++) {
-				e->fds[w] = sk_listen_open(&l->listen, err);
+				if (w == 0 && !own_port(&l->listen) && sk_listen_probe(&l->listen, err) == -1)
+					e->fds[w] = -1;
+				else
+					e->fds[w] = sk_listen_open(&l->listen, err);
 				if (e->fds[w] == -1) {
 					char where[600];
 					snprintf(where, sizeof(where), "listener '%s': %s", l->name, err->msg);
@@ -110,9 +145,16 @@ static void publish_certificates(const struct sk_runtime *rt)
 	free(not_after);
 }
 
-static struct sk_runtime *load(struct sk_err *err)
+static int64_t now_ms(void)
 {
-	struct sk_config *cfg = sk_config_load(srv.path, err);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Builds the next snapshot from cfg (taken over; NULL = the load failed, err says why). */
+static struct sk_runtime *load(struct sk_config *cfg, struct sk_err *err)
+{
 	if (!cfg)
 		return NULL;
 	if (sk_statesvc_prepare(cfg, err) == -1) {
@@ -129,14 +171,34 @@ static struct sk_runtime *load(struct sk_err *err)
 	return rt;
 }
 
-static void reload(void)
+/*
+ * SIGHUP (files_only false) reads the config file again; a changed users or API-key file (files_only)
+ * reads the text of the config in service again, so that edits to the config file still wait for SIGHUP.
+ * Either way every file the config names is read afresh and the snapshot gets a new generation, which
+ * also retires every verified-credential cache entry (they are keyed by generation).
+ */
+static void reload(bool files_only)
 {
 	struct sk_err err = { 0 };
-	struct sk_runtime *rt = load(&err);
+	struct sk_watch_mark mark;
+	struct sk_config *cfg;
+	if (files_only) {
+		sk_watch_note(srv.rt->cfg, &mark); /* the same text names the same files */
+		cfg = sk_config_reread(srv.rt->cfg, &err);
+	} else {
+		cfg = sk_config_load(srv.path, &err);
+		if (cfg)
+			sk_watch_note(cfg, &mark);
+	}
+	struct sk_runtime *rt = load(cfg, &err);
 	if (!rt) {
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
+		sk_metrics_reload(false);
+		/* This version of the files is known now: the next change, not the next tick, tries again. */
+		if (files_only)
+			sk_watch_arm(srv.rt->cfg, &mark, now_ms());
 		return;
 	}
 	if (rt->cfg->workers != srv.n_workers)
@@ -146,7 +208,12 @@ static void reload(void)
 	sk_runtime_unref(srv.rt);
 	srv.rt = rt;
 	publish_certificates(rt);
-	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
+	sk_metrics_reload(true);
+	sk_watch_arm(rt->cfg, &mark, now_ms());
+	if (files_only)
+		sk_info("users and API keys reloaded (generation %" PRIu64 ")", rt->generation);
+	else
+		sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
 }
 
 /* Closes the sockets of listeners that the current snapshot no longer has, once every worker runs it. */
@@ -158,6 +225,45 @@ static void retire_sockets(void)
 	for (size_t i = 0; i < srv.n_socks; i++)
 		if (srv.socks[i].open && srv.socks[i].used_by != srv.generation)
 			sock_close(&srv.socks[i]);
+}
+
+/*
+ * Raises the open-file soft limit to the hard limit (the soft one is often 1024, far below what a proxy
+ * needs) and warns when a configured max_connections cannot fit: each proxied connection holds two
+ * descriptors (viewer and origin), plus the listening sockets and a margin for logs, epoll, eventfds and
+ * the state store. Past the limit, accepts pause (worker.c) and connections to origins fail: the operator
+ * should know now. Left unset, max_connections fits itself to the limit (sk_max_connections_auto).
+ */
+static void fit_open_files(const struct sk_config *cfg, unsigned workers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		sk_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &raised) == -1)
+			sk_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+				strerror(errno));
+		else
+			rl = raised;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if (!cfg->limits.max_connections) { /* auto: fitted to the limit, said once when it is lower */
+		uint32_t n = sk_max_connections_auto(cfg, workers);
+		if (n < SK_MAX_CONNECTIONS_AUTO)
+			sk_info("limits.max_connections: %u per worker (what the open-file limit %llu holds for %u "
+				"workers)", n, (unsigned long long)rl.rlim_cur, workers);
+		return;
+	}
+	unsigned long long need = sk_open_files_needed(cfg, workers, cfg->limits.max_connections);
+	if (need > rl.rlim_cur)
+		sk_warn("open-file limit %llu cannot hold limits.max_connections %u x %u workers (each proxied "
+			"connection needs 2 descriptors: %llu with listeners and margin); past the limit accepts "
+			"pause. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower max_connections",
+			(unsigned long long)rl.rlim_cur, cfg->limits.max_connections, workers, need);
 }
 
 int sk_server_run(const char *config_path)
@@ -172,6 +278,9 @@ int sk_server_run(const char *config_path)
 	if (!cfg)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
+	fit_open_files(cfg, srv.n_workers);
+	struct sk_watch_mark mark;
+	sk_watch_note(cfg, &mark);
 	if (sk_statesvc_prepare(cfg, &err) == -1) {
 		sk_config_free(cfg);
 		goto fail;
@@ -185,6 +294,7 @@ int sk_server_run(const char *config_path)
 	}
 	srv.rt = rt;
 	publish_certificates(rt);
+	sk_watch_arm(rt->cfg, &mark, now_ms());
 
 	/* Signals are taken synchronously by this thread only; workers inherit the blocked mask. */
 	sigset_t set;
@@ -215,8 +325,16 @@ int sk_server_run(const char *config_path)
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
+		sk_runtime_reap();
 		if (sig == -1) {
 			retire_sockets();
+			const char *changed = sk_watch_poll(now_ms());
+			if (changed) {
+				const char *keys = srv.rt->cfg->api_keys.file;
+				sk_info("%s file changed: reloading (%s)",
+					keys && strcmp(keys, changed) == 0 ? "API-key" : "users", changed);
+				reload(true);
+			}
 			int64_t now = (int64_t)time(NULL);
 			sk_tls_tickets_tick(now);
 			if (now - last_expiry_check >= 86400) { /* a long-running process warns daily too */
@@ -226,7 +344,7 @@ int sk_server_run(const char *config_path)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			reload();
+			reload(false);
 		} else if (sig == SIGUSR1) {
 			for (unsigned i = 0; i < srv.n_workers; i++)
 				sk_worker_reopen_logs(srv.workers[i]);
@@ -239,6 +357,8 @@ int sk_server_run(const char *config_path)
 		sk_worker_stop(srv.workers[i]);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
+	sk_watch_stop();
+	sk_runtime_reap();
 	sk_pool_stop();
 	sk_statesvc_stop();
 	for (size_t i = 0; i < srv.n_socks; i++)
@@ -247,6 +367,9 @@ int sk_server_run(const char *config_path)
 	free(srv.socks);
 	sk_runtime_unref(srv.rt);
 	sk_jwks_sources_shutdown();
+	/* Every connection is closed and every worker reference handed back: a snapshot left now is a lost
+	 * reference (the release queue is static, so a leak checker would not see it). */
+	SK_ASSERT(sk_metrics_snapshots() == 0);
 	sk_info("sekisho stopped");
 	return 0;
 

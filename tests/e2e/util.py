@@ -72,6 +72,28 @@ def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def read_metrics(admin_port):
+    """/metrics of the admin listener as {'name{labels}': float} (comment lines left out)."""
+    with socket.create_connection((HOST, admin_port), timeout=5) as c:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise AssertionError("GET /metrics: %r" % head[:200])
+    values = {}
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+    return values
+
+
 # ---------------------------------------------------------------------------------------------------
 # HTTP echo origin
 # ---------------------------------------------------------------------------------------------------

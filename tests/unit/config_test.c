@@ -192,6 +192,9 @@ static void test_design_example(void **state)
 	assert_null(cfg->state.redis);
 	assert_true(cfg->admin.present);
 	assert_string_equal(cfg->admin.listen.text, "127.0.0.1:9901");
+	/* Where admin.listen was written, for a bind error found at start (server.c). */
+	assert_int_equal(cfg->admin.pos.line, 3);
+	assert_int_equal(cfg->admin.pos.col, 18);
 	assert_string_equal(cfg->access_log.path, "-");
 	assert_string_equal(cfg->flow_log.path, in_tmp("var/flow.log"));
 	assert_int_equal(cfg->flow_log.interval_ms, 600000);
@@ -375,7 +378,7 @@ static void test_defaults_empty(void **state)
 		assert_int_equal(cfg->limits.request_line, 8192);
 		assert_int_equal(cfg->limits.header_block, 16384);
 		assert_int_equal(cfg->limits.header_fields, 100);
-		assert_int_equal(cfg->limits.max_connections, 20000);
+		assert_int_equal(cfg->limits.max_connections, 0); /* auto: sk_max_connections */
 		assert_int_equal(cfg->timeouts.header_read_ms, 10000);
 		assert_int_equal(cfg->timeouts.keepalive_ms, 60000);
 		assert_int_equal(cfg->timeouts.send_ms, 60000);
@@ -517,6 +520,15 @@ static void test_wrong_types(void **state)
 	expect_err("- a\n- b\n", 1, 1, "the configuration must be a mapping, not a list");
 	expect_err("just text\n", 1, 1, "the configuration must be a mapping, not 'just text'");
 	expect_err("limits: { request_line: 0 }\n", 1, 25, "'request_line' must be a number from 1");
+	/* Limits are capped by what the connection buffers hold: more is an error, not a silent clamp. */
+	expect_err("limits: { request_line: 16385 }\n", 1, 25, "'request_line' must be a number from 1 to 16384");
+	expect_err("limits: { header_block: 31745 }\n", 1, 25, "'header_block' must be a number from 1 to 31744");
+	expect_err("limits: { header_fields: 129 }\n", 1, 26, "'header_fields' must be a number from 1 to 128");
+	struct sk_config *most = load_ok("limits: { request_line: 16384, header_block: 31744, header_fields: 128 }\n");
+	assert_int_equal(most->limits.request_line, SK_LIMIT_MAX_REQUEST_LINE);
+	assert_int_equal(most->limits.header_block, SK_LIMIT_MAX_HEADER_BLOCK);
+	assert_int_equal(most->limits.header_fields, SK_LIMIT_MAX_HEADER_FIELDS);
+	sk_config_free(most);
 }
 
 static void test_yaml_errors(void **state)
@@ -655,7 +667,12 @@ static void test_origins(void **state)
 	expect_err("origins:\n  a: { servers: [] }\n", 2, 17, "'servers' must not be empty");
 	expect_err("origins:\n  a: { root: ./missing }\n", 2, 14, "root '");
 	expect_err("origins:\n  a: { root: ./file.txt }\n", 2, 14, "is not a directory");
-	expect_err("origins:\n  a: { servers: [\"localhost:80\"] }\n", 2, 18, "invalid server address 'localhost:80'");
+	expect_err("origins:\n  a: { servers: [\"local host:80\"] }\n", 2, 18, "invalid server address 'local host:80'");
+	expect_err("origins:\n  a: { servers: [\"localhost\"] }\n", 2, 18, "invalid server address 'localhost'");
+	expect_err("origins:\n  a: { servers: [\"localhost:0\"] }\n", 2, 18, "invalid server address 'localhost:0'");
+	/* .invalid never resolves (RFC 6761). */
+	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\", \"no-such-host.invalid:80\"] }\n", 2, 33,
+		   "server 'no-such-host.invalid:80': the name does not resolve");
 	expect_err("origins:\n  a: { servers: [\"0.0.0.0:80\"] }\n", 2, 18, "is a wildcard");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], headers: { \"bad name\": x } }\n", 2, 45,
 		   "invalid header name 'bad name'");
@@ -663,6 +680,31 @@ static void test_origins(void **state)
 		   "header 'Host' is managed by sekisho");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], max_idle: many }\n", 2, 44, "'max_idle' must be a number");
 	expect_err("origins:\n  \"a b\": { root: . }\n", 2, 3, "invalid origin name 'a b'");
+
+	/* A name is resolved at load, as nginx does: each address it has becomes a server, written as the
+	 * address; the Host sent by default is the name as written. */
+	struct sk_config *named = load_ok("origins:\n  a: { servers: [\"localhost:3000\", \"10.0.0.1:3001\"] }\n");
+	const struct sk_origin *na = sk_config_origin(named, "a");
+	assert_string_equal(na->host, "localhost:3000");
+	assert_true(na->n_servers >= 2);
+	bool loopback = false;
+	for (size_t i = 0; i + 1 < na->n_servers; i++) {
+		const struct sk_addr *sa = &na->servers[i];
+		if (sa->ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&sa->ss;
+			assert_int_equal(ntohs(sin->sin_port), 3000);
+			loopback |= sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+			if (sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+				assert_string_equal(sa->text, "127.0.0.1:3000");
+		} else {
+			assert_int_equal(sa->ss.ss_family, AF_INET6);
+			assert_int_equal(ntohs(((const struct sockaddr_in6 *)&sa->ss)->sin6_port), 3000);
+			assert_int_equal(sa->text[0], '[');
+		}
+	}
+	assert_true(loopback || na->n_servers > 2); /* localhost is 127.0.0.1 and/or ::1 */
+	assert_string_equal(na->servers[na->n_servers - 1].text, "10.0.0.1:3001");
+	sk_config_free(named);
 
 	/* root is realpath'd: a symbolic link and dot segments resolve to the real directory. */
 	make_dir("real");
@@ -803,6 +845,36 @@ static void test_durations(void **state)
 		snprintf(yaml, sizeof(yaml), "timeouts:\n  send: \"%s\"\n", bad[i]);
 		expect_err(yaml, 2, 9, "'send' must be a duration such as 250ms, 10s, 15m, 1h or 360d");
 	}
+}
+
+/* state.max_size: the LMDB map, as a size with a binary unit; default 1 GiB; only with the embedded store. */
+static void test_state_max_size(void **state)
+{
+	struct sk_config *cfg = load_ok("workers: 1\n");
+	assert_int_equal(cfg->state.max_size, 1ull << 30);
+	sk_config_free(cfg);
+	static const struct {
+		const char *text;
+		uint64_t bytes;
+	} good[] = { { "64MiB", 64ull << 20 }, { "1GiB", 1ull << 30 }, { "2g", 2ull << 30 }, { "512m", 512ull << 20 },
+		     { "1TiB", 1ull << 40 }, { "1048576", 1ull << 20 }, { "4096KiB", 4ull << 20 } };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), "state: { path: ./v, max_size: %s }\n", good[i].text);
+		cfg = load_ok(yaml);
+		assert_int_equal(cfg->state.max_size, good[i].bytes);
+		sk_config_free(cfg);
+	}
+	static const char *const bad[] = { "64MB", "1.5GiB", "-1GiB", "GiB", "1 GiB", "1023KiB", "2TiB",
+					   "99999999999999999999", "16777216TiB" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), "state:\n  max_size: \"%s\"\n", bad[i]);
+		expect_err(yaml, 2, 13, "'max_size' must be a size such as 64MiB or 1GiB");
+	}
+	expect_err("state:\n  max_size: [1]\n", 2, 13, "'max_size' must be a size");
+	expect_err("state:\n  redis: redis://127.0.0.1:6379/0\n  max_size: 64MiB\n", 3, 3,
+		   "'max_size' sizes the embedded store");
 }
 
 static void test_addr_parse(void **state)
@@ -1339,14 +1411,75 @@ static void test_jwt_issuers(void **state)
 		   3, 92, "needs 'jwt: { issuers");
 }
 
+/* A config that serves nothing loads (the CLI tools read such files for their paths) but is not served. */
+static void test_nothing_to_serve(void **state)
+{
+	struct sk_err err = { 0 };
+	struct sk_config *cfg = load_ok("workers: 2\nadmin: { listen: \"127.0.0.1:9\" }\n");
+	assert_int_equal(sk_config_check_serves(cfg, &err), -1);
+	assert_string_equal(err.file, cfgpath);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.col, 1);
+	assert_non_null(strstr(err.msg, "nothing to serve: the configuration has no listeners"));
+	sk_config_free(cfg);
+	cfg = load_ok("listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(sk_config_check_serves(cfg, &err), 0);
+	assert_int_equal(err.line, 0);
+	sk_config_free(cfg);
+}
+
+/* A watched users file changed: the snapshot is rebuilt from the text in service, not the edited file. */
+static void test_reread_uses_the_text_in_service(void **state)
+{
+	struct sk_config *cfg = load_ok("workers: 3\nusers: { file: ./users.yaml }\n");
+	write_file("sekisho.yaml", "workers: 5\n"); /* edited, not yet applied with SIGHUP */
+	struct sk_err err = { 0 };
+	struct sk_config *again = sk_config_reread(cfg, &err);
+	assert_non_null(again);
+	assert_int_equal(again->workers, 3);
+	assert_string_equal(again->users.file, in_tmp("users.yaml"));
+	assert_int_equal(again->users.pos.line, 2);
+	assert_int_equal(again->users.pos.col, 16);
+	assert_string_equal(again->path, cfg->path);
+	sk_config_free(again);
+	sk_config_free(cfg);
+}
+
 static void test_check_config_cli(void **state)
 {
 	char out[4096], errs[4096], want[4096];
-	write_file("sekisho.yaml", "workers: 2\n");
+	static const char serving[] = "workers: 2\n"
+				      "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n";
+	write_file("sekisho.yaml", serving);
 	char *ok_args[] = { "-c", cfgpath, NULL };
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 0);
 	assert_string_equal(out, "configuration OK\n");
 	assert_string_equal(errs, "");
+
+	/* A config that serves nothing is read by the CLI tools, but refused by check-config (and run). */
+	write_file("sekisho.yaml", "workers: 2\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:1:1: nothing to serve: the configuration has no listeners (add one under "
+		 "'listeners:')\n", cfgpath);
+	assert_string_equal(errs, want);
+
+	/* Files the config names are read as run reads them; the error points at the key that names them. */
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "users:\n"
+				   "  file: ./nobody.yaml\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:9: users.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("nobody.yaml"));
+	assert_string_equal(errs, want);
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n"
+				   "api_keys: { file: keys.yaml }\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:19: api_keys.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("keys.yaml"));
+	assert_string_equal(errs, want);
 
 	write_file("sekisho.yaml", "workers: 2\nlisteners:\n  - { name: w, listen: nowhere }\n");
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
@@ -1362,7 +1495,7 @@ static void test_check_config_cli(void **state)
 
 	char eq[PATH_MAX * 2];
 	snprintf(eq, sizeof(eq), "--config=%s", cfgpath);
-	write_file("sekisho.yaml", "{}\n");
+	write_file("sekisho.yaml", serving);
 	char *eq_args[] = { eq, NULL };
 	assert_int_equal(run_check(1, eq_args, out, sizeof(out), errs, sizeof(errs)), 0);
 
@@ -1404,9 +1537,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ip_set_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_behaviors_and_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_to_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reread_uses_the_text_in_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
 	};
