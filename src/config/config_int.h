@@ -44,6 +44,10 @@ struct sk_cnode {
  */
 int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
 		      struct sk_err *err);
+/* The same for a JSON document (libfyaml's JSON mode): policy documents (src/policy/) use this tree too,
+ * so that their errors carry file:line:col like the config's. */
+int sk_cfg_json_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
+		      struct sk_err *err);
 void sk_cfg_node_free(struct sk_cnode *n);
 
 /* ---- loading context and value readers (read.c) ----------------------------------------------- */
