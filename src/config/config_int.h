@@ -114,6 +114,8 @@ struct sk_pos sk_cfg_pos(const struct sk_cnode *n);
 int sk_cfg_globals(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_ip_sets(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+/* policies.c: `policies: { name: FILE }` and `groups: { g: { policies: [...] } }`. */
+int sk_cfg_policies(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 /* Reads a set file (one CIDR per line, '#' comments); errors name the set file and its line. */
 int sk_cfg_read_set_file(struct sk_cfg_ctx *c, const struct sk_cnode *at, const char *path,
 			 struct sk_cidrlist *out);
