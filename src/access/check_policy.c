@@ -84,11 +84,16 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 	const char *name = sk_access_identity(req, groups_text, sizeof(groups_text));
 	if (!req->country[0] && env->geo && req->family)
 		sk_geo_lookup(env->geo, req->family, req->addr, req->country);
+	struct sk_slice query = req->query; /* "?a=b" as split from the target, or empty */
+	if (query.len && query.ptr[0] == '?') {
+		query.ptr++;
+		query.len--;
+	}
 	struct sk_policy_ctx ctx = {
 		.method = req->hreq->method,
 		.host = { .ptr = host, .len = policy_host(req->host, host, sizeof(host)) },
 		.path = req->path,
-		.query = req->query,
+		.query = query,
 		.header = find_header,
 		.header_arg = req->hreq,
 		.family = req->family,

@@ -549,28 +549,29 @@ void sk_policy_explain(const struct sk_policy *doc, const struct sk_policy_ctx *
 			add(&l, "not matched: %s does not cover %.*s", st->not_resource ? "NotResource" : "Resource",
 			    (int)SK_MIN(rs.len, 512u), rs.ptr);
 		} else {
-			bool all = true;
-			for (size_t c = 0; c < st->n_conds && all; c++) {
+			add(&l, "action and resource cover the request");
+			const struct sk_cond *failed = NULL;
+			for (size_t c = 0; c < st->n_conds && !failed; c++) {
 				const struct sk_cond *cd = &st->conds[c];
 				bool ok = cond_eval(ctx, cd, &r);
 				struct vbuf b;
 				struct sk_slice v = { 0 };
 				size_t nv = key_value(ctx, &cd->key, 0, &v, &b);
-				add(&l, "%s %s %s=", c ? ";" : "conditions:", cd->op_text, cd->key.text);
+				add(&l, "; condition %s %s=", cd->op_text, cd->key.text);
 				if (nv == 0)
 					add(&l, "(missing)");
 				for (size_t k = 0; k < nv && k < 8; k++) {
 					key_value(ctx, &cd->key, k, &v, &b);
 					add(&l, "%s\"%.*s\"", k ? "," : "", (int)SK_MIN(v.len, 128u), v.ptr);
 				}
-				add(&l, " %s", ok ? "true" : "false");
-				all = ok;
+				add(&l, " is %s", ok ? "true" : "false");
+				if (!ok)
+					failed = cd;
 			}
-			if (all)
-				add(&l, "%smatched: action, resource%s", st->n_conds ? " => " : "",
-				    st->n_conds ? " and conditions hold" : "");
+			if (failed)
+				add(&l, " => not matched: condition %s on %s decided", failed->op_text, failed->key.text);
 			else
-				add(&l, " => not matched: condition %s is false", st->conds ? "above" : "");
+				add(&l, " => matched");
 		}
 		if (res->policy == doc && res->statement == (int)i)
 			add(&l, "  <= decides");

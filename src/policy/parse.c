@@ -123,6 +123,14 @@ int sk_pkey_parse(const char *text, size_t len, uint8_t *id, const char **arg, s
 	return -1;
 }
 
+const char *sk_policy_key_problem(const char *key)
+{
+	uint8_t id;
+	const char *arg, *why = NULL;
+	size_t alen;
+	return sk_pkey_parse(key, strlen(key), &id, &arg, &alen, &why) == -1 ? why : NULL;
+}
+
 static int key_read(struct pctx *c, const struct sk_cnode *at, const char *text, size_t len, struct sk_pkey *k)
 {
 	const char *arg, *why = NULL;

@@ -79,6 +79,9 @@ void sk_policy_free(struct sk_policy *p);
 const char *sk_policy_name(const struct sk_policy *p);
 size_t sk_policy_statements(const struct sk_policy *p);
 
+/* Whether key names a condition key ("sk:Country", "sk:Header/X-Team", "jwt:sub"); NULL, or why not. */
+const char *sk_policy_key_problem(const char *key);
+
 /* Evaluates the documents that apply to one identity. Pure: no I/O, no allocation. */
 void sk_policy_eval(const struct sk_policy *const *docs, size_t n, const struct sk_policy_ctx *ctx,
 		    struct sk_policy_result *out);
