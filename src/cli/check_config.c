@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "policy/policy.h"
 
 static int usage(void)
 {
@@ -50,6 +51,19 @@ int sk_cli_check_config(int argc, char **argv)
 		sk_err_format(&err, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 		return 1;
+	}
+	/* Policy documents are read when a snapshot is built: read them here too, so that a broken one is
+	 * reported now and not at the next start or reload. */
+	for (size_t i = 0; i < cfg->n_policies; i++) {
+		struct sk_policy *p = sk_policy_load(cfg->policies[i].name, cfg->policies[i].file, &err);
+		if (!p) {
+			char line[sizeof(err.file) + sizeof(err.msg) + 32];
+			sk_err_format(&err, line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+			sk_config_free(cfg);
+			return 1;
+		}
+		sk_policy_free(p);
 	}
 	sk_config_free(cfg);
 	printf("configuration OK\n");

@@ -308,6 +308,11 @@ def test_policy_check_reports_file_line_col(sekisho, origin, tmp_path):
     with pytest.raises(RuntimeError) as e:
         sekisho(cfg)
     assert "bad0.json:4:19: unknown condition operator 'StringEqualz'" in str(e.value)
+    # check-config reads the documents too.
+    cfg["listeners"][0]["listen"] = "127.0.0.1:%d" % free_port()
+    (tmp_path / "check.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    p = cli("check-config", "-c", tmp_path / "check.yaml", check=False)
+    assert p.returncode == 1 and "bad0.json:4:19: unknown condition operator 'StringEqualz'" in p.stderr, p.stderr
     # And on a user naming a policy that does not exist.
     cfg = policy_config(origin, tmp_path, {"p": S3_PREFIX}, {"alice": {"policies": ["q"]}})
     with pytest.raises(RuntimeError) as e:
