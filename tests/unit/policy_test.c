@@ -353,6 +353,7 @@ static const struct ecase cases[] = {
 	{ __LINE__, IF("'NumericNotEquals':{'sk:Header/X-N':'3'}"), NULL, { .headers = "X-N: 4\n" }, A, "C" },
 	{ __LINE__, IF("'NumericNotEquals':{'sk:Header/X-N':['3','4']}"), NULL, { .headers = "X-N: 4\n" }, I, NULL },
 	{ __LINE__, IF("'NumericEquals':{'sk:Header/X-N':'3'}"), NULL, { .headers = "X-N: three\n" }, I, NULL },
+	{ __LINE__, IF("'NumericNotEquals':{'sk:Header/X-N':'3'}"), NULL, { .headers = "X-N: three\n" }, A, "C" },
 	{ __LINE__, IF("'NumericEquals':{'sk:Header/X-N':'3'}"), NULL, { 0 }, I, NULL },
 	{ __LINE__, IF("'NumericNotEquals':{'sk:Header/X-N':'3'}"), NULL, { 0 }, A, "C" },
 	{ __LINE__, IF("'NumericLessThan':{'sk:EpochTime':'1764460801'}"), NULL, { 0 }, A, "C" },
