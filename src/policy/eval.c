@@ -464,12 +464,30 @@ static bool stmt_match(const struct sk_policy_ctx *ctx, const struct sk_stmt *st
 	return (!check_action || action_ok(st, ctx->method)) && resource_ok(ctx, st, res, r) && conds_ok(ctx, st, r);
 }
 
+/* Walks two statement lists in document order (both are sorted): the first statement that applies, or
+ * -1. Walking in order makes the reported Sid the first that applies, however the lists were split. */
+static int first_match(const struct sk_policy *doc, const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+		       const struct sk_policy_ctx *ctx, bool check_action, struct sk_slice res, struct resolved *r)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		uint32_t s = j >= nb || (i < na && a[i] < b[j]) ? a[i++] : b[j++];
+		if (stmt_match(ctx, &doc->st[s], check_action, res, r))
+			return (int)s;
+	}
+	return -1;
+}
+
 void sk_policy_eval(const struct sk_policy *const *docs, size_t n, const struct sk_policy_ctx *ctx,
 		    struct sk_policy_result *out)
 {
 	*out = (struct sk_policy_result){ .decision = SK_PD_IMPLICIT_DENY, .statement = -1 };
 	char rbuf[RESOURCE_MAX];
 	struct sk_slice res = resource_of(ctx, rbuf, sizeof(rbuf));
+	/* The index key is the resource up to its first '/', as a Resource's literal host is (so the index
+	 * can never disagree with the wildcard match, whatever the Host held). */
+	const char *slash = memchr(res.ptr, '/', res.len);
+	size_t hlen = slash ? (size_t)(slash - res.ptr) : res.len;
 	struct resolved r;
 	unsigned b = sk_policy_bucket(ctx->method);
 	/* Statements of the method buckets already matched their Action at load; "other" checks it here. */
@@ -478,18 +496,22 @@ void sk_policy_eval(const struct sk_policy *const *docs, size_t n, const struct 
 	int allow_st = -1;
 	for (size_t d = 0; d < n; d++) {
 		const struct sk_pbucket *bk = &docs[d]->b[b];
-		for (size_t i = 0; i < bk->n_deny; i++)
-			if (stmt_match(ctx, &docs[d]->st[bk->deny[i]], check_action, res, &r)) {
-				*out = (struct sk_policy_result){ .decision = SK_PD_EXPLICIT_DENY, .policy = docs[d],
-								  .sid = docs[d]->st[bk->deny[i]].sid,
-								  .statement = (int)bk->deny[i] };
-				return;
-			}
-		for (size_t i = 0; i < bk->n_allow && !allow_doc; i++)
-			if (stmt_match(ctx, &docs[d]->st[bk->allow[i]], check_action, res, &r)) {
-				allow_doc = docs[d];
-				allow_st = (int)bk->allow[i];
-			}
+		const struct sk_phost *h = bk->n_hosts ? sk_policy_host_find(bk, res.ptr, hlen) : NULL;
+		int s = first_match(docs[d], bk->deny, bk->n_deny, h ? h->deny : NULL, h ? h->n_deny : 0, ctx,
+				    check_action, res, &r);
+		if (s >= 0) {
+			*out = (struct sk_policy_result){ .decision = SK_PD_EXPLICIT_DENY, .policy = docs[d],
+							  .sid = docs[d]->st[s].sid, .statement = s };
+			return;
+		}
+		if (allow_doc)
+			continue;
+		s = first_match(docs[d], bk->allow, bk->n_allow, h ? h->allow : NULL, h ? h->n_allow : 0, ctx,
+				check_action, res, &r);
+		if (s >= 0) {
+			allow_doc = docs[d];
+			allow_st = s;
+		}
 	}
 	if (allow_doc)
 		*out = (struct sk_policy_result){ .decision = SK_PD_ALLOW, .policy = allow_doc,

@@ -445,6 +445,40 @@ out:
 	return rc;
 }
 
+/* The literal host a Resource starts with ("files.example.com/..."), or 0 when it has none: a wildcard
+ * or a variable before the first '/', or no '/' at all. */
+static size_t literal_host(const struct sk_pat *p)
+{
+	if (p->n == 0 || p->toks[0].kind != SK_PT_PATTERN)
+		return 0;
+	const struct sk_ptok *t = &p->toks[0];
+	for (size_t k = 0; k < t->len; k++) {
+		if (t->s[k] == '*' || t->s[k] == '?')
+			return 0;
+		if (t->s[k] == '/')
+			return k;
+	}
+	return 0;
+}
+
+/* Fills st->hosts when every Resource names a literal host (a statement for other hosts is then never
+ * visited by their requests); leaves it empty otherwise. */
+static void confine_hosts(struct sk_stmt *st)
+{
+	for (size_t i = 0; i < st->n_res; i++)
+		if (literal_host(&st->res[i]) == 0)
+			return;
+	st->hosts = sk_calloc(st->n_res, sizeof(*st->hosts));
+	for (size_t i = 0; i < st->n_res; i++) {
+		size_t len = literal_host(&st->res[i]);
+		bool seen = false;
+		for (size_t k = 0; k < st->n_hosts && !seen; k++)
+			seen = strlen(st->hosts[k]) == len && memcmp(st->hosts[k], st->res[i].toks[0].s, len) == 0;
+		if (!seen)
+			st->hosts[st->n_hosts++] = sk_slice_dup((struct sk_slice){ st->res[i].toks[0].s, len });
+	}
+}
+
 static int read_resources(struct pctx *c, const struct sk_cnode *v, const char *elem, struct sk_stmt *st)
 {
 	const struct sk_cnode **items = NULL;
@@ -481,6 +515,8 @@ static int read_resources(struct pctx *c, const struct sk_cnode *v, const char *
 			}
 		}
 	}
+	if (!st->not_resource)
+		confine_hosts(st);
 	rc = 0;
 out:
 	free(items);
@@ -740,6 +776,9 @@ static void stmt_free(struct sk_stmt *st)
 	for (size_t i = 0; i < st->n_conds; i++)
 		cond_free(&st->conds[i]);
 	free(st->conds);
+	for (size_t i = 0; i < st->n_hosts; i++)
+		free(st->hosts[i]);
+	free(st->hosts);
 }
 
 /* Whether st's Action element can match a request whose method falls in bucket b. */
@@ -755,20 +794,73 @@ static bool stmt_in_bucket(const struct sk_stmt *st, unsigned b)
 	return st->not_action ? !any : any;
 }
 
+static int host_cmp(const void *a, const void *b)
+{
+	const struct sk_phost *x = a, *y = b;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->host, y->host, x->len);
+}
+
+const struct sk_phost *sk_policy_host_find(const struct sk_pbucket *b, const char *host, size_t len)
+{
+	size_t lo = 0, hi = b->n_hosts;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct sk_phost *h = &b->hosts[mid];
+		int c = h->len != len ? (h->len < len ? -1 : 1) : memcmp(h->host, host, len);
+		if (c == 0)
+			return h;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void push_index(uint32_t **list, size_t *n, uint32_t i)
+{
+	*list = sk_realloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[(*n)++] = i;
+}
+
+/* Statements in document order go to their method buckets, then to their hosts' lists or to the list of
+ * those that may apply to any host. */
 static void build_buckets(struct sk_policy *p)
 {
 	for (unsigned b = 0; b < SK_POLICY_BUCKETS; b++) {
 		struct sk_pbucket *bk = &p->b[b];
-		bk->deny = sk_calloc(p->n ? p->n : 1, sizeof(uint32_t));
-		bk->allow = sk_calloc(p->n ? p->n : 1, sizeof(uint32_t));
 		for (size_t i = 0; i < p->n; i++) {
-			if (!stmt_in_bucket(&p->st[i], b))
+			const struct sk_stmt *st = &p->st[i];
+			if (!stmt_in_bucket(st, b))
 				continue;
-			if (p->st[i].deny)
-				bk->deny[bk->n_deny++] = (uint32_t)i;
-			else
-				bk->allow[bk->n_allow++] = (uint32_t)i;
+			if (st->n_hosts == 0) {
+				if (st->deny)
+					push_index(&bk->deny, &bk->n_deny, (uint32_t)i);
+				else
+					push_index(&bk->allow, &bk->n_allow, (uint32_t)i);
+				continue;
+			}
+			for (size_t k = 0; k < st->n_hosts; k++) {
+				struct sk_phost *h = NULL;
+				size_t len = strlen(st->hosts[k]);
+				for (size_t j = 0; j < bk->n_hosts && !h; j++)
+					if (bk->hosts[j].len == len && memcmp(bk->hosts[j].host, st->hosts[k], len) == 0)
+						h = &bk->hosts[j];
+				if (!h) {
+					bk->hosts = sk_realloc(bk->hosts, (bk->n_hosts + 1) * sizeof(*bk->hosts));
+					h = &bk->hosts[bk->n_hosts++];
+					*h = (struct sk_phost){ .host = st->hosts[k], .len = len };
+				}
+				if (st->deny)
+					push_index(&h->deny, &h->n_deny, (uint32_t)i);
+				else
+					push_index(&h->allow, &h->n_allow, (uint32_t)i);
+			}
 		}
+		if (bk->n_hosts > 1)
+			qsort(bk->hosts, bk->n_hosts, sizeof(*bk->hosts), host_cmp);
 	}
 }
 
@@ -896,6 +988,11 @@ void sk_policy_free(struct sk_policy *p)
 	for (unsigned b = 0; b < SK_POLICY_BUCKETS; b++) {
 		free(p->b[b].deny);
 		free(p->b[b].allow);
+		for (size_t h = 0; h < p->b[b].n_hosts; h++) {
+			free(p->b[b].hosts[h].deny); /* the host text belongs to the statement */
+			free(p->b[b].hosts[h].allow);
+		}
+		free(p->b[b].hosts);
 	}
 	free(p->name);
 	free(p->file);

@@ -5,9 +5,9 @@
  *
  * The evaluator takes a protocol-neutral request context (struct sk_policy_ctx: no HTTP parser type in
  * it) and does no I/O and no allocation. A compiled document keeps, per HTTP method, the statements
- * whose Action can match that method, deny statements apart from allow ones, so a request only visits
- * statements that can apply to its method. Compiled documents are immutable: any number of threads may
- * evaluate them at once.
+ * whose Action can match that method, deny statements apart from allow ones, and within a method those
+ * confined to one literal host under that host, so a request only visits statements that can apply to
+ * its method and host. Compiled documents are immutable: any number of threads may evaluate them at once.
  *
  * Attachment (users, groups, API keys; JWT issuers later) is the caller's business: it passes the list of
  * documents that apply to the identity.

@@ -118,14 +118,29 @@ struct sk_stmt {
 	struct sk_cond *conds;
 	size_t n_conds;
 	int line;
+	/* The hosts every Resource of the statement is confined to (each Resource starts with a literal
+	 * "host/"): the statement cannot apply to another host. None = any host (a wildcard or a variable in
+	 * the host, NotResource, "*"). */
+	char **hosts;
+	size_t n_hosts;
 };
 
 /* Methods with their own bucket; the last bucket is every other method. */
 #define SK_POLICY_BUCKETS 10
 
-struct sk_pbucket {
+/* The statements of one bucket confined to one host. */
+struct sk_phost {
+	char *host;
+	size_t len;
 	uint32_t *deny, *allow;
 	size_t n_deny, n_allow;
+};
+
+struct sk_pbucket {
+	uint32_t *deny, *allow; /* statements that may apply to any host */
+	size_t n_deny, n_allow;
+	struct sk_phost *hosts; /* sorted by (len, bytes) for a binary search */
+	size_t n_hosts;
 };
 
 struct sk_policy {
@@ -140,6 +155,8 @@ struct sk_policy {
 /* The bucket of a method (case-insensitive); SK_POLICY_BUCKETS - 1 for any other. */
 unsigned sk_policy_bucket(struct sk_slice method);
 extern const char *const sk_policy_bucket_methods[SK_POLICY_BUCKETS - 1];
+/* The statements of bucket b confined to host[0..len), or NULL. */
+const struct sk_phost *sk_policy_host_find(const struct sk_pbucket *b, const char *host, size_t len);
 /* Whether one action pattern (lower case) matches "http:" + method, case-insensitively. */
 bool sk_policy_action_match(const char *pattern, struct sk_slice method);
 

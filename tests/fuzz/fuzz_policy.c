@@ -3,8 +3,10 @@
  * with an error that names the file; one that parses is then evaluated against a few fixed requests
  * (several methods, so every bucket is walked, with headers and a query for the keys that read them), and
  * explained. Invariants: no crash or sanitizer report; a decision is one of the three; an allow or an
- * explicit deny names the document it came from.
+ * explicit deny names the document it came from; the indexed evaluator agrees with the explanation, which
+ * walks every statement.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +27,36 @@ static bool header(const void *arg, struct sk_slice name, struct sk_slice *value
 	return false;
 }
 
+/* What the explanation (which looks at every statement, without the index) says applies. */
+struct naive {
+	long first_deny, first_allow; /* 1-based statement numbers, 0 = none */
+};
+
 static void sink(void *arg, const char *line)
 {
-	size_t *n = arg;
-	*n += strlen(line);
+	struct naive *nv = arg;
+	const char *st = strstr(line, " statement ");
+	if (!st)
+		abort();
+	char *end;
+	long num = strtol(st + 11, &end, 10);
+	/* Key names in the line come from the policy: read the effect at its place (the first '(' after the
+	 * number; a Sid holds none) and the outcome at the end of the line. */
+	const char *effect = strchr(end, '(');
+	size_t len = strlen(line);
+	static const char m1[] = "=> matched", m2[] = "=> matched  <= decides";
+	bool matched = (len >= sizeof(m1) - 1 && strcmp(line + len - (sizeof(m1) - 1), m1) == 0) ||
+		       (len >= sizeof(m2) - 1 && strcmp(line + len - (sizeof(m2) - 1), m2) == 0);
+	if (!effect)
+		abort();
+	if (!matched)
+		return;
+	if (strncmp(effect, "(Deny): ", 8) == 0) {
+		if (!nv->first_deny)
+			nv->first_deny = num;
+	} else if (!nv->first_allow) {
+		nv->first_allow = num;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -43,10 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const methods[] = { "GET", "put", "DELETE", "PROPFIND" };
 	static const char *const groups[] = { "staff", "a*" };
 	static const uint8_t v4[4] = { 203, 0, 113, 9 };
+	static const char *const hosts[] = { "files.example.com", "other.example.com", "files.example.com", "" };
 	for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
 		struct sk_policy_ctx ctx = {
 			.method = { methods[m], strlen(methods[m]) },
-			.host = { "files.example.com", 17 },
+			.host = { hosts[m], strlen(hosts[m]) },
 			.path = { "/path/to/dir/a*b?c", 18 },
 			.query = { "id=7&q=a%20b&x", 14 },
 			.header = header,
@@ -69,8 +98,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (res.decision != SK_PD_ALLOW && res.decision != SK_PD_EXPLICIT_DENY &&
 		    res.decision != SK_PD_IMPLICIT_DENY)
 			abort();
-		size_t n = 0;
-		sk_policy_explain(p, &ctx, &res, sink, &n);
+		/* The method and host index must never change the outcome: the evaluator decides exactly what a
+		 * walk over every statement decides, and reports the same (first) statement. */
+		struct naive nv = { 0 };
+		sk_policy_explain(p, &ctx, &res, sink, &nv);
+		if (nv.first_deny ? res.decision != SK_PD_EXPLICIT_DENY || res.statement != nv.first_deny - 1
+		    : nv.first_allow ? res.decision != SK_PD_ALLOW || res.statement != nv.first_allow - 1
+				     : res.decision != SK_PD_IMPLICIT_DENY)
+			abort();
 	}
 	sk_policy_free(p);
 	return 0;

@@ -660,6 +660,59 @@ static void emit(void *arg, const char *line)
 	snprintf(out->l[out->n++], sizeof(out->l[0]), "%s", line);
 }
 
+/* Statements confined to one host are listed under it: other hosts' requests never visit them. The
+ * reported Sid stays the first in document order across the host list and the any-host list. */
+static void test_host_index(void **state)
+{
+	(void)state;
+	struct sk_err err;
+	struct sk_policy *p = parse(V12 "{'Sid':'Any','Effect':'Allow','Action':'http:GET','Resource':'*.test/z/*'},"
+				    "{'Sid':'F1','Effect':'Allow','Action':'http:GET','Resource':['F.test/a/*','f.test/b/*']},"
+				    "{'Sid':'O','Effect':'Allow','Action':'*','Resource':'o.test/*'},"
+				    "{'Sid':'FD','Effect':'Deny','Action':'*','Resource':'f.test/a/x'},"
+				    "{'Sid':'F2','Effect':'Allow','Action':'*','Resource':'f.test/*'},"
+				    "{'Sid':'V','Effect':'Allow','Action':'*','Resource':'${sk:username}.test/*'},"
+				    "{'Sid':'NR','Effect':'Allow','Action':'*','NotResource':'o.test/*'}" END,
+				    &err);
+	assert_non_null(p);
+	const struct sk_pbucket *get = &p->b[sk_policy_bucket((struct sk_slice){ "GET", 3 })];
+	assert_int_equal(get->n_hosts, 2);
+	const struct sk_phost *f = sk_policy_host_find(get, "f.test", 6);
+	assert_non_null(f);
+	assert_int_equal(f->n_allow, 2); /* F1 once (two resources on one host), F2 */
+	assert_int_equal(f->allow[0], 1);
+	assert_int_equal(f->allow[1], 4);
+	assert_int_equal(f->n_deny, 1);
+	assert_non_null(sk_policy_host_find(get, "o.test", 6));
+	assert_null(sk_policy_host_find(get, "x.test", 6));
+	assert_int_equal(get->n_allow, 3); /* Any, V, NR may apply to any host */
+	const struct sk_pbucket *put = &p->b[sk_policy_bucket((struct sk_slice){ "PUT", 3 })];
+	assert_int_equal(sk_policy_host_find(put, "f.test", 6)->n_allow, 1); /* F1 is GET only */
+
+	static const struct {
+		const char *host, *path, *method, *user;
+		enum sk_policy_decision want;
+		const char *sid;
+	} rq[] = {
+		{ "f.test", "/a/1", "GET", "alice", A, "F1" },
+		{ "f.test", "/z/1", "GET", "alice", A, "Any" }, /* Any comes before F2 in the document */
+		{ "f.test", "/a/x", "GET", "alice", X, "FD" },
+		{ "f.test", "/c", "PUT", "alice", A, "F2" },
+		{ "o.test", "/a/1", "GET", "alice", A, "O" },
+		{ "x.test", "/a/1", "GET", "alice", A, "NR" },
+		{ "x.test", "/a/1", "GET", "x", A, "V" },
+		{ "o.test", "/", "DELETE", "alice", A, "O" },
+	};
+	for (size_t i = 0; i < sizeof(rq) / sizeof(rq[0]); i++) {
+		struct req r = { .host = rq[i].host, .path = rq[i].path, .method = rq[i].method, .user = rq[i].user };
+		const char *sid;
+		enum sk_policy_decision got = run_req(&p, 1, &r, &sid);
+		if (got != rq[i].want || !sid || strcmp(sid, rq[i].sid) != 0)
+			fail_msg("request %zu: got %s %s", i, sk_policy_decision_name(got), sid ? sid : "-");
+	}
+	sk_policy_free(p);
+}
+
 static void test_explain_lines(void **state)
 {
 	(void)state;
@@ -715,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_method_buckets),
 		cmocka_unit_test(test_unrelated_statements_not_visited),
+		cmocka_unit_test(test_host_index),
 		cmocka_unit_test(test_explain_lines),
 		cmocka_unit_test(test_key_problem),
 	};
