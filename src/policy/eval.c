@@ -50,9 +50,22 @@ static void cur_norm(const struct piece *pc, size_t np, struct cur *c)
 	}
 }
 
-/* Classic wildcard matching with one backtrack point (linear in practice); '*' and '?' cross '/'. */
-static bool glob(const struct piece *pc, size_t np, const char *s, size_t n, bool icase)
+/* The text matched: a then b, so that "http:" + method needs no copy (a method has no length cap of its
+ * own beyond the request line). */
+struct subject {
+	const char *a, *b;
+	size_t na, nb;
+};
+
+static inline char subject_at(const struct subject *sj, size_t i)
 {
+	return i < sj->na ? sj->a[i] : sj->b[i - sj->na];
+}
+
+/* Classic wildcard matching with one backtrack point (linear in practice); '*' and '?' cross '/'. */
+static bool glob2(const struct piece *pc, size_t np, const struct subject *sj, bool icase)
+{
+	size_t n = sj->na + sj->nb;
 	struct cur c = { 0, 0 }, star = { 0, 0 };
 	bool have_star = false;
 	size_t i = 0, star_i = 0;
@@ -71,7 +84,8 @@ static bool glob(const struct piece *pc, size_t np, const char *s, size_t n, boo
 				have_star = true;
 				continue;
 			}
-			if (i < n && ((wild && ch == '?') || (icase ? lower(ch) == lower(s[i]) : ch == s[i]))) {
+			char si = i < n ? subject_at(sj, i) : 0;
+			if (i < n && ((wild && ch == '?') || (icase ? lower(ch) == lower(si) : ch == si))) {
 				i++;
 				c.off++;
 				continue;
@@ -85,16 +99,18 @@ static bool glob(const struct piece *pc, size_t np, const char *s, size_t n, boo
 	}
 }
 
+static bool glob(const struct piece *pc, size_t np, const char *s, size_t n, bool icase)
+{
+	struct subject sj = { .a = s, .na = n, .b = "", .nb = 0 };
+	return glob2(pc, np, &sj, icase);
+}
+
 bool sk_policy_action_match(const char *pattern, struct sk_slice method)
 {
 	/* The action is "http:" + method; the pattern is lower case and matched case-insensitively. */
-	char action[48];
-	if (method.len > sizeof(action) - 6)
-		return false;
-	memcpy(action, "http:", 5);
-	memcpy(action + 5, method.ptr, method.len);
 	struct piece pc = { .s = pattern, .len = strlen(pattern), .wild = true };
-	return glob(&pc, 1, action, method.len + 5, true);
+	struct subject sj = { .a = "http:", .na = 5, .b = method.ptr, .nb = method.len };
+	return glob2(&pc, 1, &sj, true);
 }
 
 /* ---- condition key values ---- */

@@ -216,6 +216,12 @@ static const struct ecase cases[] = {
 	  { .method = "PURGE" }, A, "U" },
 	{ __LINE__, V12 "{'Sid':'U','Effect':'Allow','Action':'http:PURGE','Resource':'*'}" END, NULL,
 	  { .method = "PURGEX" }, I, NULL },
+	/* A long method is still an action: '*' covers it, and a Deny on it cannot be escaped by length. */
+	{ __LINE__, V12 "{'Sid':'NA','Effect':'Allow','NotAction':'http:DELETE','Resource':'*'},"
+	  "{'Sid':'D','Effect':'Deny','Action':'*','Resource':'*'}" END, NULL,
+	  { .method = "AVERYLONGMETHODNAMETHATGOESONANDONANDONFORMORETHANFORTYEIGHTCHARACTERS" }, X, "D" },
+	{ __LINE__, V12 "{'Sid':'L','Effect':'Allow','Action':'http:AVERY*S','Resource':'*'}" END, NULL,
+	  { .method = "AVERYLONGMETHODNAMETHATGOESONANDONANDONFORMORETHANFORTYEIGHTCHARACTERS" }, A, "L" },
 	/* NotAction: with Allow it widens (all but the listed), with Deny it denies all but the listed. */
 	{ __LINE__, V12 "{'Sid':'NA','Effect':'Allow','NotAction':'http:DELETE','Resource':'*'}" END, NULL, { 0 }, A,
 	  "NA" },
