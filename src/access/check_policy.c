@@ -42,7 +42,9 @@ static bool find_header(const void *arg, struct sk_slice name, struct sk_slice *
 	return false;
 }
 
-/* The host as policies see it: lower case, without port or trailing dot. */
+/* The host as policies see it: lower case, without port or trailing dot, in out (cap bytes). Returns its
+ * length; one longer than cap is returned as is (and not written), so that the evaluator refuses it
+ * rather than match a cut name. */
 static size_t policy_host(struct sk_slice host, char *out, size_t cap)
 {
 	size_t n = host.len;
@@ -56,7 +58,8 @@ static size_t policy_host(struct sk_slice host, char *out, size_t cap)
 	}
 	if (n && host.ptr[n - 1] == '.')
 		n--;
-	n = SK_MIN(n, cap);
+	if (n > cap)
+		return n;
 	for (size_t i = 0; i < n; i++) {
 		char ch = host.ptr[i];
 		out[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
@@ -79,11 +82,12 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 		groups = req->apikey->groups;
 		n_groups = req->apikey->n_groups;
 	}
-	char host[256];
+	char host[SK_POLICY_HOST_MAX];
 	char groups_text[1];
 	const char *name = sk_access_identity(req, groups_text, sizeof(groups_text));
 	if (!req->country[0] && env->geo && req->family)
 		sk_geo_lookup(env->geo, req->family, req->addr, req->country);
+	size_t host_len = policy_host(req->host, host, sizeof(host));
 	struct sk_slice query = req->query; /* "?a=b" as split from the target, or empty */
 	if (query.len && query.ptr[0] == '?') {
 		query.ptr++;
@@ -91,7 +95,7 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 	}
 	struct sk_policy_ctx ctx = {
 		.method = req->hreq->method,
-		.host = { .ptr = host, .len = policy_host(req->host, host, sizeof(host)) },
+		.host = { .ptr = host_len > sizeof(host) ? req->host.ptr : host, .len = host_len },
 		.path = req->path,
 		.query = query,
 		.header = find_header,

@@ -461,18 +461,22 @@ static bool conds_ok(const struct sk_policy_ctx *ctx, const struct sk_stmt *st, 
 	return true;
 }
 
-/* The resource: host + path, in buf (the path is at most a request line long). */
-static struct sk_slice resource_of(const struct sk_policy_ctx *ctx, char *buf, size_t cap)
+/* The resource: host + path, in buf. Returns false when it does not fit: a cut resource could match a
+ * pattern the whole one does not (an Allow on "*.txt"), so such a request is allowed by nothing. */
+static bool resource_of(const struct sk_policy_ctx *ctx, char *buf, size_t cap, struct sk_slice *out)
 {
-	size_t h = SK_MIN(ctx->host.len, cap), p = SK_MIN(ctx->path.len, cap - h);
-	if (h)
-		memcpy(buf, ctx->host.ptr, h);
-	if (p)
-		memcpy(buf + h, ctx->path.ptr, p);
-	return (struct sk_slice){ buf, h + p };
+	if (ctx->host.len > SK_POLICY_HOST_MAX || ctx->path.len > SK_POLICY_PATH_MAX ||
+	    ctx->host.len + ctx->path.len > cap)
+		return false;
+	if (ctx->host.len)
+		memcpy(buf, ctx->host.ptr, ctx->host.len);
+	if (ctx->path.len)
+		memcpy(buf + ctx->host.len, ctx->path.ptr, ctx->path.len);
+	*out = (struct sk_slice){ buf, ctx->host.len + ctx->path.len };
+	return true;
 }
 
-#define RESOURCE_MAX (255 + 16384)
+#define RESOURCE_MAX (SK_POLICY_HOST_MAX + SK_POLICY_PATH_MAX)
 
 static bool stmt_match(const struct sk_policy_ctx *ctx, const struct sk_stmt *st, bool check_action,
 		       struct sk_slice res, struct resolved *r)
@@ -499,7 +503,9 @@ void sk_policy_eval(const struct sk_policy *const *docs, size_t n, const struct 
 {
 	*out = (struct sk_policy_result){ .decision = SK_PD_IMPLICIT_DENY, .statement = -1 };
 	char rbuf[RESOURCE_MAX];
-	struct sk_slice res = resource_of(ctx, rbuf, sizeof(rbuf));
+	struct sk_slice res;
+	if (!resource_of(ctx, rbuf, sizeof(rbuf), &res))
+		return;
 	/* The index key is the resource up to its first '/', as a Resource's literal host is (so the index
 	 * can never disagree with the wildcard match, whatever the Host held). */
 	const char *slash = memchr(res.ptr, '/', res.len);
@@ -571,7 +577,11 @@ void sk_policy_explain(const struct sk_policy *doc, const struct sk_policy_ctx *
 		       const struct sk_policy_result *res, void (*emit)(void *arg, const char *line), void *arg)
 {
 	char rbuf[RESOURCE_MAX];
-	struct sk_slice rs = resource_of(ctx, rbuf, sizeof(rbuf));
+	struct sk_slice rs;
+	if (!resource_of(ctx, rbuf, sizeof(rbuf), &rs)) {
+		emit(arg, "  the request's host and path are longer than a resource may be: nothing allows it");
+		return;
+	}
 	struct resolved r;
 	for (size_t i = 0; i < doc->n; i++) {
 		const struct sk_stmt *st = &doc->st[i];

@@ -26,6 +26,11 @@
 
 struct sk_policy;
 
+/* The longest host and path a resource is made of (a request line and a DNS name); a request with a
+ * longer one is allowed by nothing (implicit deny). */
+#define SK_POLICY_HOST_MAX 255
+#define SK_POLICY_PATH_MAX 16384
+
 /* A value the caller supplies for a condition key, overriding what the context says (the simulator's
  * --context k=v). Several entries with the same key make a multi-valued key. */
 struct sk_policy_kv {

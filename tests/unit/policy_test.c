@@ -719,6 +719,38 @@ static void test_host_index(void **state)
 	sk_policy_free(p);
 }
 
+/* A host and path that do not fit a resource are allowed by nothing (a cut one could match "*.txt"). */
+static void test_oversized_resource(void **state)
+{
+	(void)state;
+	struct sk_err err;
+	struct sk_policy *p = parse(V12 "{'Sid':'T','Effect':'Allow','Action':'*','Resource':'h.test/*.txt'}" END, &err);
+	assert_non_null(p);
+	size_t cut = SK_POLICY_HOST_MAX + SK_POLICY_PATH_MAX - strlen("h.test"); /* path bytes that would fit */
+	char *path = malloc(cut + 64);
+	memset(path, 'a', cut + 32);
+	path[0] = '/';
+	memcpy(path + cut - 4, ".txt", 4); /* a cut resource would end here */
+	strcpy(path + cut + 32, ".exe");
+	const char *sid;
+	struct req r = { .path = path };
+	assert_int_equal(run_req(&p, 1, &r, &sid), SK_PD_IMPLICIT_DENY);
+	strcpy(path + SK_POLICY_PATH_MAX - 200, ".txt"); /* short enough: matched whole */
+	assert_int_equal(run_req(&p, 1, &r, &sid), SK_PD_ALLOW);
+	/* A host longer than a DNS name is refused the same way, even with a short path. */
+	struct sk_policy *any = parse(V12 ALLOW_ALL END, &err);
+	char host[SK_POLICY_HOST_MAX + 2];
+	memset(host, 'h', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	struct req rh = { .host = host, .path = "/" };
+	assert_int_equal(run_req(&any, 1, &rh, &sid), SK_PD_IMPLICIT_DENY);
+	host[SK_POLICY_HOST_MAX] = '\0';
+	assert_int_equal(run_req(&any, 1, &rh, &sid), SK_PD_ALLOW);
+	sk_policy_free(any);
+	free(path);
+	sk_policy_free(p);
+}
+
 static void test_explain_lines(void **state)
 {
 	(void)state;
@@ -775,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_method_buckets),
 		cmocka_unit_test(test_unrelated_statements_not_visited),
 		cmocka_unit_test(test_host_index),
+		cmocka_unit_test(test_oversized_resource),
 		cmocka_unit_test(test_explain_lines),
 		cmocka_unit_test(test_key_problem),
 	};
