@@ -49,7 +49,6 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	cfg->limits.request_line = 8192;
 	cfg->limits.header_block = 16384;
 	cfg->limits.header_fields = 100;
-	cfg->limits.max_connections = 20000;
 	cfg->timeouts.header_read_ms = 10 * 1000;
 	cfg->timeouts.keepalive_ms = 60 * 1000;
 	cfg->timeouts.send_ms = 60 * 1000;
