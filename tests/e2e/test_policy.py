@@ -65,10 +65,11 @@ def policy_config(origin, tmp_path, policies, users, access=None, aliases=("app.
     return cfg
 
 
-def log_for(sk, path, method="GET"):
-    """The last access-log line for method and path (lines are flushed after each loop round: wait)."""
+def log_for(sk, path, method="GET", host=None):
+    """The last access-log line for method, path (and host) (lines are flushed after each loop round: wait)."""
     def lines():
-        return [l for l in sk.log_lines() if l.get("path") == path and l.get("method") == method]
+        return [l for l in sk.log_lines() if l.get("path") == path and l.get("method") == method
+                and (host is None or l.get("host") == host)]
     wait_until(lambda: lines(), what="an access-log line for %s %s" % (method, path))
     return lines()[-1]
 
@@ -100,9 +101,11 @@ def test_s3_prefix_example(sekisho, origin, tmp_path):
     # The query string is not part of the resource.
     assert call(sk, "/path/to/dir/a.txt?x=/path/to/other", host=h).status == 200
 
-    allowed = log_for(sk, "/path/to/dir/a.txt")
+    allowed = log_for(sk, "/path/to/dir/a.txt", host=h)
     assert allowed["policy"] == "allow" and allowed["policy_sid"] == "DirReadWrite", allowed
-    assert log_for(sk, "/")["policy_sid"] == "ListRoot"
+    assert log_for(sk, "/", host=h)["policy_sid"] == "ListRoot"
+    other = log_for(sk, "/path/to/dir/a.txt", host="other.example.com")
+    assert other["policy"] == "deny" and other["policy_sid"] is None
     denied = log_for(sk, "/path/to/other.txt")
     assert denied["policy"] == "deny" and denied["policy_sid"] is None and denied["reason"] == "policy_denied"
     assert denied["status"] == 403
