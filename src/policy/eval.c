@@ -253,7 +253,9 @@ static size_t key_value(const struct sk_policy_ctx *ctx, const struct sk_pkey *k
 			return 0;
 		return ctx->header(ctx->header_arg, (struct sk_slice){ k->arg, k->arg_len }, v) ? 1 : 0;
 	case PK_JWT:
-		return 0; /* no identity carries JWT claims in this version */
+		if (!ctx->claim)
+			return 0;
+		return ctx->claim(ctx->claim_arg, (struct sk_slice){ k->arg, k->arg_len }, v) ? 1 : 0;
 	}
 	return 0;
 }

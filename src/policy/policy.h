@@ -47,6 +47,10 @@ struct sk_policy_ctx {
 	/* sk:Header/<name>: the first field of that name (case-insensitive), or false. */
 	bool (*header)(const void *arg, struct sk_slice name, struct sk_slice *value);
 	const void *header_arg;
+	/* jwt:<claim>: the identity's claim of that name (exact), or false. NULL until JWT identities exist:
+	 * every jwt: key is then missing. */
+	bool (*claim)(const void *arg, struct sk_slice name, struct sk_slice *value);
+	const void *claim_arg;
 	int family;             /* AF_INET / AF_INET6 of the client, 0 = unknown (sk:SourceIp missing) */
 	const uint8_t *addr;    /* 4 or 16 bytes */
 	const char *country;    /* ISO code; NULL or "" = unknown */

@@ -786,6 +786,34 @@ static void test_explain_lines(void **state)
 	sk_policy_free(p);
 }
 
+static bool claim_cb(const void *arg, struct sk_slice name, struct sk_slice *value)
+{
+	(void)arg;
+	if (name.len == 3 && memcmp(name.ptr, "sub", 3) == 0) {
+		*value = (struct sk_slice){ "alice", 5 };
+		return true;
+	}
+	return false;
+}
+
+/* jwt:<claim> keys read the identity's claims through the context (the place JWT identities plug in). */
+static void test_jwt_claims(void **state)
+{
+	(void)state;
+	struct sk_err err;
+	struct sk_policy *p = parse(IF("'StringEquals':{'jwt:sub':'alice'},'Null':{'jwt:aud':'true'}"), &err);
+	assert_non_null(p);
+	struct sk_policy_ctx ctx = { .method = { "GET", 3 }, .host = { "h.test", 6 }, .path = { "/", 1 } };
+	struct sk_policy_result res;
+	const struct sk_policy *docs[] = { p };
+	sk_policy_eval(docs, 1, &ctx, &res);
+	assert_int_equal(res.decision, SK_PD_IMPLICIT_DENY); /* no claims: jwt:sub is missing */
+	ctx.claim = claim_cb;
+	sk_policy_eval(docs, 1, &ctx, &res);
+	assert_int_equal(res.decision, SK_PD_ALLOW);
+	sk_policy_free(p);
+}
+
 static void test_key_problem(void **state)
 {
 	(void)state;
@@ -809,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_host_index),
 		cmocka_unit_test(test_oversized_resource),
 		cmocka_unit_test(test_explain_lines),
+		cmocka_unit_test(test_jwt_claims),
 		cmocka_unit_test(test_key_problem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
