@@ -34,6 +34,7 @@ struct sk_policy;
 struct sk_policy_set {
 	const struct sk_policy **docs;
 	size_t n;
+	bool country; /* one of them reads sk:Country: look the client's country up */
 };
 
 /* Resources shared by the checks of one snapshot. */

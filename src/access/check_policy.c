@@ -85,7 +85,8 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 	char host[SK_POLICY_HOST_MAX];
 	char groups_text[1];
 	const char *name = sk_access_identity(req, groups_text, sizeof(groups_text));
-	if (!req->country[0] && env->geo && req->family)
+	/* The geo stage may have looked the country up already; otherwise only policies that read it pay. */
+	if (set && set->country && !req->country[0] && env->geo && req->family)
 		sk_geo_lookup(env->geo, req->family, req->addr, req->country);
 	size_t host_len = policy_host(req->host, host, sizeof(host));
 	struct sk_slice query = req->query; /* "?a=b" as split from the target, or empty */

@@ -73,6 +73,7 @@ static int add_docs(const struct sk_access_env *env, const struct sk_config *cfg
 		if (!seen) {
 			set->docs = sk_realloc(set->docs, (set->n + 1) * sizeof(*set->docs));
 			set->docs[set->n++] = doc;
+			set->country = set->country || sk_policy_reads_country(doc);
 		}
 	}
 	return 0;

@@ -138,6 +138,8 @@ static int key_read(struct pctx *c, const struct sk_cnode *at, const char *text,
 	if (sk_pkey_parse(text, len, &k->id, &arg, &alen, &why) == -1)
 		return fail(c, at, "%s: '%.*s'", why, (int)SK_MIN(len, 64u), text);
 	k->text = sk_slice_dup((struct sk_slice){ .ptr = text, .len = len });
+	if (k->id == PK_COUNTRY)
+		c->p->reads_country = true;
 	if (arg) {
 		k->arg = sk_slice_dup((struct sk_slice){ .ptr = arg, .len = alen });
 		k->arg_len = alen;
@@ -1002,6 +1004,11 @@ void sk_policy_free(struct sk_policy *p)
 const char *sk_policy_name(const struct sk_policy *p)
 {
 	return p->name;
+}
+
+bool sk_policy_reads_country(const struct sk_policy *p)
+{
+	return p->reads_country;
 }
 
 size_t sk_policy_statements(const struct sk_policy *p)

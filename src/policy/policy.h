@@ -86,6 +86,8 @@ struct sk_policy *sk_policy_parse(const char *name, const char *file, const char
 struct sk_policy *sk_policy_load(const char *name, const char *path, struct sk_err *err);
 void sk_policy_free(struct sk_policy *p);
 const char *sk_policy_name(const struct sk_policy *p);
+/* Whether the document reads sk:Country: callers look the country up only for documents that do. */
+bool sk_policy_reads_country(const struct sk_policy *p);
 size_t sk_policy_statements(const struct sk_policy *p);
 
 /* Whether key names a condition key ("sk:Country", "sk:Header/X-Team", "jwt:sub"); NULL, or why not. */

@@ -147,6 +147,7 @@ struct sk_policy {
 	char *name;
 	char *file;
 	bool v2012; /* Version 2012-10-17: policy variables are substituted */
+	bool reads_country; /* a condition or variable reads sk:Country */
 	struct sk_stmt *st;
 	size_t n;
 	struct sk_pbucket b[SK_POLICY_BUCKETS];

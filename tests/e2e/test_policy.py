@@ -11,7 +11,8 @@ error body and the access log's `policy` / `policy_sid` fields.
 
 import hashlib
 import json
-import time
+import os
+import subprocess
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from stateutil import bcrypt, cli, oathtool, request
 from util import free_port, simple_config, wait_until
 
 PW = "correct horse"
+MAKE_MMDB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "make-mmdb")
 
 S3_PREFIX = {
     "Version": "2012-10-17",
@@ -168,6 +170,24 @@ def test_office_network_behind_a_trusted_proxy(sekisho, origin, tmp_path):
     sk2 = sekisho(cfg)
     r = request(sk2.port(), path="/e", auth=("alice", PW), headers={"X-Forwarded-For": "203.0.113.7"})
     assert r.status == 403 and r.json() == {"error": "policy_denied"}
+
+
+def test_country_condition_without_a_geo_rule(sekisho, origin, tmp_path):
+    # sk:Country comes from geoip.database even when the behavior has no geo rule of its own. The test
+    # database (tests/data/make-mmdb) maps the addresses the trusted proxy reports.
+    db = str(tmp_path / "geo.mmdb")
+    subprocess.run([MAKE_MMDB, db, "iso_code", "203.0.113.0/24=JP", "198.51.100.0/24=DE"], check=True,
+                   capture_output=True)
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Japan", "Effect": "Allow", "Action": "*", "Resource": "app.test/${sk:Country, 'none'}/*",
+         "Condition": {"StringEquals": {"sk:Country": "JP"}}}]}
+    cfg = policy_config(origin, tmp_path, {"jp": doc}, {"alice": {"policies": ["jp"]}},
+                        geoip={"database": db}, trusted_proxies=["127.0.0.1/32"])
+    sk = sekisho(cfg)
+    assert call(sk, "/JP/x", headers={"X-Forwarded-For": "203.0.113.5"}).status == 200
+    assert call(sk, "/JP/x", headers={"X-Forwarded-For": "198.51.100.5"}).status == 403   # DE
+    assert call(sk, "/DE/x", headers={"X-Forwarded-For": "198.51.100.5"}).status == 403
+    assert call(sk, "/none/x", headers={"X-Forwarded-For": "192.0.2.1"}).status == 403    # unknown: missing
 
 
 def enrol_totp(tmp_path, cfg, user):

@@ -627,6 +627,7 @@ static void test_method_buckets(void **state)
 	assert_int_equal(p->b[other].n_allow, 3);
 	assert_int_equal(p->b[other].n_deny, 2);
 	assert_int_equal(sk_policy_statements(p), 5);
+	assert_false(sk_policy_reads_country(p));
 	assert_string_equal(sk_policy_name(p), "t");
 	sk_policy_free(p);
 }
@@ -808,6 +809,7 @@ static void test_jwt_claims(void **state)
 	const struct sk_policy *docs[] = { p };
 	sk_policy_eval(docs, 1, &ctx, &res);
 	assert_int_equal(res.decision, SK_PD_IMPLICIT_DENY); /* no claims: jwt:sub is missing */
+	assert_false(sk_policy_reads_country(p));
 	ctx.claim = claim_cb;
 	sk_policy_eval(docs, 1, &ctx, &res);
 	assert_int_equal(res.decision, SK_PD_ALLOW);
@@ -818,6 +820,13 @@ static void test_key_problem(void **state)
 {
 	(void)state;
 	assert_null(sk_policy_key_problem("sk:Country"));
+	struct sk_err err;
+	struct sk_policy *p = parse(IF("'StringEquals':{'sk:country':'JP'}"), &err);
+	assert_true(sk_policy_reads_country(p));
+	sk_policy_free(p);
+	p = parse(V12 "{'Effect':'Allow','Action':'*','Resource':'h.test/${sk:Country,`xx`}/*'}" END, &err);
+	assert_true(sk_policy_reads_country(p));
+	sk_policy_free(p);
 	assert_null(sk_policy_key_problem("SK:header/X-A"));
 	assert_null(sk_policy_key_problem("jwt:sub"));
 	assert_non_null(sk_policy_key_problem("aws:username"));
