@@ -450,8 +450,12 @@ static bool resource_ok(const struct sk_policy_ctx *ctx, const struct sk_stmt *s
 			struct resolved *r)
 {
 	bool any = false;
-	for (size_t i = 0; i < st->n_res && !any; i++)
-		any = pat_match(ctx, &st->res[i], res, true, false, r);
+	for (size_t i = 0; i < st->n_res && !any; i++) {
+		const struct sk_pat *p = &st->res[i];
+		if (p->prefix && (res.len < p->prefix || memcmp(res.ptr, p->toks[0].s, p->prefix) != 0))
+			continue; /* its literal start differs: no wildcard can make it match */
+		any = pat_match(ctx, p, res, true, false, r);
+	}
 	return st->not_resource ? !any : any;
 }
 

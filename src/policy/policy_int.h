@@ -61,6 +61,7 @@ struct sk_pat {
 	struct sk_ptok *toks;
 	size_t n;
 	char *text; /* as written */
+	size_t prefix; /* Resource: bytes of toks[0] before any wildcard, which a match must start with */
 };
 
 /* Condition operators. */
