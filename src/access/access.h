@@ -29,6 +29,14 @@ struct sk_loop;
 struct sk_store;
 struct sk_guard_job;
 struct sk_jwt_env;
+struct sk_policy;
+
+/* The policy documents attached to one identity (its own, then its groups'), without repeats. */
+struct sk_policy_set {
+	const struct sk_policy **docs;
+	size_t n;
+	bool country; /* one of them reads sk:Country: look the client's country up */
+};
 
 /* Resources shared by the checks of one snapshot. */
 struct sk_access_env {
@@ -45,6 +53,9 @@ struct sk_access_env {
 	bool session_ready;        /* session_key holds session.key_file's key */
 	uint8_t session_key[32];
 	bool check_only;           /* built by check-config (sk_access_env_check): never serves, has no store */
+	struct sk_policy **policies;         /* parallel to cfg->policies */
+	struct sk_policy_set *user_policies; /* parallel to the users store; NULL when no policy is configured */
+	struct sk_policy_set *key_policies;  /* parallel to the API-key store; NULL likewise */
 };
 
 /* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
@@ -102,6 +113,10 @@ struct sk_access_req {
 	uint8_t client_cert;         /* enum sk_client_cert */
 	const char *client_cert_ids; /* VERIFIED: identities (subject CN, then SAN e-mails), each NUL-terminated,
 				      * ended by an empty one */
+	struct sk_slice host;        /* the viewer's Host (as sent), the normalised path and the raw query: */
+	struct sk_slice path;        /* what policies see of the request (sk_policy_ctx) */
+	struct sk_slice query;
+	bool secure;                 /* the viewer's connection is TLS (sk:SecureTransport) */
 	/* outputs */
 	enum sk_reason reason; /* set by a stage that denies */
 	char country[3];       /* filled by the geo stage; "" = unknown */
@@ -124,7 +139,15 @@ struct sk_access_req {
 	struct sk_waiter *waiter; /* while waiting on a verification */
 	struct sk_guard_job *gjob; /* while waiting on the state store */
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
+	/* the policy stage's outcome, for the access log */
+	uint8_t policy;           /* enum sk_access_policy_log */
+	const char *policy_sid;   /* the deciding statement's Sid (belongs to the snapshot), or NULL */
 };
+
+/* What the access log says of policies for one request. */
+enum sk_access_policy_log { SK_APOL_NONE = 0, SK_APOL_ALLOW, SK_APOL_DENY, SK_APOL_WOULD_DENY };
+/* "allow", "deny", "would_deny", or NULL when no policy was evaluated. */
+const char *sk_access_policy_label(uint8_t policy);
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */
 void sk_access_req_cancel(struct sk_access_req *req);

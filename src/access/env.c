@@ -17,6 +17,7 @@
 #include "access/users.h"
 #include "core/log.h"
 #include "net/ipset.h"
+#include "policy/policy.h"
 
 static struct sk_store *the_store;
 
@@ -53,6 +54,78 @@ static bool uses_session(const struct sk_config *cfg)
 					return true;
 		}
 	return false;
+}
+
+/* Adds the documents named in names[0..n) to set, skipping repeats. Returns 0, or -1 with the name that
+ * is not in the config's `policies` in *missing. */
+static int add_docs(const struct sk_access_env *env, const struct sk_config *cfg, char *const *names, size_t n,
+		    struct sk_policy_set *set, const char **missing)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct sk_policy_file *pf = sk_config_policy(cfg, names[i]);
+		if (!pf) {
+			*missing = names[i];
+			return -1;
+		}
+		const struct sk_policy *doc = env->policies[pf - cfg->policies];
+		bool seen = false;
+		for (size_t k = 0; k < set->n && !seen; k++)
+			seen = set->docs[k] == doc;
+		if (!seen) {
+			set->docs = sk_realloc(set->docs, (set->n + 1) * sizeof(*set->docs));
+			set->docs[set->n++] = doc;
+			set->country = set->country || sk_policy_reads_country(doc);
+		}
+	}
+	return 0;
+}
+
+/* An identity's set: its own policies, then those of each of its groups (groups without a `groups:`
+ * entry carry none). */
+static int identity_set(const struct sk_access_env *env, const struct sk_config *cfg, char *const *own,
+			size_t n_own, char *const *groups, size_t n_groups, struct sk_policy_set *set,
+			const char **missing)
+{
+	if (add_docs(env, cfg, own, n_own, set, missing) == -1)
+		return -1;
+	for (size_t g = 0; g < n_groups; g++) {
+		const struct sk_group *gr = sk_config_group(cfg, groups[g]);
+		if (gr && add_docs(env, cfg, gr->policies.items, gr->policies.n, set, missing) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads the policy documents and gives every user and API key the list of those attached to it, so
+ * that a request finds its identity's policies without any lookup by name. */
+static int attach_policies(struct sk_access_env *env, const struct sk_config *cfg, struct sk_err *err)
+{
+	const char *missing = NULL;
+	env->policies = sk_calloc(cfg->n_policies ? cfg->n_policies : 1, sizeof(*env->policies));
+	for (size_t i = 0; i < cfg->n_policies; i++) {
+		env->policies[i] = sk_policy_load(cfg->policies[i].name, cfg->policies[i].file, err);
+		if (!env->policies[i])
+			return -1;
+	}
+	size_t nu = env->users ? sk_users_count(env->users) : 0;
+	env->user_policies = sk_calloc(nu ? nu : 1, sizeof(*env->user_policies));
+	for (size_t i = 0; i < nu; i++) {
+		const struct sk_user *u = sk_users_at(env->users, i);
+		if (identity_set(env, cfg, u->policies, u->n_policies, u->groups, u->n_groups, &env->user_policies[i],
+				 &missing) == -1)
+			return sk_err_set(err, cfg->users.file, u->line, 0, "user '%s': no policy named '%s' in 'policies' "
+					  "of %s", u->name, missing, cfg->path);
+	}
+	size_t nk = env->apikeys ? sk_apikeys_count(env->apikeys) : 0;
+	env->key_policies = sk_calloc(nk ? nk : 1, sizeof(*env->key_policies));
+	for (size_t i = 0; i < nk; i++) {
+		const struct sk_apikey *k = sk_apikeys_at(env->apikeys, i);
+		if (identity_set(env, cfg, k->policies, k->n_policies, k->groups, k->n_groups, &env->key_policies[i],
+				 &missing) == -1)
+			return sk_err_set(err, cfg->api_keys.file, k->line, 0, "API key '%s': no policy named '%s' in "
+					  "'policies' of %s", k->name, missing, cfg->path);
+	}
+	return 0;
 }
 
 /* Re-reports err, about a file the config names, at the config key that names it:
@@ -182,6 +255,8 @@ static int env_init(struct sk_access_env *env, const struct sk_config *cfg, uint
 		return -1;
 	if (sk_jwt_env_new(cfg, &env->jwt, err) == -1)
 		return -1;
+	if (attach_policies(env, cfg, err) == -1)
+		return -1;
 	if (sk_access_needs_state(cfg))
 		env->store = the_store;
 	/* The TOTP key is made by `sekisho totp enroll`; until then no code can be checked. */
@@ -212,6 +287,15 @@ void sk_access_env_fini(struct sk_access_env *env)
 		sk_ipset_free(env->ip_sets[i]);
 	free(env->ip_sets);
 	sk_geo_close(env->geo);
+	for (size_t i = 0; env->user_policies && env->users && i < sk_users_count(env->users); i++)
+		free(env->user_policies[i].docs);
+	free(env->user_policies);
+	for (size_t i = 0; env->key_policies && env->apikeys && i < sk_apikeys_count(env->apikeys); i++)
+		free(env->key_policies[i].docs);
+	free(env->key_policies);
+	for (size_t i = 0; env->policies && i < env->cfg->n_policies; i++)
+		sk_policy_free(env->policies[i]);
+	free(env->policies);
 	if (env->users)
 		sk_users_free(env->users);
 	if (env->apikeys)

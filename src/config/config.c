@@ -26,7 +26,7 @@
 static const char *const top_keys[] = {
 	"workers", "state", "admin", "access_log", "flow_log", "trusted_proxies", "geoip", "users",
 	"api_keys", "jwt", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
-	"listeners", "origins", "distributions", NULL,
+	"policies", "groups", "listeners", "origins", "distributions", NULL,
 };
 
 static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
@@ -95,6 +95,7 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	if (sk_cfg_check_keys(&c, root, top_keys, "at the top level") == -1)
 		goto out;
 	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_jwt(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
+	    sk_cfg_policies(&c, root) == -1 ||
 	    sk_cfg_origins(&c, root) == -1 || sk_cfg_listeners(&c, root) == -1 ||
 	    sk_cfg_distributions(&c, root) == -1)
 		goto out;
@@ -225,6 +226,17 @@ void sk_config_free(struct sk_config *cfg)
 	}
 	free(cfg->ip_sets);
 
+	for (size_t i = 0; i < cfg->n_policies; i++) {
+		free(cfg->policies[i].name);
+		free(cfg->policies[i].file);
+	}
+	free(cfg->policies);
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		free(cfg->groups[i].name);
+		sk_cfg_strlist_free(&cfg->groups[i].policies);
+	}
+	free(cfg->groups);
+
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		struct sk_listener *l = &cfg->listeners[i];
 		free(l->name);
@@ -291,5 +303,21 @@ const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, 
 	for (size_t i = 0; i < cfg->n_certificates; i++)
 		if (cfg->certificates[i].name && strcmp(cfg->certificates[i].name, name) == 0)
 			return &cfg->certificates[i];
+	return NULL;
+}
+
+const struct sk_policy_file *sk_config_policy(const struct sk_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_policies; i++)
+		if (cfg->policies[i].name && strcmp(cfg->policies[i].name, name) == 0)
+			return &cfg->policies[i];
+	return NULL;
+}
+
+const struct sk_group *sk_config_group(const struct sk_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_groups; i++)
+		if (cfg->groups[i].name && strcmp(cfg->groups[i].name, name) == 0)
+			return &cfg->groups[i];
 	return NULL;
 }

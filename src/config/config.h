@@ -116,6 +116,9 @@ enum sk_fwd_mode { SK_FWD_ALL = 0, SK_FWD_NONE, SK_FWD_LIST };
 enum sk_geo_unknown { SK_GEO_UNKNOWN_ALLOW = 0, SK_GEO_UNKNOWN_DENY };
 enum sk_mfa { SK_MFA_OFF = 0, SK_MFA_REQUIRED };
 
+/* access.policy (DESIGN §3 "Policies"): off, evaluate and enforce (true), or evaluate and only log (audit). */
+enum sk_policy_mode { SK_POLICY_OFF = 0, SK_POLICY_ENFORCE, SK_POLICY_AUDIT };
+
 /* Auth methods named in access.auth, in the order written. */
 enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT, SK_AUTH_JWT };
 
@@ -133,7 +136,7 @@ struct sk_access {
 	struct sk_strlist groups;
 	enum sk_mfa mfa;
 	struct sk_pos mfa_pos; /* of the 'mfa' value, for errors found when the pipeline is built */
-	bool policy;
+	enum sk_policy_mode policy;
 };
 
 struct sk_behavior {
@@ -164,6 +167,21 @@ struct sk_ip_set {
 	struct sk_pos pos;
 	char *file;                /* NULL when inline */
 	struct sk_cidrlist cidrs;  /* loaded (from the file when file != NULL) */
+};
+
+/* `policies: { name: FILE }`: a policy document (read by src/policy when the snapshot is built). */
+struct sk_policy_file {
+	char *name;
+	struct sk_pos pos;
+	char *file; /* absolute */
+};
+
+/* `groups: { name: { policies: [...] } }`: what a group carries besides its members (users and API keys
+ * name their groups). Policy names are checked against `policies`. */
+struct sk_group {
+	char *name;
+	struct sk_pos pos;
+	struct sk_strlist policies;
 };
 
 struct sk_certificate {
@@ -283,6 +301,11 @@ struct sk_config {
 		uint64_t send_ms;        /* default 60s: a write that makes no progress */
 	} timeouts;
 
+	struct sk_policy_file *policies;
+	size_t n_policies;
+	struct sk_group *groups;
+	size_t n_groups;
+
 	struct sk_certificate *certificates;
 	size_t n_certificates;
 	struct sk_ip_set *ip_sets;
@@ -321,6 +344,8 @@ int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err);
 const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name);
 const struct sk_ip_set *sk_config_ip_set(const struct sk_config *cfg, const char *name);
 const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, const char *name);
+const struct sk_policy_file *sk_config_policy(const struct sk_config *cfg, const char *name);
+const struct sk_group *sk_config_group(const struct sk_config *cfg, const char *name);
 
 /* Parses "a.b.c.d/n", "v6/n", or a bare address (full-length prefix). Returns 0 or -1. */
 int sk_cidr_parse(const char *s, struct sk_cidr *out);

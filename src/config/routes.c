@@ -695,8 +695,23 @@ static int read_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk
 	}
 
 	if (read_auth(c, m, a) == -1 || sk_cfg_str(c, m, "realm", &a->realm) == -1 ||
-	    sk_cfg_strlist(c, m, "groups", &a->groups, check_group) == -1 || sk_cfg_bool(c, m, "policy", &a->policy) == -1)
+	    sk_cfg_strlist(c, m, "groups", &a->groups, check_group) == -1)
 		return -1;
+	const struct sk_cnode *pol = sk_cfg_get(m, "policy");
+	if (pol && !sk_cfg_is_null(pol)) {
+		char d[64];
+		if (pol->type == SK_CN_SCALAR && strcmp(pol->str, "true") == 0)
+			a->policy = SK_POLICY_ENFORCE;
+		else if (pol->type == SK_CN_SCALAR && strcmp(pol->str, "audit") == 0)
+			a->policy = SK_POLICY_AUDIT;
+		else if (!(pol->type == SK_CN_SCALAR && strcmp(pol->str, "false") == 0))
+			return sk_cfg_fail(c, pol, "'policy' must be true, audit or false, not %s",
+					   sk_cfg_describe(pol, d, sizeof(d)));
+		/* Policies are attached to identities: without auth there is nobody to evaluate them for. */
+		if (a->policy != SK_POLICY_OFF && a->n_auth == 0)
+			return sk_cfg_fail(c, sk_cfg_get_key(m, "policy"), "'policy' needs 'auth' (policies are "
+					   "attached to users, groups and API keys)");
+	}
 	/* The realm is sent inside a quoted string of WWW-Authenticate. */
 	for (const char *p = a->realm; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')

@@ -337,6 +337,8 @@ static void log_request(struct sk_conn *c)
 								      : NULL,
 		.auth = r->areq.method,
 		.reason = r->reason != SK_R_NONE ? sk_reason_label(r->reason) : NULL,
+		.policy = sk_access_policy_label(r->areq.policy),
+		.policy_sid = r->areq.policy ? r->areq.policy_sid : NULL,
 	};
 	sk_accesslog_write(w->access_log, &e);
 }
@@ -650,6 +652,10 @@ static enum step begin_request(struct sk_conn *c)
 		.verifier = w->verifier,
 		.resume = on_access_resume,
 		.jwt_buf = &r->jwt_ident,
+		.host = host,
+		.path = npath,
+		.query = query,
+		.secure = c->tls,
 	};
 	if (c->ssl && cfg->listeners[c->listener].tls.client_ca)
 		set_client_cert(c);

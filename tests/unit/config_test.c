@@ -328,7 +328,7 @@ static void test_design_example(void **state)
 	assert_int_equal(api->access.n_auth, 2);
 	assert_int_equal(api->access.auth[0], SK_AUTH_API_KEY);
 	assert_int_equal(api->access.auth[1], SK_AUTH_BASIC);
-	assert_true(api->access.policy);
+	assert_int_equal(api->access.policy, SK_POLICY_ENFORCE);
 	assert_false(api->access.has_geo);
 	assert_int_equal(api->access.mfa, SK_MFA_OFF);
 	assert_string_equal(api->access.realm, "sekisho");
@@ -1237,7 +1237,9 @@ static void test_behaviors_and_access(void **state)
 		{ "        access: { auth: [basic], mfa: yes }\n", 10, 39, "'mfa' must be required or off, not 'yes'" },
 		{ "        access: { mfa: required }\n", 10, 19, "'mfa: required' needs 'auth'" },
 		{ "        access: { groups: [admins] }\n", 10, 19, "'groups' needs 'auth'" },
-		{ "        access: { auth: [basic], policy: yes }\n", 10, 42, "'policy' must be true or false, not 'yes'" },
+		{ "        access: { auth: [basic], policy: yes }\n", 10, 42, "'policy' must be true, audit or false, not 'yes'" },
+		{ "        access: { policy: true }\n", 10, 19, "'policy' needs 'auth'" },
+		{ "        access: { ip: { allow: [] }, policy: audit }\n", 10, 38, "'policy' needs 'auth'" },
 		{ "        access: { auth: [basic], realm: \"a\\\"b\" }\n", 10, 41, "'realm' may not contain quotes" },
 		{ "        access: [basic]\n", 10, 17, "'access' must be a mapping, not a list" },
 		{ "        access: { ip: [a] }\n", 10, 23, "'ip' must be a mapping, not a list" },
@@ -1515,6 +1517,51 @@ static void test_check_config_cli(void **state)
 	assert_string_equal(errs, want);
 }
 
+/* `policies: { name: FILE }`, `groups: { g: { policies: [...] } }` and `access.policy: true | audit`. */
+static void test_policies_and_groups(void **state)
+{
+	(void)state;
+	struct sk_config *cfg = load_ok("policies: { read: ./p/read.json, admin: /etc/sk/admin.json }\n"
+					"groups: { admins: { policies: [admin, read] }, empty: {} }\n"
+					"users: { file: users.yaml }\n"
+					"origins: { app: { servers: [\"127.0.0.1:1\"] } }\n"
+					"distributions:\n"
+					"  - name: d\n"
+					"    aliases: [a.test]\n"
+					"    behaviors:\n"
+					"      - { path: /a/*, origin: app, access: { auth: [basic], policy: true } }\n"
+					"      - { path: /b/*, origin: app, access: { auth: [basic], policy: audit } }\n"
+					"      - { path: \"*\", origin: app, access: { auth: [basic], policy: false } }\n");
+	assert_int_equal(cfg->n_policies, 2);
+	assert_string_equal(cfg->policies[0].name, "read");
+	char want[4200];
+	snprintf(want, sizeof(want), "%s/p/read.json", tmpdir);
+	assert_string_equal(cfg->policies[0].file, want);
+	assert_string_equal(cfg->policies[1].file, "/etc/sk/admin.json");
+	assert_int_equal(cfg->policies[0].pos.line, 1);
+	assert_int_equal(cfg->n_groups, 2);
+	const struct sk_group *g = sk_config_group(cfg, "admins");
+	assert_non_null(g);
+	assert_int_equal(g->policies.n, 2);
+	assert_string_equal(g->policies.items[0], "admin");
+	assert_int_equal(sk_config_group(cfg, "empty")->policies.n, 0);
+	assert_null(sk_config_group(cfg, "nobody"));
+	assert_ptr_equal(sk_config_policy(cfg, "admin"), &cfg->policies[1]);
+	const struct sk_behavior *b = cfg->distributions[0].behaviors;
+	assert_int_equal(b[0].access.policy, SK_POLICY_ENFORCE);
+	assert_int_equal(b[1].access.policy, SK_POLICY_AUDIT);
+	assert_int_equal(b[2].access.policy, SK_POLICY_OFF);
+	sk_config_free(cfg);
+
+	expect_err("policies: { read: ./r.json }\ngroups: { g: { policies: [write] } }\n", 2, 27,
+		   "no policy named 'write' in 'policies'");
+	expect_err("policies: { \"bad name\": ./r.json }\n", 1, 13, "invalid policy name");
+	expect_err("policies: { read: [a] }\n", 1, 19, "policy 'read' must be a string");
+	expect_err("policies: [a]\n", 1, 11, "'policies' must be a mapping");
+	expect_err("groups: { g: { policy: [a] } }\n", 1, 16, "unknown key 'policy' in group 'g'");
+	expect_err("groups: { g: [a] }\n", 1, 14, "group 'g' must be a mapping");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1545,6 +1592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reread_uses_the_text_in_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policies_and_groups, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
