@@ -15,6 +15,7 @@ int sk_cli_cert(int argc, char **argv);
 int sk_cli_tally(int argc, char **argv);
 int sk_cli_ban(int argc, char **argv);
 int sk_cli_check(int argc, char **argv);
+int sk_cli_policy(int argc, char **argv);
 
 struct sk_config;
 struct sk_store;

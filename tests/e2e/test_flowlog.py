@@ -231,3 +231,10 @@ def test_reject_record_for_a_banned_client(sekisho, origin, tmp_path):
     rej = [r for r in recs if r["action"] == "REJECT"]
     assert all(r["dstaddr"] == HOST and r["dstport"] == sk.port() and r["packets"] >= 1 for r in rej), rej
     assert not [r for r in read_records(path) if r["dstaddr"] == "127.0.0.5" and r["action"] == "REJECT"]
+
+
+def test_an_unwritable_flow_log_is_a_start_error(sekisho, origin, tmp_path):
+    cfg = simple_config(origin.port, flow_log={"path": str(tmp_path / "missing" / "flow.log"), "interval": "60s"})
+    with pytest.raises(RuntimeError) as e:
+        sekisho(cfg)
+    assert "flow log %s: No such file or directory" % (tmp_path / "missing" / "flow.log") in str(e.value)
