@@ -84,16 +84,23 @@ struct sk_access_req {
 	uint8_t guard_level;
 	char guard_user[129];           /* SESSION: the session's user */
 	char session_buf[65];           /* SESSION/LOGIN: the session id */
+	bool guard_locked;              /* LOCK: the account is locked: its password must not be verified */
+	bool guard_settled;             /* LOCK: no failure on record or being written: a success needs no AUTH job */
 	/* internal to the auth stage */
 	uint8_t auth_phase;
 	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */
 	struct sk_waiter *waiter; /* while waiting on a verification */
 	struct sk_guard_job *gjob; /* while waiting on the state store */
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
+	bool remember;            /* with lockout: cache verify_key once the account is known to be unlocked */
+	uint8_t verify_key[32];   /* the credential's cache key (a keyed hash; no secret) */
 };
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */
 void sk_access_req_cancel(struct sk_access_req *req);
+/* Why a request still waiting when its deadline passes is refused: too_many_attempts while it waits on
+ * the hashing queue, state_unavailable while it waits on the state store (issue 10 item 4). */
+enum sk_reason sk_access_req_timeout_reason(const struct sk_access_req *req);
 /* The authenticated name and groups for identity headers and logs. groups: comma-separated. */
 const char *sk_access_identity(const struct sk_access_req *req, char *groups, size_t cap);
 

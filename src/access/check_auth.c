@@ -13,10 +13,14 @@
  * same time and get the same answer (bad_credentials). Password age is checked after a match.
  *
  * When the config keeps state (lockout, bans, a second factor), a verified or failed password goes on to
- * a state-store job (guardjob.c) before the answer: a locked account is refused like a wrong password
- * (its hash was verified all the same, so the timing matches), the code appended to the password or sent
- * in X-OTP is checked and marked used, and failures count toward lockout and bans. Login sessions
- * (`auth: [session]`) are read from the signed cookie and looked up in the store the same way.
+ * a state-store job (guardjob.c) before the answer: the code appended to the password or sent in X-OTP is
+ * checked and marked used, and failures count toward lockout and bans. Login sessions (`auth: [session]`)
+ * are read from the signed cookie and looked up in the store the same way.
+ *
+ * With lockout, the presented name's tally is read first (a LOCK job, the same read for any name): a
+ * locked account's password is then neither looked up in the cache nor verified; the stand-in hash is
+ * verified instead, so the refusal costs and reads exactly like a wrong password. A match is cached only
+ * once the account is known to be unlocked (DESIGN §3 "No oracle through timing or caching").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +40,13 @@ struct auth_state {
 	bool session;
 	bool mfa;           /* the behavior requires a second factor */
 	bool guard;         /* verified passwords go through a state-store job */
+	bool lockout;       /* the account's tally is read before its password is verified */
 	bool client_cert;
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
-enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE };
+/* PHASE_LOCK: waiting on the tally read; PHASE_LOCK_READ: read, the credentials are looked at again. */
+enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE, PHASE_LOCK, PHASE_LOCK_READ };
 
 static int auth_compile(const struct sk_access *a, const struct sk_access_env *env, void **state,
 			struct sk_err *err)
@@ -75,6 +81,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 	}
 	s->mfa = a->mfa == SK_MFA_REQUIRED;
 	s->guard = env->store && (env->cfg->lockout.present || env->cfg->ban.present || s->mfa);
+	s->lockout = s->guard && env->cfg->lockout.present && env->cfg->lockout.deny > 0;
 	SK_ASSERT(!(s->basic || s->client_cert) || env->users); /* the config loader requires users */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
 	s->max_age_s = env->cfg->users.password_max_age_ms / 1000;
@@ -162,6 +169,12 @@ static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_
 		req->user = NULL;
 		return deny(req, SK_R_BAD_CREDENTIALS);
 	}
+	if (ok && req->user && s->lockout && req->guard_settled && !s->mfa) {
+		/* No failure on record or in flight: nothing to check again or reset. */
+		if (req->remember)
+			sk_verify_remember(req->verifier, env->generation, req->verify_key);
+		return user_verified(s, req);
+	}
 	struct sk_guard_in in;
 	sk_guard_in_init(&in, SK_GJ_AUTH, req, req->user, NULL, 0);
 	in.password_ok = ok && req->user;
@@ -181,6 +194,8 @@ static enum sk_verdict after_guard(const struct auth_state *s, const struct sk_a
 		req->user = NULL;
 		return deny(req, (enum sk_reason)req->guard_reason);
 	}
+	if (req->remember) /* the account is not locked: the match may be remembered now */
+		sk_verify_remember(req->verifier, env->generation, req->verify_key);
 	req->mfa = req->guard_mfa;
 	return user_verified(s, req);
 }
@@ -220,13 +235,20 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	switch (req->auth_phase) {
 	case PHASE_WAITING:
 		req->auth_phase = PHASE_DONE;
-		return after_verify(s, env, req, req->verify_result == 1);
+		return after_verify(s, env, req, req->verify_result == 1 && !(s->lockout && req->guard_locked));
 	case PHASE_GUARDING:
 		req->auth_phase = PHASE_DONE;
 		return after_guard(s, env, req);
 	case PHASE_SESSION:
 		req->auth_phase = PHASE_DONE;
 		return after_session(s, env, req);
+	case PHASE_LOCK:
+		if (req->guard_reason != SK_R_NONE) {
+			req->auth_phase = PHASE_DONE;
+			return deny(req, (enum sk_reason)req->guard_reason);
+		}
+		req->auth_phase = PHASE_LOCK_READ; /* and read the credentials again, knowing the lock */
+		break;
 	default:
 		break;
 	}
@@ -265,19 +287,30 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_BASIC:
 		break;
 	}
+	if (s->lockout && req->auth_phase != PHASE_LOCK_READ) {
+		struct sk_guard_in in;
+		sk_guard_in_init(&in, SK_GJ_LOCK, req, NULL, cred.user.ptr, cred.user.len);
+		explicit_bzero(cred.buf, sizeof(cred.buf));
+		return guard(req, env, &in, PHASE_LOCK);
+	}
 	if (s->mfa)
 		split_code(req, &cred, req->otp);
 	const struct sk_user *u = sk_users_find(env->users, cred.user.ptr, cred.user.len);
 	req->user = u;
+	bool locked = s->lockout && req->guard_locked;
 	uint8_t key[32];
 	sk_verify_key(env->generation, cred.user.ptr, cred.user.len, cred.password.ptr, cred.password.len, key);
-	if (u && sk_verify_cached(req->verifier, env->generation, key)) {
+	if (u && !locked && sk_verify_cached(req->verifier, env->generation, key)) {
 		explicit_bzero(cred.buf, sizeof(cred.buf));
+		req->remember = false; /* already cached: a hit does not extend its life */
 		return after_verify(s, env, req, true);
 	}
-	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
+	/* A locked account's password is not verified: the stand-in is, at the cost of a wrong password. */
+	const char *hash = u && !locked ? u->hash : sk_users_dummy_hash(env->users);
+	req->remember = s->lockout && u && !locked;
+	memcpy(req->verify_key, key, sizeof(key));
 	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, cred.password.ptr,
-				 cred.password.len);
+				 cred.password.len, !s->lockout);
 	explicit_bzero(cred.buf, sizeof(cred.buf));
 	if (rc == -1) {
 		req->user = NULL;

@@ -5,10 +5,17 @@
  * process-wide store; `done` runs on the request's loop. A request waits on at most one job
  * (req->gjob); a closed connection detaches (job->req = NULL) and the job frees itself in done. The
  * worker counts jobs in flight through its verifier and drains them before its loop goes away.
+ *
+ * Lockout without an oracle (DESIGN §3 "No oracle through timing or caching"): a failure's tally write
+ * runs after the answer (the job's `after`, on the same pool thread). Until it lands, `pending` counts it
+ * under a hash of the account's name, process-wide: a success waits for the writes of its account before
+ * it reads the tally again, so a sequential guess right after the locking failure is still refused. Only
+ * successes wait (a wrong password, or an unknown name, never does), and only while a write is in flight.
  */
 #include "access/guardjob.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +46,7 @@ struct sk_guard_job {
 	/* outcome */
 	enum sk_reason reason;
 	bool mfa;
+	bool locked, settled; /* LOCK */
 	struct sk_session session;
 	char session_id[65];
 };
@@ -48,19 +56,56 @@ static const char *lvl_text(uint8_t level)
 	return level >= SK_SESSION_MFA ? "password and code" : "password";
 }
 
-/* Counts a credential failure toward the account's lockout and the client's ban. */
+/* Tally writes not yet landed, per hash of the account's name (a collision only makes a success wait). */
+#define PENDING_SLOTS 64
+#define PENDING_WAIT_MS 2000 /* longer than a store call may take (Redis: 500 ms connect + 1 s command) */
+static atomic_uint pending[PENDING_SLOTS];
+
+static atomic_uint *pending_of(const char *user)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = user; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &pending[h % PENDING_SLOTS];
+}
+
+/* Waits (bounded) until no tally write of user is in flight in this process. */
+static void pending_wait(const char *user)
+{
+	atomic_uint *p = pending_of(user);
+	const struct timespec step = { .tv_sec = 0, .tv_nsec = 200 * 1000 };
+	for (unsigned waited = 0; atomic_load(p) > 0 && waited < PENDING_WAIT_MS * 5; waited++)
+		nanosleep(&step, NULL);
+}
+
+struct tally_write {
+	struct sk_store *store;
+	unsigned deny;
+	uint64_t now;
+	char user[SK_GUARD_MAX_USER + 1];
+	char ip[48];
+};
+
+/* The job's `after`: counts the failure toward the account's lockout, the answer already sent. */
+static void tally_after(void *arg)
+{
+	struct tally_write *w = arg;
+	struct sk_tally t;
+	enum sk_store_rc rc = sk_tally_fail(w->store, w->user, w->now, w->ip, &t);
+	if (rc == SK_ST_OK && t.failures == w->deny)
+		sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", w->user,
+			t.failures, w->ip);
+	else if (rc == SK_ST_DOWN)
+		sk_warn("lockout: a failure of account '%s' was not counted: the state store is unavailable", w->user);
+	atomic_fetch_sub(pending_of(w->user), 1);
+	free(w);
+}
+
+/* Counts a credential failure toward the client's ban now and toward the account's lockout once the
+ * answer is on its way (see the top of this file). */
 static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 {
 	struct sk_guard_in *in = &j->in;
-	if (j->deny && in->user_known) {
-		struct sk_tally t;
-		enum sk_store_rc rc = sk_tally_fail(j->store, in->user, now, in->ip, &t);
-		if (rc == SK_ST_DOWN)
-			return rc;
-		if (rc == SK_ST_OK && t.failures == j->deny)
-			sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", in->user,
-				t.failures, in->ip);
-	}
 	if (j->max_retry) {
 		uint64_t until;
 		bool banned;
@@ -77,6 +122,17 @@ static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 			else
 				sk_warn("ban: %s banned until removed, after %u credential failures", in->ip, j->max_retry);
 		}
+	}
+	if (j->deny && in->user_known) {
+		struct tally_write *w = sk_calloc(1, sizeof(*w));
+		w->store = j->store;
+		w->deny = j->deny;
+		w->now = now;
+		memcpy(w->user, in->user, sizeof(w->user));
+		memcpy(w->ip, in->ip, sizeof(w->ip));
+		atomic_fetch_add(pending_of(w->user), 1);
+		j->job.after = tally_after;
+		j->job.after_arg = w;
 	}
 	return SK_ST_OK;
 }
@@ -106,12 +162,28 @@ static int check_code(struct sk_guard_job *j, uint64_t now)
 	return fresh ? 1 : 0;
 }
 
+/* Before the password: the presented name's tally, read the same way whether the name is a user. */
+static void work_lock(struct sk_guard_job *j, uint64_t now)
+{
+	struct sk_tally t;
+	if (sk_tally_get(j->store, j->in.user, &t) == SK_ST_DOWN) {
+		j->reason = SK_R_STATE_UNAVAILABLE;
+		return;
+	}
+	j->reason = SK_R_NONE;
+	j->locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);
+	j->settled = t.failures == 0 && atomic_load(pending_of(j->in.user)) == 0;
+}
+
 static void work_auth(struct sk_guard_job *j, uint64_t now)
 {
 	struct sk_guard_in *in = &j->in;
 	bool locked = false;
 	struct sk_tally t = { 0 };
-	if (j->deny && in->user_known) {
+	/* Only a right password reads the tally here: a wrong one (or an unknown name) must cost the same
+	 * whether the name is an account, and its answer does not depend on the lock anyway. */
+	if (j->deny && in->user_known && in->password_ok) {
+		pending_wait(in->user);
 		if (sk_tally_get(j->store, in->user, &t) == SK_ST_DOWN)
 			goto down;
 		locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);
@@ -212,6 +284,9 @@ static void work(struct sk_job *job)
 	case SK_GJ_LOGOUT:
 		j->reason = sk_session_del(j->store, j->in.session_id) == SK_ST_DOWN ? SK_R_STATE_UNAVAILABLE : SK_R_NONE;
 		break;
+	case SK_GJ_LOCK:
+		work_lock(j, now);
+		break;
 	}
 	explicit_bzero(j->in.code, sizeof(j->in.code));
 	explicit_bzero(j->totp_key, sizeof(j->totp_key));
@@ -227,6 +302,8 @@ static void done(struct sk_job *job)
 		req->guard_reason = (uint8_t)j->reason;
 		req->guard_mfa = j->mfa || j->session.level >= SK_SESSION_MFA;
 		req->guard_level = j->session.level;
+		req->guard_locked = j->locked;
+		req->guard_settled = j->settled;
 		snprintf(req->guard_user, sizeof(req->guard_user), "%s", j->session.user);
 		snprintf(req->session_buf, sizeof(req->session_buf), "%s", j->session_id);
 	}

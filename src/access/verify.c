@@ -37,6 +37,8 @@ struct verification {
 	uint64_t gen;
 	int family;
 	uint8_t client[16];
+	const char *hash_src; /* the snapshot's hash this verifies against: only the same one is joined */
+	bool remember;        /* cache a match (false while any waiter must first hear about a lockout) */
 	char *hash;
 	char *pw;
 	size_t plen;
@@ -141,12 +143,8 @@ static void done(struct sk_job *job)
 		pp = &(*pp)->next;
 	*pp = ver->next;
 	v->n_inflight--;
-	if (ver->result == 1) {
-		struct cache_entry *e = slot(v, ver->key);
-		memcpy(e->key, ver->key, 32);
-		e->gen = ver->gen;
-		e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
-	}
+	if (ver->result == 1 && ver->remember)
+		sk_verify_remember(v, ver->gen, ver->key);
 	/* Detach every waiter first: a resume may close its connection, which must not find the list. */
 	struct sk_waiter *w = ver->waiters;
 	ver->waiters = NULL;
@@ -176,13 +174,24 @@ static void attach(struct verification *ver, struct sk_access_req *req)
 	req->waiter = w;
 }
 
+void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32])
+{
+	struct cache_entry *e = slot(v, key);
+	memcpy(e->key, key, 32);
+	e->gen = gen;
+	e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
+}
+
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen)
+		    const char *hash, const char *pw, size_t plen, bool remember)
 {
 	unsigned same_client = 0;
 	for (struct verification *ver = v->inflight; ver; ver = ver->next) {
-		if (ver->gen == gen && sk_ct_eq(ver->key, key, 32)) {
+		/* The same hash too: a locked account's request, verified against the stand-in, must never
+		 * share the outcome of its real password's verification. */
+		if (ver->gen == gen && ver->hash_src == hash && sk_ct_eq(ver->key, key, 32)) {
 			attach(ver, req); /* identical credentials: wait on the same verification */
+			ver->remember = ver->remember && remember;
 			return 0;
 		}
 		if (ver->family == req->family && memcmp(ver->client, req->addr, req->family == AF_INET ? 4 : 16) == 0)
@@ -196,6 +205,8 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
 	ver->gen = gen;
 	ver->family = req->family;
 	memcpy(ver->client, req->addr, req->family == AF_INET ? 4 : 16);
+	ver->hash_src = hash;
+	ver->remember = remember;
 	ver->hash = sk_strdup(hash);
 	ver->pw = sk_malloc(plen + 1);
 	memcpy(ver->pw, pw, plen);
@@ -239,4 +250,9 @@ void sk_access_req_cancel(struct sk_access_req *req)
 	*pp = w->next;
 	free(w);
 	req->waiter = NULL;
+}
+
+enum sk_reason sk_access_req_timeout_reason(const struct sk_access_req *req)
+{
+	return req->waiter ? SK_R_TOO_MANY_ATTEMPTS : SK_R_STATE_UNAVAILABLE;
 }
