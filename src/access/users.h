@@ -63,8 +63,9 @@ const struct sk_user *sk_users_find(const struct sk_users *u, const char *name, 
 size_t sk_users_count(const struct sk_users *u);
 const struct sk_user *sk_users_at(const struct sk_users *u, size_t i);
 
-/* A hash of the file's most common kind (the strongest on a tie) and of the same cost, made at load, to
- * verify an unknown user's password against: a wrong name then costs what a wrong password costs. */
+/* A hash like the file's costliest (kind and parameters, sk_hash_costliest), made at load, to verify an
+ * unknown user's password (and a locked account's) against: a wrong name then costs at least what any
+ * wrong password costs. */
 const char *sk_users_dummy_hash(const struct sk_users *u);
 
 /* Warnings found while loading (weak apr1 / {SHA} hashes), one line each, "FILE:LINE: ...". The array
