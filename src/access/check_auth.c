@@ -220,8 +220,7 @@ static enum sk_verdict after_session(const struct auth_state *s, const struct sk
 static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_access_req *req)
 {
 	char id[65];
-	struct sk_slice v = sk_cookie_find(req->hreq, SK_SESSION_COOKIE);
-	if (!v.ptr || !sk_session_cookie_check(env->session_key, v, id))
+	if (!sk_session_cookie_find(env->session_key, req->hreq, id))
 		return deny(req, SK_R_AUTH_REQUIRED);
 	struct sk_guard_in in;
 	sk_guard_in_init(&in, SK_GJ_SESSION, req, NULL, NULL, 0);

@@ -381,8 +381,7 @@ static bool csrf_ok(const struct sk_portal_io *io)
 
 static bool cookie_session(const struct sk_portal_io *io, char *id)
 {
-	struct sk_slice v = sk_cookie_find(io->hreq, SK_SESSION_COOKIE);
-	return v.ptr && sk_session_cookie_check(io->rt->access.session_key, v, id);
+	return sk_session_cookie_find(io->rt->access.session_key, io->hreq, id);
 }
 
 static enum sk_verdict start_guard(struct sk_portal *p, const struct sk_portal_io *io, struct sk_guard_in *in,

@@ -19,12 +19,12 @@ def sekisho_bin():
     return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
 
 
-def cli(*args, check=True):
+def cli(*args, check=True, input=None):
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, input=input)
     for m in SANITIZER_MARKERS:
         assert m not in p.stderr, p.stderr
     if check:
