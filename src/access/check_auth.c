@@ -18,9 +18,10 @@
  * are read from the signed cookie and looked up in the store the same way.
  *
  * With lockout, the presented name's tally is read first (a LOCK job, the same read for any name): a
- * locked account's password is then neither looked up in the cache nor verified; the stand-in hash is
- * verified instead, so the refusal costs and reads exactly like a wrong password. A match is cached only
- * once the account is known to be unlocked (DESIGN §3 "No oracle through timing or caching").
+ * locked account's password is then neither looked up in the cache nor verified; a random decoy of its
+ * length is verified against the account's hash instead, so the refusal costs and reads exactly like a
+ * wrong password. A match is cached only once the account is known to be unlocked (DESIGN §3 "No oracle
+ * through timing or caching").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -304,12 +305,18 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 		req->remember = false; /* already cached: a hit does not extend its life */
 		return after_verify(s, env, req, true);
 	}
-	/* A locked account's password is not verified: the stand-in is, at the cost of a wrong password. */
-	const char *hash = u && !locked ? u->hash : sk_users_dummy_hash(env->users);
+	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
 	req->remember = s->lockout && u && !locked;
 	memcpy(req->verify_key, key, sizeof(key));
-	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, cred.password.ptr,
-				 cred.password.len, !s->lockout);
+	/* A locked account's password is not verified: a decoy of its shape is, against the account's own
+	 * hash, at exactly the cost of a wrong password. */
+	char decoy[SK_CRED_MAX];
+	const char *pw = cred.password.ptr;
+	if (locked && u) {
+		sk_verify_decoy(cred.password.ptr, cred.password.len, decoy, key);
+		pw = decoy;
+	}
+	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, pw, cred.password.len, !s->lockout);
 	explicit_bzero(cred.buf, sizeof(cred.buf));
 	if (rc == -1) {
 		req->user = NULL;

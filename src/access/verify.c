@@ -174,6 +174,19 @@ static void attach(struct verification *ver, struct sk_access_req *req)
 	req->waiter = w;
 }
 
+void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32])
+{
+	if (plen && getrandom(out, plen, 0) != (ssize_t)plen)
+		sk_panic(__FILE__, __LINE__, "getrandom failed: cannot make a decoy password");
+	for (size_t i = 0; i < plen; i++)
+		if (pw[i] == '\0')
+			out[i] = '\0';
+		else if (out[i] == '\0')
+			out[i] = 'x';
+	for (size_t i = 0; i < 32; i++)
+		key[i] ^= 0xa5;
+}
+
 void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32])
 {
 	struct cache_entry *e = slot(v, key);

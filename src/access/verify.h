@@ -45,6 +45,15 @@ bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]
  */
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
 		    const char *hash, const char *pw, size_t plen, bool remember);
+/*
+ * For a locked account, whose presented password must not be verified: fills out (plen bytes) with a
+ * decoy (out must not overlap pw) of the same length with NUL bytes where pw has them and random non-NUL bytes elsewhere, so that
+ * verifying it against the account's own hash costs exactly what a wrong password costs, for every kind
+ * (sha*crypt's work grows with the length, crypt refuses NUL bytes at once); and turns key into one that
+ * no credential has, so that verification joins no other and is never found in the cache.
+ */
+void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32]);
+
 /* Caches key as verified for generation gen (a match that sk_verify_start was told not to remember). */
 void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 

@@ -429,7 +429,7 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 	const struct sk_access_env *env = &io->rt->access;
 	struct sk_access_req *areq = io->areq;
 	/* With lockout the name's tally is read first (PH_LOCK), as the auth stage does (check_auth.c): a
-	 * locked account's password is never verified nor cached, the stand-in hash is verified instead. */
+	 * locked account's password is never verified nor cached, a decoy of its shape is verified instead. */
 	bool lockout = env->cfg->lockout.present && env->cfg->lockout.deny > 0;
 	switch (p->phase) {
 	case PH_LOCK: /* the tally is read: the form is read again, knowing the lock */
@@ -468,9 +468,14 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 			p->phase = PH_VERIFY;
 			return login_post(p, io, out, cap, res);
 		}
-		const char *hash = p->user && !locked ? p->user->hash : sk_users_dummy_hash(env->users);
+		const char *hash = p->user ? p->user->hash : sk_users_dummy_hash(env->users);
 		areq->remember = lockout && p->user && !locked;
 		memcpy(areq->verify_key, key, sizeof(key));
+		if (locked && p->user) { /* a decoy of the password's shape, never the password itself */
+			char decoy[SK_CRED_MAX];
+			sk_verify_decoy(pw, (size_t)pl, decoy, key);
+			memcpy(pw, decoy, (size_t)pl);
+		}
 		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl, !lockout);
 		explicit_bzero(pw, sizeof(pw));
 		if (rc == -1)

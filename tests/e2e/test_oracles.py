@@ -131,6 +131,32 @@ def test_locked_account_right_password_costs_and_reads_like_a_wrong_one(sekisho,
     assert origin.count == 1
 
 
+def test_locked_account_costs_its_own_hash_among_mixed_kinds(sekisho, origin, tmp_path):
+    # The stand-in is like the argon2id account (tens of ms): a locked bcrypt account verified against it
+    # would answer far slower than a wrong password of a bcrypt account (about 2 ms), telling it is locked.
+    h = bcrypt(PW, cost=5)
+    users = users_file(tmp_path, [("alice", h), ("bob", h), ("argon", argon2id(tmp_path, PW))])
+    sk = sekisho(lockout_config(origin, users, deny=3))
+    port = sk.port()
+    for i in range(3):
+        assert request(port, auth=("alice", "bad-%d" % i)).status == 401
+    c = Client(port)
+    right, wrong = [], []
+    try:
+        for _ in range(12):
+            right.append(c.get(auth=("alice", PW)))
+            wrong.append(c.get(auth=("bob", "nope")))
+            assert c.get(auth=("bob", PW))[0] == 200  # a success resets bob's tally: bob never locks
+    finally:
+        c.close()
+    for r in right + wrong:
+        assert r[:3] == wrong[0][:3]
+    assert wrong[0][0] == 401
+    m_right, m_wrong = median_ms(right), median_ms(wrong)
+    assert m_right < 2.0 * m_wrong, "locked bcrypt account %.2f ms, wrong bcrypt password %.2f ms" % (
+        m_right, m_wrong)
+
+
 # ----------------------------------------------------------------------------------------------------
 # (b) lockout on: a wrong password of a real account costs what an unknown name costs
 # ----------------------------------------------------------------------------------------------------
