@@ -316,7 +316,8 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 		sk_verify_decoy(cred.password.ptr, cred.password.len, decoy, key);
 		pw = decoy;
 	}
-	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, pw, cred.password.len, !s->lockout);
+	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, pw, cred.password.len, !s->lockout,
+				 sk_users_pad_ns(env->users, u));
 	explicit_bzero(cred.buf, sizeof(cred.buf));
 	if (rc == -1) {
 		req->user = NULL;

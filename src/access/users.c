@@ -23,6 +23,7 @@ struct sk_users {
 	size_t mask;     /* slots - 1 (a power of two minus one) */
 	uint64_t seed;
 	char *dummy;
+	uint64_t pad_ns; /* the stand-in's verification time, when some user's hash costs less (else 0) */
 	char **warnings;
 	size_t n_warnings;
 };
@@ -290,6 +291,15 @@ static void make_dummy(struct sk_users *u)
 	free(hashes);
 	/* No user, or only weak kinds: sk_hash_dummy's own fallback (bcrypt, cost 10). */
 	u->dummy = sk_hash_dummy(like ? like : "");
+	/* The other way round: an account whose hash costs less than the stand-in would answer a wrong
+	 * password faster than an unknown name does. Its failures are padded to the stand-in's time. */
+	bool any = false;
+	for (size_t i = 0; i < u->n; i++) {
+		u->users[i].pad = !sk_hash_same_work(u->users[i].hash, u->dummy);
+		any = any || u->users[i].pad;
+	}
+	if (any)
+		u->pad_ns = sk_hash_time_ns(u->dummy, 3);
 }
 
 struct sk_users *sk_users_parse(const char *file, const char *buf, size_t len, enum sk_users_format format,
@@ -370,6 +380,11 @@ const struct sk_user *sk_users_at(const struct sk_users *u, size_t i)
 const char *sk_users_dummy_hash(const struct sk_users *u)
 {
 	return u->dummy;
+}
+
+uint64_t sk_users_pad_ns(const struct sk_users *u, const struct sk_user *user)
+{
+	return user && user->pad ? u->pad_ns : 0;
 }
 
 const char *const *sk_users_warnings(const struct sk_users *u, size_t *n)

@@ -8,12 +8,14 @@
  */
 #include "access/verify.h"
 
+#include <errno.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "access/guardjob.h"
 #include "access/hash.h"
@@ -39,6 +41,7 @@ struct verification {
 	uint8_t client[16];
 	const char *hash_src; /* the snapshot's hash this verifies against: only the same one is joined */
 	bool remember;        /* cache a match (false while any waiter must first hear about a lockout) */
+	uint64_t pad_ns;      /* a mismatch takes at least this long (a hash cheaper than the stand-in) */
 	char *hash;
 	char *pw;
 	size_t plen;
@@ -130,8 +133,17 @@ bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]
 static void work(struct sk_job *job)
 {
 	struct verification *ver = SK_CONTAINER_OF(job, struct verification, job);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ver->result = sk_hash_verify(ver->hash, ver->pw, ver->plen) == 1 ? 1 : 0;
 	explicit_bzero(ver->pw, ver->plen);
+	if (ver->result != 1 && ver->pad_ns) {
+		/* Sleep, not spin: the time is what an unknown name's stand-in takes, the CPU is not needed. */
+		uint64_t until = (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec + ver->pad_ns;
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u) };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
 }
 
 static void done(struct sk_job *job)
@@ -196,7 +208,7 @@ void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[3
 }
 
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen, bool remember)
+		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns)
 {
 	unsigned same_client = 0;
 	for (struct verification *ver = v->inflight; ver; ver = ver->next) {
@@ -220,6 +232,7 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
 	memcpy(ver->client, req->addr, req->family == AF_INET ? 4 : 16);
 	ver->hash_src = hash;
 	ver->remember = remember;
+	ver->pad_ns = pad_ns;
 	ver->hash = sk_strdup(hash);
 	ver->pw = sk_malloc(plen + 1);
 	memcpy(ver->pw, pw, plen);

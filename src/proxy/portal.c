@@ -476,7 +476,8 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 			sk_verify_decoy(pw, (size_t)pl, decoy, key);
 			memcpy(pw, decoy, (size_t)pl);
 		}
-		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl, !lockout);
+		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl, !lockout,
+					 sk_users_pad_ns(env->users, p->user));
 		explicit_bzero(pw, sizeof(pw));
 		if (rc == -1)
 			return fail_page(io, SK_R_TOO_MANY_ATTEMPTS, out, cap, res);

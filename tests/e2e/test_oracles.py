@@ -193,6 +193,14 @@ def test_unknown_names_cost_like_the_costliest_hash_kind(sekisho, origin, tmp_pa
         assert r[:3] == argon[0][:3]
     m_argon, m_unknown = median_ms(argon), median_ms(unknown)
     assert m_unknown > 0.5 * m_argon, "argon2id account %.2f ms, unknown name %.2f ms" % (m_argon, m_unknown)
+    # The other way round: a bcrypt account's wrong password is padded to the stand-in's time, or it would
+    # answer far faster than an unknown name and show the account.
+    cheap, unknown = interleaved(port, ("u1", "wrong"), ("nobody", "wrong"), 10)
+    for r in cheap + unknown:
+        assert r[:3] == argon[0][:3]
+    m_cheap, m_unknown = median_ms(cheap), median_ms(unknown)
+    assert m_cheap > 0.5 * m_unknown, "bcrypt account %.2f ms, unknown name %.2f ms" % (m_cheap, m_unknown)
+    assert request(port, auth=("u1", PW)).status == 200
 
 
 # ----------------------------------------------------------------------------------------------------

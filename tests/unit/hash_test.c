@@ -462,6 +462,17 @@ static void test_costliest(void **state)
 	assert_ptr_equal(sk_hash_costliest(mixed, 5), a_big);
 	const char *cheap_argon[] = { a_min, b9, weak[1] };
 	assert_ptr_equal(sk_hash_costliest(cheap_argon, 3), b9);
+	/* Same work: the parameters, not the salt or the bcrypt variant letter. */
+	char *b9b = sk_hash_dummy("$2b$09$"), *a_min2 = sk_hash_dummy(a_min);
+	assert_true(sk_hash_same_work(b9, b9b));
+	assert_true(sk_hash_same_work(a_min, a_min2));
+	assert_false(sk_hash_same_work(b4, b6));
+	assert_false(sk_hash_same_work(a_min, a_big));
+	assert_false(sk_hash_same_work(b9, a_min));
+	assert_false(sk_hash_same_work(weak[0], weak[0]));
+	assert_true(sk_hash_time_ns(b4, 1) > 0);
+	free(b9b);
+	free(a_min2);
 	free(b4);
 	free(b6);
 	free(b9);

@@ -139,6 +139,14 @@ static void dummy_kind(void **state)
 	assert_non_null(u);
 	assert_int_equal(sk_hash_kind(sk_users_dummy_hash(u)), SK_HASH_ARGON2ID);
 	assert_memory_equal(sk_users_dummy_hash(u), "$argon2id$v=19$m=19456,t=2,p=1$", 31);
+	/* The bcrypt accounts cost less than the stand-in: their failures are padded to its time (measured,
+	 * so only its order is known here: well above a cost-5 bcrypt's ~2 ms would be machine-dependent). */
+	const struct sk_user *ua = sk_users_find(u, "a", 1), *uc = sk_users_find(u, "c", 1);
+	assert_true(ua->pad);
+	assert_false(uc->pad);
+	assert_true(sk_users_pad_ns(u, ua) > 0);
+	assert_int_equal(sk_users_pad_ns(u, uc), 0);
+	assert_int_equal(sk_users_pad_ns(u, NULL), 0); /* unknown names run the stand-in itself */
 	sk_users_free(u);
 	/* Within a kind, the parameters decide: the one bcrypt user at cost 7 over two at cost 5. */
 	char *b7 = sk_hash_dummy("$2y$07$");
@@ -148,8 +156,17 @@ static void dummy_kind(void **state)
 	u = parse(text, SK_USERS_YAML, &err);
 	assert_non_null(u);
 	assert_memory_equal(sk_users_dummy_hash(u), "$2y$07$", 7);
+	assert_true(sk_users_find(u, "a", 1)->pad);
+	assert_false(sk_users_find(u, "b", 1)->pad);
 	sk_users_free(u);
 	free(b7);
+	/* One cost for everybody: nobody is padded, and nothing was timed. */
+	snprintf(text, sizeof(text), "a: { password: \"%s\" }\nb: { password: \"%s\" }\n", ALICE_BCRYPT, ALICE_BCRYPT);
+	u = parse(text, SK_USERS_YAML, &err);
+	assert_non_null(u);
+	assert_false(sk_users_find(u, "a", 1)->pad);
+	assert_int_equal(sk_users_pad_ns(u, sk_users_find(u, "b", 1)), 0);
+	sk_users_free(u);
 	/* sha512crypt: the most rounds (a bare $6$ is 5000). */
 	char *r9 = sk_hash_dummy("$6$rounds=9000$x$");
 	char *r5 = sk_hash_dummy("$6$x$");
