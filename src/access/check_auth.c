@@ -9,8 +9,9 @@
  * API keys are looked up by SHA-256 at once (no slow hash is involved). Basic credentials are checked
  * against the cache of verified credentials first; otherwise the slow hash runs on the blocking pool
  * (verify.c) and the stage answers AGAIN, to be run again when the result is back. An unknown user is
- * verified against a dummy hash of the same cost, so a wrong user name and a wrong password cost the
- * same time and get the same answer (bad_credentials). Password age is checked after a match.
+ * verified against the stand-in hash (like the file's costliest; cheaper accounts' failures are padded to
+ * it), so a wrong user name and a wrong password cost the same time and get the same answer
+ * (bad_credentials). Password age is checked after a match.
  *
  * When the config keeps state (lockout, bans, a second factor), a verified or failed password goes on to
  * a state-store job (guardjob.c) before the answer: the code appended to the password or sent in X-OTP is

@@ -157,6 +157,25 @@ def test_locked_account_costs_its_own_hash_among_mixed_kinds(sekisho, origin, tm
         m_right, m_wrong)
 
 
+def test_right_password_right_after_the_locking_failure_is_refused(sekisho, origin, tmp_path):
+    # The locking failure's tally write runs after its 401; the next request, sent at once on the same
+    # connection with the right (cached) password, must still find the account locked.
+    users = users_file(tmp_path, [("alice", bcrypt(PW))])
+    sk = sekisho(lockout_config(origin, users, deny=2, state={"path": str(tmp_path / "var")}))
+    port = sk.port()
+    c = Client(port)
+    try:
+        for round in range(8):
+            assert c.get(auth=("alice", PW))[0] == 200  # cached, and the tally is 0
+            assert c.get(auth=("alice", "bad-a"))[0] == 401
+            assert c.get(auth=("alice", "bad-b"))[0] == 401
+            r = c.get(auth=("alice", PW))
+            assert r[0] == 401 and json.loads(r[1]) == {"error": "bad_credentials"}, (round, r[:2])
+            cli("tally", "-c", sk.config_path, "--user", "alice", "--reset")
+    finally:
+        c.close()
+
+
 # ----------------------------------------------------------------------------------------------------
 # (b) lockout on: a wrong password of a real account costs what an unknown name costs
 # ----------------------------------------------------------------------------------------------------
