@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -228,6 +229,14 @@ def test_unknown_names_cost_like_the_costliest_hash_kind(sekisho, origin, tmp_pa
 
 def login(port, user, pw):
     """The password login through the form; returns the sekisho_session cookie's value."""
+    status, _, sess, _ = login_form(port, user, pw)
+    assert status == 303 and sess, (status, sess)
+    return sess
+
+
+def login_form(port, user, pw):
+    """Posts the login form: (status, page text, the sekisho_session cookie's value or None, seconds the
+    POST took)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         c.request("GET", "/.sekisho/login", headers={"Host": "app.test"})
@@ -238,17 +247,45 @@ def login(port, user, pw):
         assert r.status == 200 and len(csrf) == 1, (r.status, r.getheaders())
         token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         form = urllib.parse.urlencode({"csrf": token, "username": user, "password": pw})
+        t0 = time.perf_counter()
         c.request("POST", "/.sekisho/login", body=form,
                   headers={"Host": "app.test", "Cookie": "sekisho_csrf=" + csrf[0],
                            "Content-Type": "application/x-www-form-urlencoded"})
         r = c.getresponse()
-        r.read()
+        text = r.read().decode()
+        dt = time.perf_counter() - t0
         sess = [v.split(";")[0].split("=", 1)[1] for k, v in r.getheaders()
                 if k.lower() == "set-cookie" and v.startswith("sekisho_session=")]
-        assert r.status == 303 and len(sess) == 1, (r.status, r.getheaders())
-        return sess[0]
+        assert len(sess) <= 1, r.getheaders()
+        return r.status, text, sess[0] if sess else None, dt
     finally:
         c.close()
+
+
+def test_login_form_refuses_a_locked_account_like_a_wrong_password(sekisho, origin, tmp_path):
+    users = users_file(tmp_path, [("alice", bcrypt(PW, cost=8))])
+    sk = sekisho(simple_config(origin.port, behavior={"access": {"auth": ["session"]}}, users={"file": users},
+                               state={"path": str(tmp_path / "var")}, lockout={"deny": 2, "unlock_time": "15m"}))
+    port = sk.port()
+    login(port, "alice", PW)  # a success first: the right password is cached
+    for i in range(2):
+        status, text, sess, _ = login_form(port, "alice", "bad-%d" % i)
+        assert status == 401 and sess is None and "Wrong username or password." in text
+    right, wrong = [], []
+    for i in range(8):
+        right.append(login_form(port, "alice", PW))
+        wrong.append(login_form(port, "alice", "bad-x%d" % i))
+    # The same page (but for its fresh CSRF token), no session, and the same cost: the right password was
+    # cached before the lock, and must neither be found there nor verified now.
+    strip = lambda t: re.sub(r'value="[^"]*"', "", t)  # noqa: E731
+    for r in right + wrong:
+        assert r[0] == 401 and r[2] is None and strip(r[1]) == strip(wrong[0][1])
+    assert "Wrong username or password." in wrong[0][1]
+    m_right = statistics.median(r[3] for r in right) * 1000
+    m_wrong = statistics.median(r[3] for r in wrong) * 1000
+    assert m_right > 0.5 * m_wrong, "login form, locked: right %.2f ms, wrong %.2f ms" % (m_right, m_wrong)
+    cli("tally", "-c", sk.config_path, "--user", "alice", "--reset")
+    login(port, "alice", PW)
 
 
 def test_a_bogus_session_cookie_before_the_real_one_does_not_sign_out(sekisho, origin, tmp_path):
