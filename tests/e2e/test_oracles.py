@@ -125,10 +125,10 @@ def test_locked_account_right_password_costs_and_reads_like_a_wrong_one(sekisho,
     assert wrong[0][0] == 401 and json.loads(wrong[0][1]) == {"error": "bad_credentials"}
     # The same cost: no cache hit before or during the lock, no verification that then gets cached.
     m_right, m_wrong = median_ms(right), median_ms(wrong)
-    assert m_right > 0.5 * m_wrong, "locked: right password %.2f ms, wrong %.2f ms" % (m_right, m_wrong)
+    assert m_right > 0.35 * m_wrong, "locked: right password %.2f ms, wrong %.2f ms" % (m_right, m_wrong)
     # And the second and later tries of the right password are not faster than its first.
     later = statistics.median(r[3] for r in right[1:]) * 1000
-    assert later > 0.5 * m_wrong, "locked: right password again %.2f ms, wrong %.2f ms" % (later, m_wrong)
+    assert later > 0.35 * m_wrong, "locked: right password again %.2f ms, wrong %.2f ms" % (later, m_wrong)
     assert origin.count == 1
 
 
@@ -154,7 +154,7 @@ def test_locked_account_costs_its_own_hash_among_mixed_kinds(sekisho, origin, tm
         assert r[:3] == wrong[0][:3]
     assert wrong[0][0] == 401
     m_right, m_wrong = median_ms(right), median_ms(wrong)
-    assert m_right < 2.0 * m_wrong, "locked bcrypt account %.2f ms, wrong bcrypt password %.2f ms" % (
+    assert m_right < 3.0 * m_wrong, "locked bcrypt account %.2f ms, wrong bcrypt password %.2f ms" % (
         m_right, m_wrong)
 
 
@@ -212,14 +212,14 @@ def test_unknown_names_cost_like_the_costliest_hash_kind(sekisho, origin, tmp_pa
     for r in argon + unknown:
         assert r[:3] == argon[0][:3]
     m_argon, m_unknown = median_ms(argon), median_ms(unknown)
-    assert m_unknown > 0.5 * m_argon, "argon2id account %.2f ms, unknown name %.2f ms" % (m_argon, m_unknown)
+    assert m_unknown > 0.35 * m_argon, "argon2id account %.2f ms, unknown name %.2f ms" % (m_argon, m_unknown)
     # The other way round: a bcrypt account's wrong password is padded to the stand-in's time, or it would
     # answer far faster than an unknown name and show the account.
     cheap, unknown = interleaved(port, ("u1", "wrong"), ("nobody", "wrong"), 10)
     for r in cheap + unknown:
         assert r[:3] == argon[0][:3]
     m_cheap, m_unknown = median_ms(cheap), median_ms(unknown)
-    assert m_cheap > 0.5 * m_unknown, "bcrypt account %.2f ms, unknown name %.2f ms" % (m_cheap, m_unknown)
+    assert m_cheap > 0.35 * m_unknown, "bcrypt account %.2f ms, unknown name %.2f ms" % (m_cheap, m_unknown)
     assert request(port, auth=("u1", PW)).status == 200
 
 
@@ -272,7 +272,7 @@ def test_login_form_refuses_a_locked_account_like_a_wrong_password(sekisho, orig
         status, text, sess, _ = login_form(port, "alice", "bad-%d" % i)
         assert status == 401 and sess is None and "Wrong username or password." in text
     right, wrong = [], []
-    for i in range(8):
+    for i in range(12):
         right.append(login_form(port, "alice", PW))
         wrong.append(login_form(port, "alice", "bad-x%d" % i))
     # The same page (but for its fresh CSRF token), no session, and the same cost: the right password was
@@ -283,7 +283,7 @@ def test_login_form_refuses_a_locked_account_like_a_wrong_password(sekisho, orig
     assert "Wrong username or password." in wrong[0][1]
     m_right = statistics.median(r[3] for r in right) * 1000
     m_wrong = statistics.median(r[3] for r in wrong) * 1000
-    assert m_right > 0.5 * m_wrong, "login form, locked: right %.2f ms, wrong %.2f ms" % (m_right, m_wrong)
+    assert m_right > 0.35 * m_wrong, "login form, locked: right %.2f ms, wrong %.2f ms" % (m_right, m_wrong)
     cli("tally", "-c", sk.config_path, "--user", "alice", "--reset")
     login(port, "alice", PW)
 
