@@ -58,6 +58,17 @@ void sk_access_env_fini(struct sk_access_env *env);
 /* The viewer's TLS client certificate, as the listener judged it (listeners with tls.client_ca). */
 enum sk_client_cert { SK_CC_NONE = 0, SK_CC_UNTRUSTED, SK_CC_VERIFIED };
 
+/*
+ * Credential fields the auth stage consumed, set by the method that succeeded: the origin request leaves
+ * them out unless the behavior sets forward_credentials (DESIGN §1). A new method (JWT) sets its own.
+ */
+enum {
+	SK_CONSUMED_AUTHORIZATION = 1 << 0, /* the Authorization field (Basic, or Bearer carrying an API key) */
+	SK_CONSUMED_API_KEY = 1 << 1,       /* X-Api-Key */
+	SK_CONSUMED_OTP = 1 << 2,           /* X-OTP */
+	SK_CONSUMED_SESSION = 1 << 3,       /* the session cookie's pairs in Cookie fields */
+};
+
 /* One request as the checks see it. Zero it, then fill the inputs. */
 struct sk_access_req {
 	/* inputs */
@@ -78,6 +89,7 @@ struct sk_access_req {
 	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
 	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
+	uint8_t consumed;               /* SK_CONSUMED_*: the credential fields the auth stage read */
 	/* the outcome of the latest state-store job (guardjob.h) */
 	uint8_t guard_reason;           /* enum sk_reason, SK_R_NONE = passed */
 	bool guard_mfa;

@@ -23,6 +23,9 @@
  * length is verified against the account's hash instead, so the refusal costs and reads exactly like a
  * wrong password. A match is cached only once the account is known to be unlocked (DESIGN §3 "No oracle
  * through timing or caching").
+ *
+ * Where a method succeeds it records the credential fields it read (req->consumed), so that the origin
+ * request can leave them out (DESIGN §1; forward_credentials keeps them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +111,7 @@ static enum sk_verdict user_verified(const struct auth_state *s, struct sk_acces
 		return deny(req, SK_R_PASSWORD_EXPIRED);
 	}
 	req->method = "basic";
+	req->consumed |= SK_CONSUMED_AUTHORIZATION;
 	return SK_V_NEXT;
 }
 
@@ -124,14 +128,15 @@ static const struct sk_user *cert_user(const struct sk_access_env *env, const st
 	return NULL;
 }
 
-/* Splits the second factor off Basic credentials when the behavior requires one: X-OTP wins, else the
- * last 6 characters of the password when they are digits. */
-static void split_code(const struct sk_access_req *req, struct sk_cred *cred, char *otp)
+/* Splits the second factor off Basic credentials when the behavior requires one: X-OTP wins (and is
+ * then consumed), else the last 6 characters of the password when they are digits. */
+static void split_code(struct sk_access_req *req, struct sk_cred *cred, char *otp)
 {
 	otp[0] = '\0';
 	const struct sk_h1_request *h = req->hreq;
 	const struct sk_h1_header *x = sk_h1_find(h->headers, h->n_headers, "x-otp");
 	if (x) {
+		req->consumed |= SK_CONSUMED_OTP;
 		if (x->value.len == SK_TOTP_DIGITS) {
 			memcpy(otp, x->value.ptr, SK_TOTP_DIGITS);
 			otp[SK_TOTP_DIGITS] = '\0';
@@ -214,8 +219,10 @@ static enum sk_verdict after_session(const struct auth_state *s, const struct sk
 	req->mfa = req->guard_mfa;
 	req->session_id = req->session_buf;
 	enum sk_verdict v = user_verified(s, req);
-	if (v == SK_V_NEXT)
+	if (v == SK_V_NEXT) {
 		req->method = "session";
+		req->consumed = SK_CONSUMED_SESSION;
+	}
 	return v;
 }
 
@@ -283,6 +290,7 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 		}
 		req->apikey = k;
 		req->method = "api_key";
+		req->consumed |= cred.bearer ? SK_CONSUMED_AUTHORIZATION : SK_CONSUMED_API_KEY;
 		return SK_V_NEXT;
 	}
 	case SK_CRED_BASIC:

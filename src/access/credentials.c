@@ -90,6 +90,7 @@ static bool scheme_is(struct sk_slice v, const char *scheme, struct sk_slice *re
 void sk_cred_read(const struct sk_h1_request *req, bool basic, bool token, struct sk_cred *out)
 {
 	out->kind = SK_CRED_NONE;
+	out->bearer = false;
 	const struct sk_h1_header *auth = NULL;
 	const struct sk_h1_header *apikey = NULL;
 	for (unsigned i = 0; i < req->n_headers; i++) {
@@ -123,6 +124,7 @@ void sk_cred_read(const struct sk_h1_request *req, bool basic, bool token, struc
 	}
 	if (auth && token && scheme_is(auth->value, "bearer", &rest)) {
 		out->token = rest;
+		out->bearer = true;
 		out->kind = token_ok(rest) ? SK_CRED_TOKEN : SK_CRED_MALFORMED;
 		return;
 	}

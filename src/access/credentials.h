@@ -24,6 +24,7 @@ struct sk_cred {
 	enum sk_cred_kind kind;
 	struct sk_slice user, password; /* into buf */
 	struct sk_slice token;          /* into the request's header value */
+	bool bearer;                    /* TOKEN: it came from Authorization (else from X-Api-Key) */
 	char buf[SK_CRED_MAX];
 };
 

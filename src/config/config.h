@@ -85,6 +85,7 @@ struct sk_listener {
 	struct sk_acl_rule *acl; /* sorted by rule number ascending */
 	size_t n_acl;
 	struct sk_listener_tls tls;
+	bool underscores_forward;  /* underscores_in_headers: forward (default drop) */
 };
 
 struct sk_origin_tls {
@@ -140,6 +141,9 @@ struct sk_behavior {
 	enum sk_fwd_mode forward_mode;
 	struct sk_strlist forward_headers; /* when SK_FWD_LIST */
 	uint64_t idle_timeout_ms;   /* upgraded tunnels; default 1h */
+	bool forward_credentials;   /* keep the credentials sekisho consumed toward the origin; default false */
+	bool websocket;             /* forward a WebSocket Upgrade; default true */
+	bool allow_get_body;        /* a GET may carry a body; default false (HEAD never may) */
 	struct sk_access access;
 };
 
@@ -178,6 +182,7 @@ struct sk_config {
 	struct {
 		bool present;
 		struct sk_addr listen;
+		struct sk_pos pos; /* of admin.listen, for errors found when binding */
 	} admin;
 	struct {
 		char *path; /* "-" = stdout (default); NULL = off ("off") */

@@ -345,9 +345,30 @@ static int duplicate_name(struct sk_cfg_ctx *c, const struct sk_cnode *v, const 
 			   first.col);
 }
 
+/* underscores_in_headers: drop (default) | forward; HTTP listeners only (DESIGN §2). */
+static int read_underscores(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_listener *l)
+{
+	const struct sk_cnode *v = sk_cfg_get(m, "underscores_in_headers");
+	char d[64];
+	if (!v || sk_cfg_is_null(v))
+		return 0;
+	if (l->mode == SK_MODE_TCP)
+		return sk_cfg_fail(c, sk_cfg_get_key(m, "underscores_in_headers"),
+				   "'underscores_in_headers' is only for HTTP listeners");
+	if (!sk_cfg_scalar(c, v, "'underscores_in_headers'"))
+		return -1;
+	if (strcmp(v->str, "forward") == 0)
+		l->underscores_forward = true;
+	else if (strcmp(v->str, "drop") != 0)
+		return sk_cfg_fail(c, v, "'underscores_in_headers' must be drop or forward, not %s",
+				   sk_cfg_describe(v, d, sizeof(d)));
+	return 0;
+}
+
 static int read_listener(struct sk_cfg_ctx *c, const struct sk_cnode *m, size_t idx)
 {
-	static const char *const keys[] = { "name", "listen", "mode", "origin", "idle_timeout", "acl", "tls", NULL };
+	static const char *const keys[] = { "name", "listen", "mode", "origin", "idle_timeout", "acl", "tls",
+					    "underscores_in_headers", NULL };
 	struct sk_config *cfg = c->cfg;
 	struct sk_listener *l = &cfg->listeners[idx];
 	l->idle_timeout_ms = 3600 * 1000;
@@ -416,6 +437,8 @@ static int read_listener(struct sk_cfg_ctx *c, const struct sk_cnode *m, size_t 
 		if ((k = sk_cfg_get_key(m, "idle_timeout")))
 			return sk_cfg_fail(c, k, "'idle_timeout' is only for tcp listeners; set it on a behavior");
 	}
+	if (read_underscores(c, m, l) == -1)
+		return -1;
 	return read_acl(c, m, l) == -1 || read_listener_tls(c, m, l) == -1 ? -1 : 0;
 }
 
@@ -700,9 +723,10 @@ static int read_behavior(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct 
 			 const char *dist)
 {
 	static const char *const keys[] = { "path", "origin", "forward_host", "forward_headers", "idle_timeout",
-					    "access", NULL };
+					    "access", "forward_credentials", "websocket", "allow_get_body", NULL };
 	char what[160], where[192], whose[192], d[64];
 	b->idle_timeout_ms = 3600 * 1000;
+	b->websocket = true;
 	b->pos = sk_cfg_pos(m);
 	if (sk_cfg_want(c, m, SK_CN_MAP, "a behavior") == -1)
 		return -1;
@@ -737,7 +761,10 @@ static int read_behavior(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct 
 	b->origin = sk_strdup(ov->str);
 
 	if (sk_cfg_bool(c, m, "forward_host", &b->forward_host) == -1 || read_forward_headers(c, m, b) == -1 ||
-	    sk_cfg_duration(c, m, "idle_timeout", &b->idle_timeout_ms) == -1)
+	    sk_cfg_duration(c, m, "idle_timeout", &b->idle_timeout_ms) == -1 ||
+	    sk_cfg_bool(c, m, "forward_credentials", &b->forward_credentials) == -1 ||
+	    sk_cfg_bool(c, m, "websocket", &b->websocket) == -1 ||
+	    sk_cfg_bool(c, m, "allow_get_body", &b->allow_get_body) == -1)
 		return -1;
 	return read_access(c, sk_cfg_get(m, "access"), &b->access, what);
 }

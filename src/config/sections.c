@@ -126,6 +126,7 @@ static int read_admin(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 		return r;
 	if (sk_cfg_require(c, m, "listen", "'admin'") == -1 || read_addr(c, m, "listen", &c->cfg->admin.listen) == -1)
 		return -1;
+	c->cfg->admin.pos = sk_cfg_pos(sk_cfg_get(m, "listen"));
 	c->cfg->admin.present = true;
 	return 0;
 }

@@ -22,6 +22,7 @@ enum sk_h1_result {
 	SK_H1_BAD,              /* 400: malformed or forbidden (smuggling-shaped) input */
 	SK_H1_URI_TOO_LONG,     /* 414: request line longer than limits.request_line */
 	SK_H1_HEAD_TOO_LARGE,   /* 431: header block larger than limits.header_block, or too many fields */
+	SK_H1_NOT_IMPLEMENTED,  /* 501: a transfer coding other than chunked (requests only) */
 };
 
 /* A NULL limits pointer, or a field left at 0, means the default of that field. */
@@ -83,12 +84,15 @@ struct sk_h1_response {
  * Leading empty lines (CRLF) before the request line are skipped as RFC 9112 §2.2 allows (they count in
  * head_len). Rejections (SK_H1_BAD): both Content-Length and Transfer-Encoding; several Content-Length
  * fields or values (even if equal); an empty, signed or non-digit Content-Length or one above 2^62;
- * a Transfer-Encoding other than exactly a final "chunked" (case-insensitive; "gzip, chunked" is BAD too,
- * since we never decode codings); obs-fold; a bare CR or bare LF line ending; NUL or other control
+ * a Transfer-Encoding that is not a list of tokens, names chunked twice or not last ("chunked, gzip");
+ * a field name that is not exactly transfer-encoding or content-length but reads as one once lower-cased
+ * with '_' read as '-' and runs of '-' merged ("Transfer_Encoding", "Content--Length"); obs-fold; a bare CR or bare LF line ending; NUL or other control
  * characters (except HTAB in values); whitespace between a field name and the colon; non-token
  * characters in the method or a field name; an empty field name; a request-target with spaces or control
  * characters; a version other than HTTP/1.0 or HTTP/1.1; zero or several Host fields in HTTP/1.1
  * (HTTP/1.0 may omit it); Transfer-Encoding in an HTTP/1.0 message (RFC 9112 §6.1: faulty framing).
+ * SK_H1_NOT_IMPLEMENTED (RFC 9112 §6.1, 501): a well-formed Transfer-Encoding naming a coding other than
+ * chunked ("gzip, chunked", "identity"): we decode none, so only a lone "chunked" is accepted.
  * Limits give SK_H1_URI_TOO_LONG / SK_H1_HEAD_TOO_LARGE as soon as they are exceeded, even when the head
  * is still incomplete. Bytes are validated as they are scanned, so SK_H1_BAD may come before the head is
  * complete; a prefix of a head never gets an answer other than SK_H1_INCOMPLETE or that of the whole.
@@ -102,7 +106,7 @@ enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct 
  * fields say). Framing: 1xx, 204, 304 and HEAD → SK_BODY_NONE; chunked → SK_BODY_CHUNKED;
  * Content-Length → SK_BODY_LENGTH; neither → SK_BODY_CLOSE. The same strictness as requests applies
  * (CL+TE, several CL, obs-fold, bare CR → SK_H1_BAD; a Transfer-Encoding other than "chunked" is BAD
- * even where no body follows); the limits bound the status line and head, and both give
+ * even where no body follows, never SK_H1_NOT_IMPLEMENTED); the limits bound the status line and head, and both give
  * SK_H1_HEAD_TOO_LARGE (never SK_H1_URI_TOO_LONG). content_length keeps the field's value even when the
  * body is SK_BODY_NONE (a HEAD or 304 answer). "HTTP/1.1 200\r\n" (no SP, empty reason) is accepted.
  */

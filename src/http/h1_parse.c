@@ -234,7 +234,64 @@ static unsigned connection_flags(struct sk_slice v)
 	return flags;
 }
 
-/* Applies the rules tied to one field's name; SK_H1_BAD if the field makes the message unacceptable. */
+/*
+ * Judges a Transfer-Encoding value (RFC 9112 §6.1): a lone "chunked" is the only framing we decode.
+ * A list that cannot be read (an empty element, a non-token byte, a parameter), or one where chunked is
+ * repeated or not last, leaves the body's length unknown: SK_H1_BAD. A readable list that names another
+ * coding ("gzip, chunked", "identity"): SK_H1_NOT_IMPLEMENTED, the 501 the RFC asks for.
+ */
+static int te_check(struct sk_slice v)
+{
+	const char *p = v.ptr, *end = v.ptr + v.len;
+	unsigned n = 0, chunked = 0;
+	bool last_chunked = false;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *t = p;
+		p = scan_token(p, end);
+		if (p == t)
+			return SK_H1_BAD;
+		last_chunked = (size_t)(p - t) == 7 && ieq_lit(t, "chunked", 7);
+		chunked += last_chunked;
+		n++;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == end)
+			break;
+		if (*p != ',')
+			return SK_H1_BAD;
+		p++;
+	}
+	if (chunked > 1 || (chunked && !last_chunked))
+		return SK_H1_BAD;
+	return n == 1 && chunked ? SK_H1_DONE : SK_H1_NOT_IMPLEMENTED;
+}
+
+/*
+ * True when name reads as lit once lower-cased, with '_' read as '-' and runs of '-' merged (the way
+ * CGI-style origins fold names). lit is lower case with single dashes.
+ */
+static bool reads_as(struct sk_slice name, const char *lit, size_t n)
+{
+	size_t j = 0;
+	unsigned char prev = 0;
+	for (size_t i = 0; i < name.len; i++) {
+		unsigned char c = lower((unsigned char)name.ptr[i]);
+		if (c == '_')
+			c = '-';
+		if (c == '-' && prev == '-')
+			continue;
+		prev = c;
+		if (j == n || c != (unsigned char)lit[j])
+			return false;
+		j++;
+	}
+	return j == n;
+}
+
+/* Applies the rules tied to one field's name; SK_H1_BAD (or, for a request's transfer coding,
+ * SK_H1_NOT_IMPLEMENTED) if the field makes the message unacceptable. */
 static int field_rules(struct framing *f, const struct sk_h1_header *h)
 {
 	const char *n = h->name.ptr;
@@ -264,20 +321,32 @@ static int field_rules(struct framing *f, const struct sk_h1_header *h)
 			if (f->has_cl || f->has_te || !parse_cl(h->value, &f->cl))
 				return SK_H1_BAD;
 			f->has_cl = true;
+			return SK_H1_DONE;
 		}
 		break;
 	case 17:
-		/* Only a lone, final "chunked" is framing we understand; we never decode other codings, and
+		/* Only a lone "chunked" is framing we understand; we never decode other codings, and
 		 * "chunked, chunked" or "gzip, chunked" are classic smuggling shapes. */
 		if (ieq_lit(n, "transfer-encoding", 17)) {
-			if (f->has_te || f->has_cl || !SLICE_IEQ(h->value, "chunked"))
+			if (f->has_te || f->has_cl)
 				return SK_H1_BAD;
+			int r = te_check(h->value);
+			if (r != SK_H1_DONE)
+				return f->is_request ? r : SK_H1_BAD;
 			f->has_te = true;
+			return SK_H1_DONE;
 		}
 		break;
 	default:
 		break;
 	}
+	/* Look-alikes of the framing fields: CGI and WSGI origins read "Content_Length" or "Transfer_Encoding"
+	 * as the real thing, so such a request would be framed one way here and another way there. Only names
+	 * of 14 bytes or more starting with c or t can read as one, which keeps this off most fields. */
+	unsigned char c0 = lower((unsigned char)n[0]);
+	if (f->is_request && h->name.len >= 14 && (c0 == 'c' || c0 == 't') &&
+	    (reads_as(h->name, "content-length", 14) || reads_as(h->name, "transfer-encoding", 17)))
+		return SK_H1_BAD;
 	return SK_H1_DONE;
 }
 
@@ -329,8 +398,9 @@ static int parse_fields(const char **pp, const char *end, struct framing *f, str
 			.name = { .ptr = name, .len = (size_t)(name_end - name) },
 			.value = { .ptr = value, .len = (size_t)(value_end - value) },
 		};
-		if (field_rules(f, h) != SK_H1_DONE)
-			return SK_H1_BAD;
+		r = field_rules(f, h);
+		if (r != SK_H1_DONE)
+			return r;
 	}
 	*pp = p;
 	*n_out = n;

@@ -1,6 +1,6 @@
 /*
  * listener.c — listening sockets (one per worker per listener, SO_REUSEPORT so the kernel spreads
- * connections) and the accept-time ACL check.
+ * connections), the probe that keeps a second process out of that group, and the accept-time ACL check.
  */
 #include "net/net.h"
 
@@ -38,6 +38,30 @@ int sk_listen_open(const struct sk_addr *addr, struct sk_err *err)
 		return -1;
 	}
 	return fd;
+}
+
+int sk_listen_probe(const struct sk_addr *addr, struct sk_err *err)
+{
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		sk_err_set(err, NULL, 0, 0, "socket for %s: %s", addr->text, strerror(errno));
+		return -1;
+	}
+	/* SO_REUSEADDR only: it lets the bind through TIME_WAIT leftovers of a previous run, but not past a
+	 * socket that listens on the address. Without SO_REUSEPORT, a listening group fails the bind too. */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	int rc = 0;
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
+		if (errno == EADDRINUSE)
+			sk_err_set(err, NULL, 0, 0, "%s is already in use by another process (is another sekisho "
+				   "running?)", addr->text);
+		else
+			sk_err_set(err, NULL, 0, 0, "bind %s: %s", addr->text, strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
 }
 
 bool sk_acl_allows(const struct sk_listener *l, const struct sockaddr *peer)

@@ -12,6 +12,12 @@
 /* Opens a non-blocking SO_REUSEPORT listening socket on addr. Returns the fd, or -1 with err filled. */
 int sk_listen_open(const struct sk_addr *addr, struct sk_err *err);
 
+/* Binds a throwaway socket to addr without SO_REUSEPORT: fails (-1, err filled) when another socket
+ * listens there, where sk_listen_open would silently join that process's group and share its traffic.
+ * Call it before the first sk_listen_open of an address this process does not hold yet. A process that
+ * binds in the short gap between the probe and the real bind is not caught. */
+int sk_listen_probe(const struct sk_addr *addr, struct sk_err *err);
+
 /* Network-ACL evaluation: rules are sorted by number; the lowest matching rule decides; when a listener
  * has rules and none match, the connection is denied. No rules: allowed. */
 bool sk_acl_allows(const struct sk_listener *l, const struct sockaddr *peer);

@@ -17,10 +17,15 @@
 struct block {
 	_Alignas(64) atomic_uint_fast64_t m[SK_M__COUNT];
 	atomic_uint_fast64_t reasons[SK_R__COUNT];
+	atomic_uint_fast64_t generation; /* the configuration this worker gives new connections */
 };
 
 static struct block blocks[MAX_WORKERS];
 static unsigned n_workers = 1;
+
+/* Written on reloads only (main thread, or a worker switching): never on the per-request path. */
+static atomic_int snapshots;
+static atomic_uint_fast64_t reloads_ok, reloads_error;
 
 /* Single writer per block: a relaxed load and store compile to plain moves, and readers on other
  * threads still see whole values (no torn reads). */
@@ -47,6 +52,34 @@ void sk_metrics_add(unsigned w, enum sk_metric m, uint64_t n)
 void sk_metrics_set_workers(unsigned n)
 {
 	n_workers = SK_MIN(SK_MAX(n, 1u), (unsigned)MAX_WORKERS);
+}
+
+void sk_metrics_set_generation(unsigned w, uint64_t generation)
+{
+	atomic_store_explicit(&blocks[w % MAX_WORKERS].generation, generation, memory_order_relaxed);
+}
+
+void sk_metrics_add_snapshots(int delta)
+{
+	atomic_fetch_add_explicit(&snapshots, delta, memory_order_relaxed);
+}
+
+int sk_metrics_snapshots(void)
+{
+	return atomic_load_explicit(&snapshots, memory_order_relaxed);
+}
+
+void sk_metrics_reload(bool ok)
+{
+	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_error, 1, memory_order_relaxed);
+}
+
+static uint64_t generation_in_service(void)
+{
+	uint64_t g = UINT64_MAX;
+	for (unsigned w = 0; w < n_workers; w++)
+		g = SK_MIN(g, (uint64_t)atomic_load_explicit(&blocks[w].generation, memory_order_relaxed));
+	return g;
 }
 
 uint64_t sk_metrics_sum(enum sk_metric m)
@@ -128,6 +161,17 @@ size_t sk_metrics_render(char *out, size_t cap)
 		PUT("sekisho_denied_total{reason=\"%s\",status=\"%d\"} %llu\n", sk_reason_label(r),
 		    sk_reason_status(r), (unsigned long long)sk_metrics_reason_sum(r));
 	}
+	PUT("# HELP sekisho_config_generation Configuration generation that every worker serves new connections "
+	    "with.\n# TYPE sekisho_config_generation gauge\nsekisho_config_generation %llu\n",
+	    (unsigned long long)generation_in_service());
+	PUT("# HELP sekisho_config_snapshots Configurations in memory: the current one and older ones that still "
+	    "have connections.\n# TYPE sekisho_config_snapshots gauge\nsekisho_config_snapshots %d\n",
+	    atomic_load_explicit(&snapshots, memory_order_relaxed));
+	PUT("# HELP sekisho_config_reloads_total Reloads (SIGHUP) by result.\n"
+	    "# TYPE sekisho_config_reloads_total counter\n"
+	    "sekisho_config_reloads_total{result=\"ok\"} %llu\nsekisho_config_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)atomic_load_explicit(&reloads_ok, memory_order_relaxed),
+	    (unsigned long long)atomic_load_explicit(&reloads_error, memory_order_relaxed));
 	pthread_mutex_lock(&certs_lock);
 	if (n_certs)
 		PUT("# HELP sekisho_certificate_days_left Whole days until the certificate's not-after (negative: "

@@ -5,6 +5,7 @@
 #ifndef SK_METRICS_H
 #define SK_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,16 @@ uint64_t sk_metrics_reason_sum(enum sk_reason r);
  * each configuration load). Days are computed when /metrics is read, so the gauge moves with time.
  */
 void sk_metrics_set_certificates(const char *const *names, const int64_t *not_after, size_t n);
+
+/*
+ * Configuration gauges. sekisho_config_generation is the generation every worker has switched to (the
+ * smallest over workers, so a test that sees generation g knows new connections get config g anywhere);
+ * each worker sets its own. sekisho_config_snapshots counts snapshots in memory (the current one plus
+ * older ones that still have connections). sekisho_config_reloads_total{result} counts SIGHUPs.
+ */
+void sk_metrics_set_generation(unsigned w, uint64_t generation);
+void sk_metrics_add_snapshots(int delta);
+int sk_metrics_snapshots(void);
+void sk_metrics_reload(bool ok);
 
 #endif

@@ -293,12 +293,23 @@ static bool method_idempotent(const struct sk_req *r)
 
 /* ---- access log ---- */
 
+/* The viewer as the access log names it. A request refused before its head was parsed (400, 414, 431,
+ * 408) has no client yet: it is the peer, since no trusted X-Forwarded-For could be read. Slow path only. */
+static void fill_client(struct sk_conn *c)
+{
+	if (!c->req->client.ip[0])
+		sk_forward_client((const struct sockaddr *)&c->peer, NULL, NULL, &c->req->client);
+}
+
+/* Logs and counts the request, once it has been answered or abandoned. Every refusal is logged, the parser's
+ * included (no method then): only a connection that never got an answer to anything stays out. */
 static void log_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_worker *w = c->w;
-	if (!r || r->method_len == 0 || c->listener == SK_ADMIN_LISTENER)
+	if (!r || (r->method_len == 0 && r->status == 0) || c->listener == SK_ADMIN_LISTENER)
 		return;
+	fill_client(c);
 	sk_metrics_request(w->id, r->reason, r->bytes_in, r->bytes_out);
 	if (w->access_log->fd < 0)
 		return;
@@ -359,6 +370,7 @@ static const char *status_text(int status)
 	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -486,6 +498,49 @@ static void set_client_cert(struct sk_conn *c)
 	r->areq.client_cert_ids = r->cert_ids;
 }
 
+static bool is_portal(struct sk_slice npath)
+{
+	return npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0;
+}
+
+/*
+ * DESIGN §2: a body on GET or HEAD (Content-Length > 0, or any Transfer-Encoding) is refused, because
+ * origins disagree on whether it is there (a desync); a behavior may take one on GET (allow_get_body),
+ * never on HEAD. beh NULL: a request answered by sekisho itself (admin, portal).
+ */
+static bool body_refused(const struct sk_req *r, const struct sk_behavior *beh)
+{
+	const struct sk_h1_request *h = &r->hreq;
+	if (h->body == SK_BODY_NONE || (h->body == SK_BODY_LENGTH && h->content_length == 0))
+		return false;
+	if (r->head_method)
+		return true;
+	return method_is(r, "GET") && !(beh && beh->allow_get_body);
+}
+
+/* The viewer asks for a WebSocket: Connection names upgrade and an Upgrade field lists "websocket". */
+static bool wants_websocket(const struct sk_h1_request *h)
+{
+	if (!(h->flags & SK_H1F_CONN_UPGRADE) || !(h->flags & SK_H1F_HAS_UPGRADE))
+		return false;
+	const struct sk_h1_header *u = sk_h1_find(h->headers, h->n_headers, "upgrade");
+	if (!u)
+		return false;
+	const char *p = u->value.ptr, *end = p + u->value.len;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		const char *t = p;
+		while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		if (p - t == 9 && strncasecmp(t, "websocket", 9) == 0)
+			return true;
+		while (p < end && *p != ',')
+			p++;
+	}
+	return false;
+}
+
 /* A complete head is in rbuf: route it and start the exchange. */
 static enum step begin_request(struct sk_conn *c)
 {
@@ -515,7 +570,8 @@ static enum step begin_request(struct sk_conn *c)
 		return reply_error(c, SK_R_BAD_REQUEST, true);
 	struct sk_slice host = authority.len ? authority : h->host;
 	r->host_len = (uint8_t)SK_MIN(host.len, sizeof(r->host));
-	memcpy(r->host, host.ptr, r->host_len);
+	if (r->host_len) /* an HTTP/1.0 request may have no Host: an empty slice, whose ptr is NULL */
+		memcpy(r->host, host.ptr, r->host_len);
 
 	size_t plen = 0;
 	if (path.len == 1 && path.ptr[0] == '*') {
@@ -529,6 +585,8 @@ static enum step begin_request(struct sk_conn *c)
 	r->path_len = (uint32_t)plen;
 	struct sk_slice npath = { .ptr = r->path, .len = plen };
 
+	if (body_refused(r, NULL) && (c->listener == SK_ADMIN_LISTENER || is_portal(npath)))
+		return reply_error(c, SK_R_BAD_REQUEST, true);
 	if (c->listener == SK_ADMIN_LISTENER)
 		return serve_admin(c, npath);
 	r->dist = sk_routes_find(c->rt->routes, c->listener, host);
@@ -548,11 +606,13 @@ static enum step begin_request(struct sk_conn *c)
 		set_client_cert(c);
 	r->query = query;
 	r->viewer_host = host;
-	if (npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0)
+	if (is_portal(npath))
 		return begin_portal(c);
 	r->beh = sk_routes_behavior(r->dist, npath);
 	if (!r->beh)
 		return reply_error(c, SK_R_NOT_FOUND, false);
+	if (body_refused(r, r->beh))
+		return reply_error(c, SK_R_BAD_REQUEST, true);
 	r->origin = sk_config_origin(cfg, r->beh->origin);
 	SK_ASSERT(r->origin);
 	r->access_ready = true;
@@ -571,7 +631,9 @@ static enum step continue_request(struct sk_conn *c)
 	struct sk_slice query = r->query, host = r->viewer_host;
 	r->auth_user = sk_access_identity(&r->areq, r->auth_groups, sizeof(r->auth_groups));
 
-	r->upgrade = (h->flags & SK_H1F_CONN_UPGRADE) && (h->flags & SK_H1F_HAS_UPGRADE);
+	/* Only WebSocket is tunnelled, and only where the behavior allows it (DESIGN §1); any other
+	 * Upgrade (h2c…) is dropped with its Connection mention and the request proxied as a plain one. */
+	r->upgrade = r->beh->websocket && wants_websocket(h);
 	if (r->origin->root) {
 		int idx = (int)(r->origin - cfg->origins);
 		return start_static(c, c->rt->origins[idx].root_fd, query);
@@ -589,6 +651,10 @@ static enum step continue_request(struct sk_conn *c)
 		.client = &r->client,
 		.tls = c->tls,
 		.upgrade = r->upgrade,
+		.underscores = cfg->listeners[c->listener].underscores_forward,
+		/* The session cookie is sekisho's whatever the behavior: an origin, even one behind an
+		 * anonymous path, must not be able to replay it. */
+		.strip = r->beh->forward_credentials ? 0u : (unsigned)(r->areq.consumed | SK_CONSUMED_SESSION),
 		.body = r->req_body_done ? SK_BODY_NONE : h->body,
 		.content_length = h->content_length,
 		.auth_user = r->auth_user,
@@ -973,10 +1039,14 @@ static enum step begin_response(struct sk_conn *c)
 	struct sk_h1_response *h = &r->hresp;
 	struct sk_upconn *u = c->up;
 	r->ubuf->off += (uint32_t)h->head_len;
-	r->status = h->status;
 
-	if (h->status == 101 && !r->upgrade)
+	/* A 101 the viewer did not ask for (or that we did not forward) would switch the viewer into a
+	 * protocol it never offered: 502, before anything of it is sent (so r->status is still 0). */
+	if (h->status == 101 && !r->upgrade) {
+		sk_warn("origin %s answered 101 to a request that asked for no upgrade: 502", r->server->addr.text);
 		return upstream_failed(c, SK_R_UPSTREAM_UNAVAILABLE);
+	}
+	r->status = h->status;
 	bool upgrade = h->status == 101;
 
 	r->resp_in = (uint8_t)h->body;
@@ -1468,10 +1538,13 @@ static enum step do_head(struct sk_conn *c)
 			case SK_H1_HEAD_TOO_LARGE:
 				r->hreq.headers = NULL;
 				return reply_error(c, SK_R_HEADERS_TOO_LARGE, true);
+			case SK_H1_NOT_IMPLEMENTED:
+				r->hreq.headers = NULL;
+				return reply_error(c, SK_R_NOT_IMPLEMENTED, true);
 			default:
 				r->hreq.headers = NULL;
-				sk_info("client %s: malformed request head, answered 400",
-					(r->client.ip[0] ? r->client.ip : "?"));
+				fill_client(c);
+				sk_info("client %s: malformed request head, answered 400", r->client.ip);
 				return reply_error(c, SK_R_BAD_REQUEST, true);
 			}
 			if (b->off > 0) { /* make room at the end for the rest of the head */
@@ -1616,15 +1689,18 @@ static void on_timer(struct sk_timer *t)
 
 /* ---- lifetime ---- */
 
+/* The worker's list has the current snapshot first, so accepting finds it at once; an old generation's
+ * last close hands the worker's reference to the main thread, which frees it (DESIGN §9). */
 static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta)
 {
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt != rt)
+	for (struct sk_snapref **p = &w->snaps; *p; p = &(*p)->next) {
+		struct sk_snapref *s = *p;
+		if (s->rt != rt)
 			continue;
-		w->snaps[i].conns = (uint32_t)((int)w->snaps[i].conns + delta);
-		if (w->snaps[i].conns == 0 && rt != w->rt) {
-			sk_runtime_unref(rt);
-			w->snaps[i] = w->snaps[--w->n_snaps];
+		s->conns = (uint32_t)((int)s->conns + delta);
+		if (s->conns == 0 && rt != w->rt) {
+			*p = s->next;
+			sk_runtime_release_later(s);
 		}
 		return;
 	}
@@ -1690,7 +1766,7 @@ static void conn_close(struct sk_conn *c)
 		sk_upstream_close(c->up);
 		c->up = NULL;
 	}
-	if (c->req && c->req->method_len)
+	if (c->req)
 		log_request(c);
 	req_put(c);
 	if (c->rbuf)

@@ -13,9 +13,15 @@
  * - Whatever the viewer sends as X-Forwarded-* or X-Auth-* is removed: those fields are ours to set, and
  *   an origin must be able to trust X-Auth-User. The one exception is X-Forwarded-Proto from a trusted
  *   proxy, whose value is kept (it knows the viewer's real scheme).
+ * - Names with '_' (or a run of '-') are dropped unless the listener forwards them, and even then never
+ *   when they read as a field of ours: CGI/WSGI origins fold "X-Auth_User" into X-Auth-User (DESIGN §2).
+ * - Credentials sekisho consumed (the caller's strip bits) do not reach the origin; the session cookie
+ *   is cut out of Cookie fields, whose other pairs stay.
  * - Output functions return -1 rather than write a partial head.
  */
 #include "proxy/forward.h"
+
+#include "access/session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -326,6 +332,10 @@ enum req_class {
 	RQ_DROP,     /* ours to set, or framing: never copied */
 	RQ_XFP,      /* X-Forwarded-Proto: dropped, value kept aside */
 	RQ_UPGRADE,  /* hop-by-hop, value kept aside for tunnels */
+	RQ_AUTHORIZATION, /* credentials: passed unless sekisho consumed them (strip bits) */
+	RQ_API_KEY,
+	RQ_OTP,
+	RQ_COOKIE,
 };
 
 /* Sorts a viewer field by name, looking at the length first so most names cost one comparison. */
@@ -334,15 +344,23 @@ static enum req_class classify_request(struct sk_slice n)
 	switch (n.len) {
 	case 4:
 		return IEQ(n, "host") ? RQ_DROP : RQ_PASS;
+	case 5:
+		return IEQ(n, "x-otp") ? RQ_OTP : RQ_PASS;
 	case 6:
+		if (IEQ(n, "cookie"))
+			return RQ_COOKIE;
 		return IEQ(n, "expect") ? RQ_DROP : RQ_PASS;
 	case 7:
 		return IEQ(n, "upgrade") ? RQ_UPGRADE : RQ_PASS;
 	case 9: /* RFC 7239 Forwarded: spoofable like X-Forwarded-For, and we do not vouch for it */
+		if (IEQ(n, "x-api-key"))
+			return RQ_API_KEY;
 		return IEQ(n, "forwarded") ? RQ_DROP : RQ_PASS;
 	case 11:
 		return IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
 	case 13:
+		if (IEQ(n, "authorization"))
+			return RQ_AUTHORIZATION;
 		return (IEQ(n, "x-auth-groups") || IEQ(n, "x-auth-method")) ? RQ_DROP : RQ_PASS;
 	case 14:
 		return IEQ(n, "content-length") ? RQ_DROP : RQ_PASS;
@@ -356,6 +374,87 @@ static enum req_class classify_request(struct sk_slice n)
 	if (n.len >= 12 && ieq_lit((struct sk_slice){ .ptr = n.ptr, .len = 12 }, "x-forwarded-", 12))
 		return RQ_DROP;
 	return RQ_PASS;
+}
+
+static bool has_prefix(struct sk_slice s, const char *lit, size_t n)
+{
+	return s.len >= n && ieq_lit((struct sk_slice){ .ptr = s.ptr, .len = n }, lit, n);
+}
+
+/*
+ * A name a CGI/WSGI origin may fold into another one: it holds '_' (read as '-') or a run of '-'
+ * (merged). memchr and memmem keep the common case, a plain name, to two fast scans.
+ */
+static bool folds(struct sk_slice n)
+{
+	return memchr(n.ptr, '_', n.len) || memmem(n.ptr, n.len, "--", 2);
+}
+
+/*
+ * True when a folding name may cross: with '_' only when the listener forwards such names, and never
+ * when, lower-cased with '_' read as '-' and runs of '-' merged, it reads as a field sekisho sets, strips
+ * or consumes (identity, X-Forwarded-*, Forwarded, Host, framing, hop-by-hop, credentials).
+ * Fields of ours are at most 17 bytes long, or recognised by a prefix, so 32 bytes of the folded
+ * name are enough to judge.
+ */
+static bool fold_may_cross(struct sk_slice n, bool underscores)
+{
+	if (!underscores && memchr(n.ptr, '_', n.len))
+		return false;
+	char buf[32];
+	size_t k = 0;
+	bool whole = true;
+	for (size_t i = 0; i < n.len; i++) {
+		char c = (char)lc((unsigned char)n.ptr[i]);
+		if (c == '_')
+			c = '-';
+		if (c == '-' && k && buf[k - 1] == '-')
+			continue;
+		if (k == sizeof(buf)) {
+			whole = false;
+			break;
+		}
+		buf[k++] = c;
+	}
+	struct sk_slice f = { .ptr = buf, .len = k };
+	if (has_prefix(f, "x-forwarded-", 12) || has_prefix(f, "x-auth-", 7) || has_prefix(f, "proxy-", 6))
+		return false;
+	if (!whole)
+		return true;
+	if (classify_request(f) != RQ_PASS)
+		return false;
+	return !(IEQ(f, "keep-alive") || IEQ(f, "connection") || IEQ(f, "te") || IEQ(f, "trailer"));
+}
+
+/*
+ * Writes a Cookie field without its session-cookie pairs (a pair whose name, spaces trimmed, is
+ * SK_SESSION_COOKIE), the others joined with "; "; nothing when no pair is left. False when it does not
+ * fit. A field that does not mention the cookie is copied as it came.
+ */
+static bool put_cookie(struct wbuf *w, struct sk_slice name, struct sk_slice v)
+{
+	static const char sess[] = SK_SESSION_COOKIE;
+	if (!memmem(v.ptr, v.len, sess, sizeof(sess) - 1))
+		return put_slice_field(w, name, v);
+	const char *p = v.ptr, *end = v.ptr + v.len;
+	bool any = false;
+	while (p < end) {
+		const char *pair = p;
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		p = semi ? semi + 1 : end;
+		struct sk_slice pv = trim_ows(pair, (size_t)((semi ? semi : end) - pair));
+		if (!pv.len)
+			continue;
+		const char *eq = memchr(pv.ptr, '=', pv.len);
+		struct sk_slice pn = trim_ows(pv.ptr, eq ? (size_t)(eq - pv.ptr) : pv.len);
+		if (pn.len == sizeof(sess) - 1 && memcmp(pn.ptr, sess, pn.len) == 0)
+			continue;
+		bool ok = any ? PUT_LIT(w, "; ") : (put(w, name.ptr, name.len) && PUT_LIT(w, ": "));
+		if (!ok || !put(w, pv.ptr, pv.len))
+			return false;
+		any = true;
+	}
+	return !any || PUT_LIT(w, "\r\n");
 }
 
 static bool in_list(const struct sk_strlist *l, struct sk_slice name)
@@ -379,8 +478,9 @@ static bool put_identity(struct wbuf *w, const char *name, size_t nlen, const ch
  * See forward.h. Identity values containing control bytes make the call fail (-1) rather than be sent:
  * an origin trusts X-Auth-User, so it must never carry a second, forged header line.
  * The viewer's X-Forwarded-Proto kept from a trusted peer is its first list element (the scheme the
- * first proxy saw). The Upgrade field forwarded when tunnelling is the viewer's first one; with upgrade
- * set but no Upgrade field from the viewer, neither Upgrade nor Connection is written.
+ * first proxy saw). When tunnelling, "Upgrade: websocket" is written whatever other tokens the viewer
+ * offered (the caller only tunnels a WebSocket request); with upgrade set but no Upgrade field from the
+ * viewer, neither Upgrade nor Connection is written.
  */
 ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_t cap)
 {
@@ -388,7 +488,6 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	const struct sk_behavior *beh = f->beh;
 	struct wbuf w = { .p = out, .end = out + cap };
 	struct sk_slice xfp = { 0 };
-	struct sk_slice upgrade = { 0 };
 	bool have_xfp = false, have_upgrade = false;
 
 	/* Request line. */
@@ -423,7 +522,10 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	unsigned conn_n = req->n_headers - conn0;
 	for (unsigned i = 0; i < req->n_headers; i++) {
 		const struct sk_h1_header *h = &req->headers[i];
-		switch (classify_request(h->name)) {
+		if (folds(h->name) && !fold_may_cross(h->name, f->underscores))
+			continue;
+		enum req_class cls = classify_request(h->name);
+		switch (cls) {
 		case RQ_DROP:
 			continue;
 		case RQ_XFP:
@@ -435,11 +537,21 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 			}
 			continue;
 		case RQ_UPGRADE:
-			if (!have_upgrade) {
-				upgrade = h->value;
-				have_upgrade = true;
-			}
+			have_upgrade = true;
 			continue;
+		case RQ_AUTHORIZATION:
+			if (f->strip & SK_CONSUMED_AUTHORIZATION)
+				continue;
+			break;
+		case RQ_API_KEY:
+			if (f->strip & SK_CONSUMED_API_KEY)
+				continue;
+			break;
+		case RQ_OTP:
+			if (f->strip & SK_CONSUMED_OTP)
+				continue;
+			break;
+		case RQ_COOKIE:
 		case RQ_PASS:
 			break;
 		}
@@ -449,6 +561,11 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 			continue;
 		if (sk_h1_is_hop_by_hop(h->name, conn_h, conn_n))
 			continue;
+		if (cls == RQ_COOKIE && (f->strip & SK_CONSUMED_SESSION)) {
+			if (!put_cookie(&w, h->name, h->value))
+				return -1;
+			continue;
+		}
 		if (!put_slice_field(&w, h->name, h->value))
 			return -1;
 	}
@@ -496,10 +613,9 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 			return -1;
 	}
 
-	/* Tunnel. */
+	/* Tunnel: the one protocol we carry is WebSocket, so that is the one token the origin may pick. */
 	if (f->upgrade && have_upgrade) {
-		if (!put_slice_field(&w, SK_SLICE("Upgrade"), upgrade) ||
-		    !PUT_LIT(&w, "Connection: upgrade\r\n"))
+		if (!PUT_LIT(&w, "Upgrade: websocket\r\nConnection: upgrade\r\n"))
 			return -1;
 	}
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "access/access.h"
 #include "config/config.h"
 #include "http/h1.h"
 #include "net/ipset.h"
@@ -42,7 +43,9 @@ struct sk_fwd_request {
 	const struct sk_origin *origin;
 	const struct sk_client *client;
 	bool tls;                        /* the viewer connection is TLS */
-	bool upgrade;                    /* forward Upgrade + Connection: upgrade (WebSocket) */
+	bool upgrade;                    /* forward "Upgrade: websocket" + Connection: upgrade */
+	bool underscores;                /* the listener's underscores_in_headers: forward */
+	unsigned strip;                  /* SK_CONSUMED_* (access.h): credential fields not to forward */
 	enum sk_h1_body body;            /* framing to send: NONE, LENGTH (content_length) or CHUNKED */
 	uint64_t content_length;
 	const char *auth_user;           /* identity headers; NULL = not authenticated */
@@ -55,10 +58,13 @@ struct sk_fwd_request {
  *   "METHOD path+query HTTP/1.1", Host (viewer's if beh->forward_host else origin->host), the viewer's
  *   headers filtered by the behavior's forward_headers (all | none | list, case-insensitive), minus
  *   hop-by-hop fields, minus Host, Content-Length, Transfer-Encoding, Expect, X-Forwarded-*, Forwarded and
- *   X-Auth-User/-Groups/-Method; then the origin's headers; then X-Forwarded-For (client->xff),
+ *   X-Auth-User/-Groups/-Method, minus names with '_' unless underscores (and, even then, any name that
+ *   reads as one of those or a credential field once '_' is read as '-' and runs of '-' are merged),
+ *   minus the credentials in strip (Authorization, X-Api-Key, X-OTP, the session cookie's pairs out of
+ *   Cookie fields, a Cookie left empty dropped); then the origin's headers; then X-Forwarded-For (client->xff),
  *   X-Forwarded-Proto (http/https; a trusted peer's value is kept), X-Forwarded-Host (viewer host);
- *   identity headers when set; the framing field for body; "Connection: upgrade" + "Upgrade: <viewer's>"
- *   when upgrade, else nothing (HTTP/1.1 keep-alive is the default toward origins).
+ *   identity headers when set; the framing field for body; "Upgrade: websocket" + "Connection: upgrade"
+ *   when upgrade and the viewer sent an Upgrade field, else nothing (HTTP/1.1 keep-alive is the default toward origins).
  * Returns the head length, or -1 if it does not fit in cap.
  */
 ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_t cap);

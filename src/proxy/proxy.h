@@ -75,6 +75,25 @@ void sk_runtime_ref(struct sk_runtime *rt);
 void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now);
 void sk_runtime_unref(struct sk_runtime *rt);
 
+/*
+ * A worker's reference to a snapshot and its count of connections on it (see worker.c). Only that worker
+ * touches it until it is handed to sk_runtime_release_later, which queues the reference for the main
+ * thread: the last unref frees IP tries, the country database and TLS contexts, work that must not stall
+ * a worker (DESIGN §9).
+ */
+struct sk_snapref {
+	struct sk_runtime *rt;
+	uint32_t conns;
+	struct sk_snapref *next; /* the worker's list, then the release queue */
+};
+
+/* Any thread: queues ref (its reference to ref->rt and the node itself) for sk_runtime_reap. Lock-free. */
+void sk_runtime_release_later(struct sk_snapref *ref);
+/* Main thread: drops every queued reference, freeing the snapshots whose last one it was. */
+void sk_runtime_reap(void);
+/* Marks the calling thread as a worker: a snapshot freed on it is a bug, caught by an assert. */
+void sk_runtime_on_worker_thread(void);
+
 /* ---- buffers (worker.c) ---- */
 
 struct sk_buf {
@@ -116,19 +135,12 @@ struct sk_server_pool {
 
 /* ---- worker (worker.c) ---- */
 
-struct sk_snapref {
-	struct sk_runtime *rt;
-	uint32_t conns;
-};
-
-
 struct sk_worker {
 	unsigned id;
 	pthread_t thread;
 	struct sk_loop *loop;
 	struct sk_runtime *rt;           /* current snapshot */
-	struct sk_snapref snaps[8];      /* snapshots with live connections (rt first) */
-	unsigned n_snaps;
+	struct sk_snapref *snaps;        /* rt's first, then older ones that still have connections */
 	_Atomic(struct sk_runtime *) next_rt; /* published by the main thread */
 	atomic_bool stopping;
 	atomic_bool reopen_logs;

@@ -4,6 +4,9 @@
  * the last unref frees it and its config. Listening sockets are not owned here (see server.c): they
  * outlive snapshots. Certificate files are read here, so every reload reads them again; a certificate
  * that does not load makes the whole build fail, and the previous snapshot keeps serving.
+ *
+ * Workers never free a snapshot: they hand their references to a lock-free queue (release_later) that the
+ * main thread drains (reap), so tearing down tries, databases and TLS contexts never stalls a worker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +17,14 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "proxy/proxy.h"
 
 #define EXPIRY_WARN_DAYS 30
+
+/* References handed over by workers, newest first (a Treiber stack: many pushers, one taker). */
+static _Atomic(struct sk_snapref *) release_queue;
+static _Thread_local bool worker_thread;
 
 /* Every `certificates:` entry, then the contexts of TLS listeners and TLS origins. */
 static int build_tls(struct sk_runtime *rt, struct sk_err *err)
@@ -98,6 +106,7 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, 
 {
 	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
 	atomic_init(&rt->refs, 1);
+	sk_metrics_add_snapshots(1);
 	rt->cfg = cfg;
 	rt->generation = generation;
 	rt->origins = sk_calloc(cfg->n_origins, sizeof(*rt->origins));
@@ -147,6 +156,7 @@ void sk_runtime_unref(struct sk_runtime *rt)
 {
 	if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	SK_ASSERT(!worker_thread && "a snapshot freed on a worker thread");
 	for (size_t i = 0; rt->origins && i < rt->cfg->n_origins; i++) {
 		if (rt->origins[i].root_fd >= 0)
 			close(rt->origins[i].root_fd);
@@ -171,4 +181,30 @@ void sk_runtime_unref(struct sk_runtime *rt)
 		sk_ipset_free(rt->trusted);
 	sk_config_free(rt->cfg);
 	free(rt);
+	sk_metrics_add_snapshots(-1);
+}
+
+void sk_runtime_release_later(struct sk_snapref *ref)
+{
+	struct sk_snapref *head = atomic_load_explicit(&release_queue, memory_order_relaxed);
+	do
+		ref->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&release_queue, &head, ref, memory_order_release,
+						      memory_order_relaxed));
+}
+
+void sk_runtime_reap(void)
+{
+	struct sk_snapref *r = atomic_exchange_explicit(&release_queue, NULL, memory_order_acquire);
+	while (r) {
+		struct sk_snapref *next = r->next;
+		sk_runtime_unref(r->rt);
+		free(r);
+		r = next;
+	}
+}
+
+void sk_runtime_on_worker_thread(void)
+{
+	worker_thread = true;
 }

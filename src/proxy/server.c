@@ -5,13 +5,20 @@
  *
  * Listening sockets outlive snapshots: a reload that keeps a listener's address keeps its sockets, so no
  * queued connection is lost. Sockets of removed listeners are closed once every worker has switched.
+ * A new address is probed first (sk_listen_probe): joining a SO_REUSEPORT group that another process
+ * already listens in would silently split the traffic with it.
+ *
+ * This thread also frees old snapshots: workers queue their references (sk_runtime_release_later) and
+ * each turn of the signal loop drops them (sk_runtime_reap), so no worker ever runs a snapshot's teardown.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +55,27 @@ static struct sock_entry *sock_find(const struct sk_addr *a)
 	return NULL;
 }
 
+static uint16_t addr_port(const struct sk_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_port;
+	return ((const struct sockaddr_in *)&a->ss)->sin_port;
+}
+
+/* Whether this process already listens on a's port (same family, any address). Binding a specific
+ * address next to our own wildcard on that port (or the reverse) fails a plain probe, so the probe would
+ * refuse a reload that only narrows or widens an address we hold ourselves. */
+static bool own_port(const struct sk_addr *a)
+{
+	for (size_t i = 0; i < srv.n_socks; i++) {
+		const struct sk_addr *o = &srv.socks[i].addr;
+		if (srv.socks[i].open && o->ss.ss_family == a->ss.ss_family &&
+		    addr_port(o) == addr_port(a))
+			return true;
+	}
+	return false;
+}
+
 static void sock_close(struct sock_entry *e)
 {
 	for (unsigned w = 0; w < srv.n_workers; w++)
@@ -64,7 +92,8 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
 	for (size_t i = 0; i < n; i++) {
 		bool admin = i == cfg->n_listeners;
-		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen };
+		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen,
+						     .pos = cfg->admin.pos };
 		const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[i];
 		struct sock_entry *e = sock_find(&l->listen);
 		if (!e) {
@@ -73,7 +102,10 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			memset(e, 0, sizeof(*e));
 			e->addr = l->listen;
 			for (unsigned w = 0; w < srv.n_workers; w++) {
-				e->fds[w] = sk_listen_open(&l->listen, err);
+				if (w == 0 && !own_port(&l->listen) && sk_listen_probe(&l->listen, err) == -1)
+					e->fds[w] = -1;
+				else
+					e->fds[w] = sk_listen_open(&l->listen, err);
 				if (e->fds[w] == -1) {
 					char where[600];
 					snprintf(where, sizeof(where), "listener '%s': %s", l->name, err->msg);
@@ -136,6 +168,7 @@ static void reload(void)
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
+		sk_metrics_reload(false);
 		return;
 	}
 	if (rt->cfg->workers != srv.n_workers)
@@ -145,6 +178,7 @@ static void reload(void)
 	sk_runtime_unref(srv.rt);
 	srv.rt = rt;
 	publish_certificates(rt);
+	sk_metrics_reload(true);
 	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
 }
 
@@ -159,6 +193,39 @@ static void retire_sockets(void)
 			sock_close(&srv.socks[i]);
 }
 
+/*
+ * Raises the open-file soft limit to the hard limit (the soft one is often 1024, far below what a proxy
+ * needs) and warns when max_connections cannot fit: each proxied connection holds two descriptors (viewer
+ * and origin), plus the listening sockets and a margin for logs, epoll, eventfds and the state store.
+ * Past the limit, accepts pause (worker.c) and connections to origins fail: the operator should know now.
+ */
+static void fit_open_files(const struct sk_config *cfg, unsigned workers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		sk_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &raised) == -1)
+			sk_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+				strerror(errno));
+		else
+			rl = raised;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	unsigned long long n_listen = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	unsigned long long need = 2ULL * workers * cfg->limits.max_connections + n_listen * workers +
+				  8ULL * workers + 64;
+	if (need > rl.rlim_cur)
+		sk_warn("open-file limit %llu cannot hold limits.max_connections %u x %u workers (each proxied "
+			"connection needs 2 descriptors: %llu with listeners and margin); past the limit accepts "
+			"pause. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower max_connections",
+			(unsigned long long)rl.rlim_cur, cfg->limits.max_connections, workers, need);
+}
+
 int sk_server_run(const char *config_path)
 {
 	srv.path = config_path;
@@ -171,6 +238,7 @@ int sk_server_run(const char *config_path)
 	if (!cfg)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
+	fit_open_files(cfg, srv.n_workers);
 	if (sk_statesvc_prepare(cfg, &err) == -1) {
 		sk_config_free(cfg);
 		goto fail;
@@ -213,6 +281,7 @@ int sk_server_run(const char *config_path)
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
+		sk_runtime_reap();
 		if (sig == -1) {
 			retire_sockets();
 			int64_t now = (int64_t)time(NULL);
@@ -237,6 +306,7 @@ int sk_server_run(const char *config_path)
 		sk_worker_stop(srv.workers[i]);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
+	sk_runtime_reap();
 	sk_pool_stop();
 	sk_statesvc_stop();
 	for (size_t i = 0; i < srv.n_socks; i++)
@@ -244,6 +314,9 @@ int sk_server_run(const char *config_path)
 			sock_close(&srv.socks[i]);
 	free(srv.socks);
 	sk_runtime_unref(srv.rt);
+	/* Every connection is closed and every worker reference handed back: a snapshot left now is a lost
+	 * reference (the release queue is static, so a leak checker would not see it). */
+	SK_ASSERT(sk_metrics_snapshots() == 0);
 	sk_info("sekisho stopped");
 	return 0;
 

@@ -4,9 +4,15 @@
  *
  * Snapshot switching: the main thread publishes a new snapshot into next_rt and wakes the loop. The
  * worker re-registers its listening sockets for the new snapshot and uses it for new connections; each
- * connection keeps the snapshot it was accepted under, counted per worker in snaps[] so that the hot path
- * never touches a shared reference count. When an old snapshot's last connection on this worker closes,
- * the worker drops its reference.
+ * connection keeps the snapshot it was accepted under, counted per worker in the snaps list (one node per
+ * generation that still has connections here, however many) so that the hot path never touches a shared
+ * reference count. When an old snapshot's last connection on this worker closes, the worker hands its
+ * reference to the main thread (sk_runtime_release_later), which frees the snapshot if it was the last.
+ *
+ * Accept failures for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause that listener on this
+ * worker for ACCEPT_PAUSE_MS instead of retrying at once: the socket stays readable, so a level-triggered
+ * listener would otherwise spin a core. The pending connections wait in the kernel's queue meanwhile.
+ * The error is logged at most once per ACCEPT_LOG_MS for the whole process, with a count of the others.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,12 +33,19 @@
 
 #define MAX_FREE_BUFS 256
 #define DRAIN_MS 30000
+#define ACCEPT_PAUSE_MS 500
+#define ACCEPT_LOG_MS 5000
 
 struct listen_io {
 	struct sk_io io;
+	struct sk_timer resume; /* armed while accepting is paused */
 	struct sk_worker *w;
 	uint16_t listener;
 };
+
+/* Process-wide: descriptor exhaustion hits every worker at once, one line per interval is enough. */
+static atomic_uint_fast64_t accept_log_next_ms;
+static atomic_uint accept_suppressed;
 
 struct sk_buf *sk_buf_get(struct sk_worker *w)
 {
@@ -59,10 +72,41 @@ void sk_buf_put(struct sk_worker *w, struct sk_buf *b)
 	w->n_free_bufs++;
 }
 
+static void on_resume(struct sk_timer *t)
+{
+	struct listen_io *li = SK_CONTAINER_OF(t, struct listen_io, resume);
+	/* epoll_ctl can fail for memory too (logged by the loop): try again rather than stop accepting. */
+	if (sk_loop_add_level(li->w->loop, &li->io, EPOLLIN) == -1)
+		sk_timer_arm(li->w->loop, &li->resume, ACCEPT_PAUSE_MS);
+}
+
+/* A failed accept4 that is not about one connection: log (rate-limited) and pause this listener. */
+static void accept_failed(struct listen_io *li, const char *listener, int err)
+{
+	struct sk_worker *w = li->w;
+	uint64_t now = sk_loop_now(w->loop);
+	uint_fast64_t next = atomic_load_explicit(&accept_log_next_ms, memory_order_relaxed);
+	if (now >= next && atomic_compare_exchange_strong(&accept_log_next_ms, &next, now + ACCEPT_LOG_MS)) {
+		unsigned n = atomic_exchange(&accept_suppressed, 0);
+		if (n)
+			sk_error("accept on %s: %s; pausing accepts for %d ms (%u more such errors in the last %d s)",
+				 listener, strerror(err), ACCEPT_PAUSE_MS, n, ACCEPT_LOG_MS / 1000);
+		else
+			sk_error("accept on %s: %s; pausing accepts for %d ms", listener, strerror(err),
+				 ACCEPT_PAUSE_MS);
+	} else {
+		atomic_fetch_add_explicit(&accept_suppressed, 1, memory_order_relaxed);
+	}
+	sk_loop_del(w->loop, &li->io);
+	sk_timer_arm(w->loop, &li->resume, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct sk_io *io, uint32_t ev)
 {
 	struct listen_io *li = SK_CONTAINER_OF(io, struct listen_io, io);
 	struct sk_worker *w = li->w;
+	if (sk_timer_armed(&li->resume))
+		return; /* an event of the batch that paused it */
 	const struct sk_config *cfg = w->rt->cfg;
 	bool admin = li->listener == SK_ADMIN_LISTENER;
 	const struct sk_listener admin_l = { .name = "admin" };
@@ -72,10 +116,13 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 		socklen_t len = sizeof(ss);
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			/* Errors of one connection (accept(2): pending network errors are passed on). */
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM ||
+			    errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET ||
+			    errno == EHOSTUNREACH || errno == EOPNOTSUPP || errno == ENETUNREACH)
 				continue;
 			if (errno != EAGAIN)
-				sk_error("accept on %s: %s", l->name, strerror(errno));
+				accept_failed(li, l->name, errno); /* EMFILE, ENFILE, ENOBUFS, ENOMEM, others */
 			return;
 		}
 		/* Bans do not apply to the admin listener: the operator must not lock themselves out. */
@@ -96,6 +143,7 @@ static void unregister_listeners(struct sk_worker *w)
 {
 	struct listen_io *lis = (struct listen_io *)w->listen_io;
 	for (size_t i = 0; i < w->n_listen_io; i++) {
+		sk_timer_cancel(w->loop, &lis[i].resume);
 		sk_loop_del(w->loop, &lis[i].io);
 		lis[i].io.fd = -1; /* the socket belongs to the server's table: only forget it here */
 	}
@@ -115,6 +163,7 @@ static void register_listeners(struct sk_worker *w)
 		lis[i] = (struct listen_io){
 			.io = { .fd = admin ? w->rt->admin.fds[w->id] : w->rt->listeners[i].fds[w->id],
 				.cb = on_accept },
+			.resume = { .cb = on_resume },
 			.w = w,
 			.listener = admin ? SK_ADMIN_LISTENER : (uint16_t)i,
 		};
@@ -134,26 +183,24 @@ static void open_access_log(struct sk_worker *w)
 static void switch_snapshot(struct sk_worker *w, struct sk_runtime *nrt)
 {
 	unregister_listeners(w);
-	struct sk_runtime *old = w->rt;
-	w->rt = nrt;
-	for (unsigned i = 0; i < w->n_snaps; i++) {
-		if (w->snaps[i].rt == old && w->snaps[i].conns == 0) {
-			sk_runtime_unref(old);
-			w->snaps[i] = w->snaps[--w->n_snaps];
-			break;
-		}
-	}
-	if (w->n_snaps == SK_ARRAY_LEN(w->snaps)) {
-		/* Eight generations still have connections on this worker: that is a reload storm. The
-		 * oldest keep working (their snapshot stays referenced) but are no longer tracked for release
-		 * until they close; record this rather than grow without bound. */
-		sk_warn("worker %u: too many live configuration generations", w->id);
+	struct sk_snapref *cur = w->snaps;
+	SK_ASSERT(cur && cur->rt == w->rt);
+	/* One node per generation: allocated on a reload, never per connection. The list has no cap: each
+	 * node leaves it when its last connection closes, however long that takes. */
+	struct sk_snapref *n = sk_calloc(1, sizeof(*n));
+	n->rt = nrt;
+	if (cur->conns == 0) {
+		n->next = cur->next;
+		sk_runtime_release_later(cur);
 	} else {
-		w->snaps[w->n_snaps++] = (struct sk_snapref){ .rt = nrt, .conns = 0 };
+		n->next = cur;
 	}
+	w->snaps = n;
+	w->rt = nrt;
 	register_listeners(w);
 	open_access_log(w);
 	atomic_store(&w->acked_generation, nrt->generation);
+	sk_metrics_set_generation(w->id, nrt->generation);
 }
 
 static void on_wake(void *arg)
@@ -190,10 +237,11 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 	}
 	sk_runtime_ref(rt);
 	w->rt = rt;
-	w->snaps[0] = (struct sk_snapref){ .rt = rt, .conns = 0 };
-	w->n_snaps = 1;
+	w->snaps = sk_calloc(1, sizeof(*w->snaps));
+	w->snaps->rt = rt;
 	atomic_init(&w->next_rt, NULL);
 	atomic_store(&w->acked_generation, rt->generation);
+	sk_metrics_set_generation(id, rt->generation);
 	w->verifier = sk_verifier_new(w->loop);
 	w->access_log = sk_calloc(1, sizeof(*w->access_log));
 	w->access_log->fd = -1;
@@ -205,6 +253,7 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 static void *worker_main(void *arg)
 {
 	struct sk_worker *w = arg;
+	sk_runtime_on_worker_thread();
 	open_access_log(w);
 	register_listeners(w);
 	uint64_t drain_deadline = 0;
@@ -289,8 +338,12 @@ void sk_worker_join_free(struct sk_worker *w)
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
 		sk_runtime_unref(pending);
-	for (unsigned i = 0; i < w->n_snaps; i++)
-		sk_runtime_unref(w->snaps[i].rt);
+	while (w->snaps) {
+		struct sk_snapref *s = w->snaps;
+		w->snaps = s->next;
+		sk_runtime_unref(s->rt);
+		free(s);
+	}
 	free(w->access_log);
 	sk_verifier_free(w->verifier);
 	sk_bans_release(w->id, &w->bans);

@@ -3,12 +3,14 @@
 `sekisho` is a factory: `sk = sekisho(config)` writes the config (a dict, or YAML text) to the test's
 tmp dir, starts `$SEKISHO_BIN run -c FILE`, waits until every listener accepts connections and returns a
 handle (.port(name), .url, .pid, .log_lines(), .stderr_text(), .reload(cfg), .stop()). Listeners given
-without `listen` get a free 127.0.0.1 port, kept across reloads. At teardown each process is stopped by PID
+without `listen` get a free 127.0.0.1 port, kept across reloads. With an admin listener in the config,
+.metrics() reads /metrics and .reload_and_wait(cfg) returns once the reload has landed (or was refused). At teardown each process is stopped by PID
 and its stderr is checked for sanitizer reports.
 """
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -16,7 +18,8 @@ import time
 import pytest
 import yaml
 
-from util import HOST, EchoOrigin, ScriptedOrigin, TcpEchoServer, WsEchoServer, free_port, wait_port
+from util import (HOST, EchoOrigin, ScriptedOrigin, TcpEchoServer, WsEchoServer, free_port, read_metrics,
+                  wait_port, wait_until)
 from redisutil import redis_server  # noqa
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -59,6 +62,7 @@ class Sekisho:
         self.proc = None
         self.returncode = None
         self.listeners = []
+        self.admin_port = None
 
     # config ----------------------------------------------------------------------------------------
     def _prepare(self, cfg):
@@ -71,6 +75,7 @@ class Sekisho:
             for name, listen, _ in self.listeners:
                 if listen:
                     self.ports[name] = int(str(listen).rsplit(":", 1)[1])
+            self._note_admin(data)
             return text
         cfg = json.loads(json.dumps(cfg))  # deep copy
         cfg.setdefault("workers", 2)
@@ -86,7 +91,13 @@ class Sekisho:
             else:
                 self.ports[name] = int(str(l["listen"]).rsplit(":", 1)[1])
             self.listeners.append((name, l["listen"], l.get("mode", "http")))
+        self._note_admin(cfg)
         return yaml.safe_dump(cfg, sort_keys=False)
+
+    def _note_admin(self, data):
+        admin = data.get("admin") if isinstance(data, dict) else None
+        listen = admin.get("listen") if isinstance(admin, dict) else None
+        self.admin_port = int(str(listen).rsplit(":", 1)[1]) if listen else None
 
     def write_config(self, cfg):
         text = self._prepare(cfg)
@@ -97,16 +108,20 @@ class Sekisho:
         return text
 
     # lifecycle -------------------------------------------------------------------------------------
-    def start(self, cfg, timeout=15.0, argv=None):
+    def start(self, cfg, timeout=15.0, argv=None, nofile=None, wait=True):
         """argv: the arguments after the binary, with {config} for the config path (default
-        ["run", "-c", "{config}"])."""
+        ["run", "-c", "{config}"]). nofile: (soft, hard) RLIMIT_NOFILE for the process. wait=False: return
+        at once, without waiting for the listeners (for a start that is expected to fail)."""
         self.write_config(cfg)
         argv = [a.replace("{config}", self.config_path) for a in (argv or ["run", "-c", "{config}"])]
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
+        preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None
         self.proc = subprocess.Popen([sekisho_bin()] + argv, cwd=str(self.dir),
                                      env=self.env, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._err)
+                                     stderr=self._err, preexec_fn=preexec)
+        if not wait:
+            return self
         try:
             for name, listen, _ in self.listeners:
                 host = str(listen).rsplit(":", 1)[0].strip("[]") if listen else HOST
@@ -139,6 +154,38 @@ class Sekisho:
         """Rewrites the config file and sends SIGHUP. Does not wait: callers poll for the effect."""
         self.write_config(cfg)
         self.signal(signal.SIGHUP)
+
+    def metrics(self):
+        """/metrics as {'name{labels}': float}; needs an admin listener in the config."""
+        if self.admin_port is None:
+            raise AssertionError("the config has no admin listener: /metrics cannot be read")
+        return read_metrics(self.admin_port)
+
+    def generation(self):
+        """The configuration generation every worker serves new connections with."""
+        return int(self.metrics()["sekisho_config_generation"])
+
+    def reload_and_wait(self, cfg, timeout=10.0):
+        """reload(cfg), then waits until sekisho has handled that SIGHUP: returns True once every worker
+        serves the new configuration, False when the reload was refused. Needs an admin listener (in both
+        configs, on the same address)."""
+        m = self.metrics()
+        ok0 = m['sekisho_config_reloads_total{result="ok"}']
+        err0 = m['sekisho_config_reloads_total{result="error"}']
+        gen0 = m["sekisho_config_generation"]
+        self.reload(cfg)
+
+        def handled():
+            v = self.metrics()
+            ok = v['sekisho_config_reloads_total{result="ok"}'] > ok0
+            return ("ok" if ok else "error") if ok or v['sekisho_config_reloads_total{result="error"}'] > err0 \
+                else None
+
+        if wait_until(handled, timeout=timeout, what="the reload to be handled") == "error":
+            return False
+        wait_until(lambda: self.metrics()["sekisho_config_generation"] > gen0, timeout=timeout,
+                   what="every worker to switch to the new configuration")
+        return True
 
     def wait(self, timeout):
         try:
@@ -229,10 +276,10 @@ def sekisho(tmp_path, request):
     """Factory fixture: sekisho(config, env={...}) → running Sekisho handle."""
     started = []
 
-    def start(cfg, env=None, timeout=15.0, argv=None):
+    def start(cfg, env=None, timeout=15.0, argv=None, nofile=None, wait=True):
         sk = Sekisho(tmp_path, len(started), sekisho_env(env))
         started.append(sk)
-        return sk.start(cfg, timeout=timeout, argv=argv)
+        return sk.start(cfg, timeout=timeout, argv=argv, nofile=nofile, wait=wait)
 
     yield start
 

@@ -5,18 +5,7 @@ import re
 
 import requests
 
-from util import free_port, simple_config
-
-
-def metrics(port):
-    text = requests.get("http://127.0.0.1:%d/metrics" % port, timeout=5).text
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, value = line.rsplit(" ", 1)
-        values[name] = int(value)
-    return text, values
+from util import free_port, metrics, simple_config
 
 
 def test_healthz_and_reason_counters(sekisho, origin):

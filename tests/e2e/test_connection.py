@@ -121,7 +121,8 @@ def test_many_concurrent_clients(sekisho, origin):
 
 
 def test_get_with_body_then_pipelined_request(sekisho, origin):
-    sk = sekisho(simple_config(origin.port))
+    # A GET body is refused unless the behavior takes one (DESIGN §2; test_origin_request.py).
+    sk = sekisho(simple_config(origin.port, behavior={"allow_get_body": True}))
     with RawConn(sk.port()) as c:
         c.send(b"GET /body HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\n\r\nabc"
                b"GET /n HTTP/1.1\r\nHost: app.test\r\n\r\n")

@@ -9,6 +9,8 @@ from util import RawConn, simple_config
 
 H = "Host: app.test\r\n"
 
+# A well-formed Transfer-Encoding naming another coding (gzip, identity…) is a 501, not a 400 (RFC 9112
+# §6.1): see test_origin_request.py. Chunked repeated or not last stays here: the length is unknown.
 BAD = {
     "cl_and_te": "POST / HTTP/1.1\r\n" + H + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "0\r\n\r\nG",
@@ -23,8 +25,6 @@ BAD = {
     "cl_hex": "POST / HTTP/1.1\r\n" + H + "Content-Length: 0x3\r\n\r\nabc",
     "te_chunked_identity": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked, identity\r\n\r\n"
                            "0\r\n\r\n",
-    "te_xchunked": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
-    "te_identity": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: identity\r\n\r\n",
     "te_twice": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
                 "0\r\n\r\n",
     "te_space_before_colon": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
@@ -49,7 +49,6 @@ BAD = {
     "percent_00": "GET /a%00b HTTP/1.1\r\n" + H + "\r\n",
     "malformed_percent": "GET /a%zzb HTTP/1.1\r\n" + H + "\r\n",
     "te_trailing_comma": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked,\r\n\r\n0\r\n\r\n",
-    "te_gzip_chunked": "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
     "te_in_http10": "POST / HTTP/1.0\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     "invalid_method": "GE(T / HTTP/1.1\r\n" + H + "\r\n",
     "method_with_nul": "G\x00T / HTTP/1.1\r\n" + H + "\r\n",

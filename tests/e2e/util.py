@@ -17,6 +17,8 @@ import socketserver
 import threading
 import time
 
+import requests
+
 # The echo origin must accept more header fields than sekisho forwards (sekisho's own limit is 100, and
 # it adds X-Forwarded-*); Python's default cap of 100 would otherwise answer 431 at the origin.
 http.client._MAXHEADERS = 1000
@@ -68,6 +70,28 @@ def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def read_metrics(admin_port):
+    """/metrics of the admin listener as {'name{labels}': float} (comment lines left out)."""
+    with socket.create_connection((HOST, admin_port), timeout=5) as c:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise AssertionError("GET /metrics: %r" % head[:200])
+    values = {}
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+    return values
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -447,6 +471,42 @@ class TcpEchoServer:
                 pass
 
 
+class WsgiOrigin:
+    """A real WSGI origin (the standard library's wsgiref.simple_server) that answers every request with
+    JSON: {"environ": the HTTP_* keys of its environ, "method", "path", "body_len"}. wsgiref folds header
+    names as CGI does ('-' → '_', upper case, repeated names joined with ','), so this shows what a
+    WSGI/CGI application would believe the viewer sent."""
+
+    def __init__(self):
+        import wsgiref.simple_server
+
+        class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+            def log_message(self, fmt, *args):
+                pass
+
+        self.requests = []
+        self._server = wsgiref.simple_server.make_server(HOST, 0, self._app, handler_class=QuietHandler)
+        self.port = self._server.server_address[1]
+
+    def _app(self, environ, start_response):
+        n = int(environ.get("CONTENT_LENGTH") or "0")
+        body = environ["wsgi.input"].read(n) if n else b""
+        rec = {"environ": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
+               "method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", ""), "body_len": len(body)}
+        self.requests.append(rec)
+        out = json.dumps(rec).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+        return [out]
+
+    def start(self):
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class ScriptedOrigin:
     """A TCP server that reads one request head per connection and answers with fixed bytes.
 
@@ -717,3 +777,15 @@ def simple_config(origin_port, aliases=("app.test",), behavior=None, origin=None
     }
     cfg.update(top)
     return cfg
+
+
+def metrics(port):
+    """Scrapes the admin listener on port. Returns (text, {series: int value})."""
+    text = requests.get("http://%s:%d/metrics" % (HOST, port), timeout=5).text
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = int(float(value))
+    return text, values

@@ -192,6 +192,9 @@ static void test_design_example(void **state)
 	assert_null(cfg->state.redis);
 	assert_true(cfg->admin.present);
 	assert_string_equal(cfg->admin.listen.text, "127.0.0.1:9901");
+	/* Where admin.listen was written, for a bind error found at start (server.c). */
+	assert_int_equal(cfg->admin.pos.line, 3);
+	assert_int_equal(cfg->admin.pos.col, 18);
 	assert_string_equal(cfg->access_log.path, "-");
 	assert_string_equal(cfg->flow_log.path, in_tmp("var/flow.log"));
 	assert_int_equal(cfg->flow_log.interval_ms, 600000);
@@ -437,6 +440,10 @@ static void test_defaults_sections(void **state)
 	assert_false(b->forward_host);
 	assert_int_equal(b->forward_mode, SK_FWD_ALL);
 	assert_int_equal(b->idle_timeout_ms, 3600000);
+	assert_false(b->forward_credentials);
+	assert_true(b->websocket);
+	assert_false(b->allow_get_body);
+	assert_false(l->underscores_forward);
 	assert_true(b->access.present);
 	assert_int_equal(b->access.n_auth, 0);
 	assert_string_equal(b->access.realm, "sekisho");
@@ -1042,6 +1049,18 @@ static void test_acl(void **state)
 	expect_err("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", idle_timeout: 5m }\n", 2, 39,
 		   "'idle_timeout' is only for tcp listeners");
 
+	/* underscores_in_headers: drop (default) | forward, on HTTP listeners */
+	cfg = load_ok("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", underscores_in_headers: forward }\n"
+		      "  - { name: v, listen: \"127.0.0.1:2\", underscores_in_headers: drop }\n");
+	assert_true(cfg->listeners[0].underscores_forward);
+	assert_false(cfg->listeners[1].underscores_forward);
+	sk_config_free(cfg);
+	expect_err("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", underscores_in_headers: keep }\n", 2, 63,
+		   "'underscores_in_headers' must be drop or forward, not 'keep'");
+	expect_err("origins: { pg: { servers: [\"127.0.0.1:5\"] } }\n"
+		   "listeners:\n  - { name: t, listen: \"127.0.0.1:1\", mode: tcp, origin: pg, underscores_in_headers: forward }\n",
+		   3, 62, "'underscores_in_headers' is only for HTTP listeners");
+
 	/* tls.min_version: "1.2" (the default) or "1.3" */
 	cfg = load_ok("certificates: { a: { cert: a.pem, key: a.key } }\n"
 		      "listeners:\n  - { name: w, listen: \"127.0.0.1:1\", tls: { certificates: [a], min_version: 1.3 } }\n"
@@ -1071,6 +1090,9 @@ static void test_behaviors_and_access(void **state)
 					"        forward_headers: none\n"
 					"        forward_host: true\n"
 					"        idle_timeout: 30s\n"
+					"        forward_credentials: true\n"
+					"        websocket: false\n"
+					"        allow_get_body: true\n"
 					"      - path: /list\n"
 					"        origin: o\n"
 					"        forward_headers: []\n"
@@ -1089,6 +1111,12 @@ static void test_behaviors_and_access(void **state)
 	assert_int_equal(b[0].forward_mode, SK_FWD_NONE);
 	assert_true(b[0].forward_host);
 	assert_int_equal(b[0].idle_timeout_ms, 30000);
+	assert_true(b[0].forward_credentials);
+	assert_false(b[0].websocket);
+	assert_true(b[0].allow_get_body);
+	assert_false(b[1].forward_credentials);
+	assert_true(b[1].websocket);
+	assert_false(b[1].allow_get_body);
 	assert_int_equal(b[1].forward_mode, SK_FWD_LIST);
 	assert_int_equal(b[1].forward_headers.n, 0);
 	assert_int_equal(b[2].forward_mode, SK_FWD_ALL);
@@ -1146,6 +1174,9 @@ static void test_behaviors_and_access(void **state)
 		{ "        access: { ip: [a] }\n", 10, 23, "'ip' must be a mapping, not a list" },
 		{ "        access: { ip: { allow: a } }\n", 10, 32, "'allow' must be a list, not 'a'" },
 		{ "        idle_timeout: forever\n", 10, 23, "'idle_timeout' must be a duration" },
+		{ "        forward_credentials: yes\n", 10, 30, "'forward_credentials' must be true or false, not 'yes'" },
+		{ "        websocket: off\n", 10, 20, "'websocket' must be true or false, not 'off'" },
+		{ "        allow_get_body: 1\n", 10, 25, "'allow_get_body' must be true or false, not '1'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char yaml[2048];

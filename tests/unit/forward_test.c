@@ -704,6 +704,141 @@ static void test_request_upgrade(void **state)
 	assert_true(has_line(head, "Sec-WebSocket-Version: 13"));
 }
 
+/* Only WebSocket crosses: whatever else the viewer offered, the origin sees that one token. */
+static void test_request_upgrade_only_websocket(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Connection", "Upgrade, HTTP2-Settings", "Upgrade",
+		 "h2c, websocket", "HTTP2-Settings", "AAMAAABkAAQAoAAAAAIAAAAA", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Upgrade"));
+	assert_false(has_field(head, "HTTP2-Settings"));
+	assert_null(strstr(head, "h2c"));
+	f.upgrade = true;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Upgrade: websocket"));
+	assert_null(strstr(head, "h2c"));
+}
+
+/* DESIGN §2: names with '_' are dropped, or with underscores_in_headers: forward kept unless they read
+ * as a field of ours once '_' is read as '-' and runs of '-' are merged. */
+static void test_request_underscores(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "X-Auth_User", "admin", "X_Auth_Groups", "admins",
+		 "x-auth_method", "basic", "X_Forwarded_For", "10.0.0.1", "X-Forwarded_Proto", "https",
+		 "X__Forwarded--Host", "evil", "X_Api_Key", "k", "X_OTP", "123456",
+		 "Proxy_Authorization", "p", "Keep_Alive", "1", "X-Auth--User", "admin2", "X_Auth_Role", "root",
+		 "X_Custom", "harmless", "X-Plain--Dashes", "ok",
+		 "X_Auth_Something_Much_Longer_Than_The_Folding_Buffer_Holds", "long", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	static const char *const never[] = { "X-Auth_User", "X_Auth_Groups", "x-auth_method", "X_Forwarded_For",
+					     "X-Forwarded_Proto", "X__Forwarded--Host", "X_Api_Key",
+					     "X_OTP", "Proxy_Authorization", "Keep_Alive", "X-Auth--User", "X_Auth_Role",
+					     "X_Auth_Something_Much_Longer_Than_The_Folding_Buffer_Holds" };
+	for (int pass = 0; pass < 2; pass++) {
+		f.underscores = pass == 1;
+		assert_true(req_head(&f) > 0);
+		for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+			if (has_field(head, never[i]))
+				fail_msg("%s forwarded (underscores %d)", never[i], pass);
+		assert_null(strstr(head, "admin"));
+		assert_null(strstr(head, "10.0.0.1"));
+		assert_null(strstr(head, "evil"));
+		assert_null(strstr(head, "root"));
+		/* A run of dashes alone is no underscore: it crosses unless it reads as ours. */
+		assert_true(has_line(head, "X-Plain--Dashes: ok"));
+		assert_int_equal(has_line(head, "X_Custom: harmless"), pass == 1);
+	}
+}
+
+/* DESIGN §1: the credentials sekisho consumed stay here unless forward_credentials. */
+static void test_request_strip_credentials(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Authorization", "Basic YWxpY2U6cHc=", "X-Api-Key",
+		 "key1", "X-OTP", "123456", "X-Other", "1", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Authorization: Basic YWxpY2U6cHc="));
+	assert_true(has_line(head, "X-Api-Key: key1"));
+	assert_true(has_line(head, "X-OTP: 123456"));
+
+	f.strip = SK_CONSUMED_AUTHORIZATION | SK_CONSUMED_OTP;
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "Authorization"));
+	assert_false(has_field(head, "X-OTP"));
+	assert_true(has_line(head, "X-Api-Key: key1"));
+	assert_true(has_line(head, "X-Other: 1"));
+
+	f.strip = SK_CONSUMED_API_KEY;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Authorization: Basic YWxpY2U6cHc="));
+	assert_false(has_field(head, "X-Api-Key"));
+}
+
+static void test_request_strip_session_cookie(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Cookie", "other=1; sekisho_session=abc.def; theme=dark",
+		 "Cookie", "sekisho_session=x", "Cookie", "a=1;b=2", "Cookie", " sekisho_session = y ;last=z",
+		 "Cookie", "sekisho_sessionx=kept", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Cookie: sekisho_session=x"));
+
+	f.strip = SK_CONSUMED_SESSION;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Cookie: other=1; theme=dark"));
+	assert_true(has_line(head, "Cookie: a=1;b=2")); /* untouched fields are copied as they came */
+	assert_true(has_line(head, "Cookie: last=z"));
+	assert_true(has_line(head, "Cookie: sekisho_sessionx=kept"));
+	assert_null(strstr(head, "sekisho_session="));
+	assert_null(strstr(head, "abc.def"));
+	assert_null(strstr(head, "= y"));
+	/* The field that held only the session cookie is gone, not sent empty. */
+	assert_null(strstr(head, "Cookie: \r\n"));
+	int cookies = 0;
+	for (const char *p = head; (p = strstr(p, "\r\nCookie:")); p++)
+		cookies++;
+	assert_int_equal(cookies, 4);
+}
+
+/* Every shorter buffer fails cleanly while a Cookie field is being rebuilt. */
+static void test_request_cookie_too_small(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "Cookie", "a=1; sekisho_session=s; b=2", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.strip = SK_CONSUMED_SESSION;
+	ssize_t full = req_head(&f);
+	assert_true(full > 0);
+	assert_true(has_line(head, "Cookie: a=1; b=2"));
+	for (size_t cap = 0; cap < (size_t)full; cap++) {
+		char *buf = malloc(cap ? cap : 1);
+		assert_int_equal(sk_forward_request_head(&f, buf, cap), -1);
+		free(buf);
+	}
+}
+
 static void test_request_too_small(void **state)
 {
 	struct req_fx fx;
@@ -936,6 +1071,11 @@ int main(void)
 		cmocka_unit_test(test_request_xff_and_xfp),
 		cmocka_unit_test(test_request_framing),
 		cmocka_unit_test(test_request_upgrade),
+		cmocka_unit_test(test_request_upgrade_only_websocket),
+		cmocka_unit_test(test_request_underscores),
+		cmocka_unit_test(test_request_strip_credentials),
+		cmocka_unit_test(test_request_strip_session_cookie),
+		cmocka_unit_test(test_request_cookie_too_small),
 		cmocka_unit_test(test_request_too_small),
 		cmocka_unit_test(test_response_basic),
 		cmocka_unit_test(test_response_hop_by_hop),

@@ -329,21 +329,66 @@ static void reject_cl_non_digit(void **state)
 	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1.0\r\n\r\n"), SK_H1_BAD);
 }
 
+/* RFC 9112 §6.1: a coding we do not implement is a 501, not a 400. */
 static void reject_te_not_chunked(void **state)
 {
-	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), SK_H1_BAD);
-	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), SK_H1_BAD);
-	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), SK_H1_BAD);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), SK_H1_NOT_IMPLEMENTED);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"),
+			 SK_H1_NOT_IMPLEMENTED);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+			 SK_H1_NOT_IMPLEMENTED);
+	/* Unreadable lists stay 400: a parameter, a quoted string. */
 	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n"), SK_H1_BAD);
 	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n"), SK_H1_BAD);
 }
 
 static void reject_te_list(void **state)
 {
-	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), SK_H1_BAD);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+			 SK_H1_NOT_IMPLEMENTED);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip,chunked\r\n\r\n"),
+			 SK_H1_NOT_IMPLEMENTED);
+	/* chunked repeated, or not last: the length is unknown (RFC 9112 §6.3), 400 */
 	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"),
 			 SK_H1_BAD);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+			 SK_H1_BAD);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+			 SK_H1_BAD);
 	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n"), SK_H1_BAD);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n"), SK_H1_BAD);
+	/* a lone chunked is still fine, whatever its case */
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"), SK_H1_DONE);
+}
+
+/* The 501 is decided when the field's line is complete, like the other field rules. */
+static void reject_te_not_implemented_while_incomplete(void **state)
+{
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\nX-A: b"),
+			 SK_H1_NOT_IMPLEMENTED);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked"), SK_H1_INCOMPLETE);
+}
+
+/* Names that CGI/WSGI origins would read as a framing field (DESIGN §2). */
+static void reject_framing_lookalikes(void **state)
+{
+	static const char *const names[] = { "Transfer_Encoding", "transfer_encoding", "Content--Length",
+					      "content_length", "Content-_Length", "CONTENT__LENGTH",
+					      "Transfer-_-Encoding", "Content_Length" };
+	char buf[256];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: a\r\n%s: 5\r\n\r\n", names[i]);
+		struct sk_h1_request req;
+		struct sk_h1_header h[16];
+		assert_int_equal(sk_h1_parse_request(buf, (size_t)n, NULL, &req, h, 16), SK_H1_BAD);
+	}
+	/* Near misses pass: another name, or the real one in any case. */
+	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nContent_Lengths: 5\r\n\r\n"), SK_H1_DONE);
+	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nX-Content_Length: 5\r\n\r\n"), SK_H1_DONE);
+	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nContent_Type: x\r\n\r\n"), SK_H1_DONE);
+	assert_int_equal(REQ("POST / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 0\r\n\r\n"), SK_H1_DONE);
+	/* Responses are not judged by this rule (an origin's odd name is the viewer's concern). */
+	assert_int_equal(RESP("HTTP/1.1 200 OK\r\nContent_Length: 5\r\nContent-Length: 0\r\n\r\n"), SK_H1_DONE);
 }
 
 static void reject_te_empty(void **state)
@@ -1387,6 +1432,8 @@ int main(void)
 		cmocka_unit_test(reject_cl_non_digit),
 		cmocka_unit_test(reject_te_not_chunked),
 		cmocka_unit_test(reject_te_list),
+		cmocka_unit_test(reject_te_not_implemented_while_incomplete),
+		cmocka_unit_test(reject_framing_lookalikes),
 		cmocka_unit_test(reject_te_empty),
 		cmocka_unit_test(reject_te_twice),
 		cmocka_unit_test(reject_te_http10),
