@@ -82,11 +82,6 @@ typedef void (*sk_job_fn)(struct sk_job *job);
 struct sk_job {
 	sk_job_fn work;          /* runs on a pool thread; must not touch loop-owned state */
 	sk_job_fn done;          /* runs on the owning loop's thread afterwards */
-	/* Optional, set by work: runs on the same pool thread once done has been handed to the loop, for work
-	 * that must not delay the answer (a failure count written after the 401 went out). It gets after_arg,
-	 * which it owns: the job itself may be gone by then. */
-	void (*after)(void *arg);
-	void *after_arg;
 	struct sk_loop *owner;   /* set by sk_pool_submit */
 	struct sk_job *next;     /* queue link, owned by the pool */
 };

@@ -50,12 +50,7 @@ static void *pool_main(void *arg)
 		pthread_mutex_lock(&lp->mu);
 		lp->queued--;
 		pthread_mutex_unlock(&lp->mu);
-		/* Read before the hand-over: once posted, done may free the job. */
-		void (*after)(void *) = job->after;
-		void *after_arg = job->after_arg;
 		sk_loop_post_done(job->owner, job);
-		if (after)
-			after(after_arg);
 		pthread_mutex_lock(&lp->mu);
 	}
 	pthread_mutex_unlock(&lp->mu);

@@ -150,59 +150,6 @@ static void test_pool_queue_is_bounded(void **state)
 	sk_loop_free(loop);
 }
 
-/* `after` runs on the pool thread once done has been handed over: done does not wait for it. */
-struct afterjob {
-	struct sk_job job;
-	_Atomic int done_ran;
-	_Atomic int after_saw_done; /* 1: after saw done finish while it was still running */
-	_Atomic int after_finished;
-	pthread_t after_thread;
-};
-
-static void after_fn(void *arg)
-{
-	struct afterjob *a = arg;
-	a->after_thread = pthread_self();
-	uint64_t start = sk_now_ms();
-	while (!a->done_ran && sk_now_ms() - start < 5000)
-		usleep(1000);
-	a->after_saw_done = a->done_ran;
-	a->after_finished = 1;
-}
-
-static void after_work(struct sk_job *j)
-{
-	struct afterjob *a = SK_CONTAINER_OF(j, struct afterjob, job);
-	j->after = after_fn;
-	j->after_arg = a;
-}
-
-static void after_done(struct sk_job *j)
-{
-	struct afterjob *a = SK_CONTAINER_OF(j, struct afterjob, job);
-	assert_int_equal(a->after_finished, 0);
-	a->done_ran = 1;
-}
-
-static void test_pool_after_runs_once_done_is_handed_over(void **state)
-{
-	struct sk_loop *loop = sk_loop_new();
-	assert_int_equal(sk_pool_start(1), 0);
-	struct afterjob a = { .job = { .work = after_work, .done = after_done } };
-	assert_int_equal(sk_pool_submit(loop, &a.job), 0);
-	uint64_t start = sk_now_ms();
-	while (!a.done_ran && sk_now_ms() - start < 5000)
-		sk_loop_run_once(loop, 100);
-	assert_int_equal(a.done_ran, 1);
-	while (!a.after_finished && sk_now_ms() - start < 5000)
-		usleep(1000);
-	assert_int_equal(a.after_finished, 1);
-	assert_int_equal(a.after_saw_done, 1);
-	assert_false(pthread_equal(a.after_thread, pthread_self()));
-	sk_pool_stop();
-	sk_loop_free(loop);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,7 +157,6 @@ int main(void)
 		cmocka_unit_test(test_timer_callbacks_may_change_the_heap),
 		cmocka_unit_test(test_pool_completions_run_on_the_loop_thread),
 		cmocka_unit_test(test_pool_queue_is_bounded),
-		cmocka_unit_test(test_pool_after_runs_once_done_is_handed_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
