@@ -167,8 +167,10 @@ static enum sk_verdict guard(struct sk_access_req *req, const struct sk_access_e
 }
 
 /* After the password: lockout, the code, the failure counts. */
+/* named: the credential was a password for a name (its failure counts toward that name's lockout, or the
+ * decoy write for an unknown name); false for API keys and malformed credentials. */
 static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_access_env *env,
-				    struct sk_access_req *req, bool ok)
+				    struct sk_access_req *req, bool ok, bool named)
 {
 	if (!s->guard) {
 		if (ok)
@@ -185,6 +187,7 @@ static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_
 	struct sk_guard_in in;
 	sk_guard_in_init(&in, SK_GJ_AUTH, req, req->user, NULL, 0);
 	in.password_ok = ok && req->user;
+	in.named = named;
 	in.need_mfa = s->mfa;
 	if (req->otp[0]) {
 		in.have_code = true;
@@ -243,7 +246,7 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	switch (req->auth_phase) {
 	case PHASE_WAITING:
 		req->auth_phase = PHASE_DONE;
-		return after_verify(s, env, req, req->verify_result == 1 && !(s->lockout && req->guard_locked));
+		return after_verify(s, env, req, req->verify_result == 1 && !(s->lockout && req->guard_locked), true);
 	case PHASE_GUARDING:
 		req->auth_phase = PHASE_DONE;
 		return after_guard(s, env, req);
@@ -281,12 +284,12 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_MALFORMED:
 		/* A failure like any other: it counts toward the client's ban. */
 		req->user = NULL;
-		return after_verify(s, env, req, false);
+		return after_verify(s, env, req, false, false);
 	case SK_CRED_TOKEN: {
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
 		if (!k) {
 			req->user = NULL;
-			return after_verify(s, env, req, false);
+			return after_verify(s, env, req, false, false);
 		}
 		req->apikey = k;
 		req->method = "api_key";
@@ -312,7 +315,7 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	if (u && !locked && sk_verify_cached(req->verifier, env->generation, key)) {
 		explicit_bzero(cred.buf, sizeof(cred.buf));
 		req->remember = false; /* already cached: a hit does not extend its life */
-		return after_verify(s, env, req, true);
+		return after_verify(s, env, req, true, true);
 	}
 	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
 	req->remember = s->lockout && u && !locked;

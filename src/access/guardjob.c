@@ -6,16 +6,16 @@
  * (req->gjob); a closed connection detaches (job->req = NULL) and the job frees itself in done. The
  * worker counts jobs in flight through its verifier and drains them before its loop goes away.
  *
- * Lockout without an oracle (DESIGN §3 "No oracle through timing or caching"): a failure's tally write
- * runs after the answer (the job's `after`, on the same pool thread). Until it lands, `pending` counts it
- * under a hash of the account's name, process-wide: a success waits for the writes of its account before
- * it reads the tally again, so a sequential guess right after the locking failure is still refused. Only
- * successes wait (a wrong password, or an unknown name, never does), and only while a write is in flight.
+ * Lockout without an oracle (DESIGN §3 "No oracle through timing or caching"): a failure is counted
+ * before its answer, so the lock holds on every instance as soon as the 401 is out, and an unknown name
+ * pays the same write: one of DECOY_KEYS decoy records gets a tally-shaped value (no record is made for
+ * the name itself, so invented names cannot grow the store). The tally is read before the password by a
+ * LOCK job, the same read for any name.
  */
 #include "access/guardjob.h"
 
 #include <arpa/inet.h>
-#include <stdatomic.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,56 +56,61 @@ static const char *lvl_text(uint8_t level)
 	return level >= SK_SESSION_MFA ? "password and code" : "password";
 }
 
-/* Tally writes not yet landed, per hash of the account's name (a collision only makes a success wait). */
-#define PENDING_SLOTS 64
-#define PENDING_WAIT_MS 2000 /* longer than a store call may take (Redis: 500 ms connect + 1 s command) */
-static atomic_uint pending[PENDING_SLOTS];
+/*
+ * The write an unknown name pays in place of a tally: the same update (read, then a value of a tally's
+ * shape) on one of a few decoy keys, picked at random so concurrent failures seldom contend on one key.
+ * The records expire, so they stay a handful whatever the traffic.
+ */
+#define DECOY_KEYS 16
+#define DECOY_TTL_MS (10 * 60 * 1000)
 
-static atomic_uint *pending_of(const char *user)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const char *p = user; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return &pending[h % PENDING_SLOTS];
-}
-
-/* Waits (bounded) until no tally write of user is in flight in this process. */
-static void pending_wait(const char *user)
-{
-	atomic_uint *p = pending_of(user);
-	const struct timespec step = { .tv_sec = 0, .tv_nsec = 200 * 1000 };
-	for (unsigned waited = 0; atomic_load(p) > 0 && waited < PENDING_WAIT_MS * 5; waited++)
-		nanosleep(&step, NULL);
-}
-
-struct tally_write {
-	struct sk_store *store;
-	unsigned deny;
+struct decoy_arg {
 	uint64_t now;
-	char user[SK_GUARD_MAX_USER + 1];
-	char ip[48];
+	const char *from;
 };
 
-/* The job's `after`: counts the failure toward the account's lockout, the answer already sent. */
-static void tally_after(void *arg)
+static long decoy_fn(void *arg, const uint8_t *val, size_t len, uint8_t *out, uint64_t *expires)
 {
-	struct tally_write *w = arg;
-	struct sk_tally t;
-	enum sk_store_rc rc = sk_tally_fail(w->store, w->user, w->now, w->ip, &t);
-	if (rc == SK_ST_OK && t.failures == w->deny)
-		sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", w->user,
-			t.failures, w->ip);
-	else if (rc == SK_ST_DOWN)
-		sk_warn("lockout: a failure of account '%s' was not counted: the state store is unavailable", w->user);
-	atomic_fetch_sub(pending_of(w->user), 1);
-	free(w);
+	struct decoy_arg *a = arg;
+	uint32_t n = 0;
+	if (val && len < 64) {
+		char buf[64];
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		n = (uint32_t)strtoul(buf, NULL, 10);
+	}
+	*expires = a->now + DECOY_TTL_MS;
+	return snprintf((char *)out, SK_STORE_MAX_VALUE, "%" PRIu32 " %" PRIu64 " %s", n % 1000 + 1, a->now,
+			a->from && *a->from ? a->from : "-");
 }
 
-/* Counts a credential failure toward the client's ban now and toward the account's lockout once the
- * answer is on its way (see the top of this file). */
+static enum sk_store_rc decoy_write(struct sk_store *st, uint64_t now, const char *from)
+{
+	uint8_t r = 0;
+	if (getrandom(&r, 1, 0) != 1)
+		r = (uint8_t)now;
+	char key[32];
+	snprintf(key, sizeof(key), "decoy:%u", (unsigned)(r % DECOY_KEYS));
+	struct decoy_arg a = { .now = now, .from = from };
+	return sk_store_update(st, key, decoy_fn, &a);
+}
+
+/* Counts a credential failure toward the account's lockout (an unknown name: the decoy write) and the
+ * client's ban. */
 static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 {
 	struct sk_guard_in *in = &j->in;
+	if (j->deny && in->user_known) {
+		struct sk_tally t;
+		enum sk_store_rc rc = sk_tally_fail(j->store, in->user, now, in->ip, &t);
+		if (rc == SK_ST_DOWN)
+			return rc;
+		if (rc == SK_ST_OK && t.failures == j->deny)
+			sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", in->user,
+				t.failures, in->ip);
+	} else if (j->deny && in->named && decoy_write(j->store, now, in->ip) == SK_ST_DOWN) {
+		return SK_ST_DOWN;
+	}
 	if (j->max_retry) {
 		uint64_t until;
 		bool banned;
@@ -122,17 +127,6 @@ static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 			else
 				sk_warn("ban: %s banned until removed, after %u credential failures", in->ip, j->max_retry);
 		}
-	}
-	if (j->deny && in->user_known) {
-		struct tally_write *w = sk_calloc(1, sizeof(*w));
-		w->store = j->store;
-		w->deny = j->deny;
-		w->now = now;
-		memcpy(w->user, in->user, sizeof(w->user));
-		memcpy(w->ip, in->ip, sizeof(w->ip));
-		atomic_fetch_add(pending_of(w->user), 1);
-		j->job.after = tally_after;
-		j->job.after_arg = w;
 	}
 	return SK_ST_OK;
 }
@@ -172,7 +166,7 @@ static void work_lock(struct sk_guard_job *j, uint64_t now)
 	}
 	j->reason = SK_R_NONE;
 	j->locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);
-	j->settled = t.failures == 0 && atomic_load(pending_of(j->in.user)) == 0;
+	j->settled = t.failures == 0;
 }
 
 static void work_auth(struct sk_guard_job *j, uint64_t now)
@@ -180,10 +174,9 @@ static void work_auth(struct sk_guard_job *j, uint64_t now)
 	struct sk_guard_in *in = &j->in;
 	bool locked = false;
 	struct sk_tally t = { 0 };
-	/* Only a right password reads the tally here: a wrong one (or an unknown name) must cost the same
-	 * whether the name is an account, and its answer does not depend on the lock anyway. */
+	/* Only a right password reads the tally again here (a failure landed since LOCK read it locks it
+	 * too): a wrong one, or an unknown name, is refused whatever the lock says. */
 	if (j->deny && in->user_known && in->password_ok) {
-		pending_wait(in->user);
 		if (sk_tally_get(j->store, in->user, &t) == SK_ST_DOWN)
 			goto down;
 		locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);

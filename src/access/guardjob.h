@@ -9,9 +9,8 @@
  *            or not (the same store read either way), so a locked account's password is never verified.
  *   AUTH     a password was verified (or not): on success, check the lock again (a failure may have
  *            landed since LOCK), the second factor, and reset the tally; on failure, count it toward the
- *            client's ban before the answer, and toward the account's lockout after it (the write runs
- *            once the answer is on its way: an answer that waited for it would tell real accounts from
- *            unknown names).
+ *            account's lockout (an unknown name pays the same write on a decoy record, so the answer's
+ *            time does not tell accounts from invented names) and the client's ban.
  *   SESSION  look up a login session (and refresh its idle time).
  *   LOGIN    create or upgrade a session after the login or code page succeeded.
  *   LOGOUT   delete a session.
@@ -29,6 +28,7 @@ struct sk_guard_in {
 	enum sk_guard_kind kind;
 	char user[SK_GUARD_MAX_USER + 1]; /* the presented name ("" when unknown to the users file) */
 	bool user_known;
+	bool named;                    /* AUTH: a password for a name (Basic, the login form), known or not */
 	bool password_ok;
 	bool need_mfa;                 /* AUTH: the behavior (or login page) requires a second factor */
 	bool have_code;

@@ -488,6 +488,7 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 		struct sk_guard_in in;
 		sk_guard_in_init(&in, SK_GJ_AUTH, areq, p->user, NULL, 0);
 		in.password_ok = areq->verify_result == 1 && p->user && !(lockout && areq->guard_locked);
+		in.named = true;
 		if (start_guard(p, io, &in, PH_AUTH) == SK_V_DENY)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 		return SK_V_AGAIN;
