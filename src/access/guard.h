@@ -4,13 +4,18 @@
  *
  * Every function blocks on the store (see state/store.h): the server calls them on the pool's state lane,
  * the command-line tools directly. `now` is ms since the epoch, passed in so tests control the clock.
- * Records are short text values, readable with redis-cli or mdb_dump:
+ * Records are short text values, readable with redis-cli or mdb_dump, each bounded whatever the config
+ * says (docs/internals/state.md has the worst cases):
  *
- *   tally:<user>  "<failures> <latest ms> <from ip>"       no expiry (pam_tally2 keeps it until reset)
- *   fails:<ip>    "<ms> <ms> ..."  the latest max_retry failure times; expires after find_time
+ *   tally:<user>  "<failures> <latest ms> <from ip>"       no expiry (pam_tally2 keeps it until reset);
+ *                                                          only users of the users file get one
+ *   fails:<ip>    "w <unit> <t0 ms> <delta> ..."  the failures still within find_time (at most
+ *                                                 max_retry - 1); expires find_time after the latest
  *   ban:<ip>      "<until ms>"     expires at until (0 = until removed)
  *   totp:<user>   "<step>"         the last accepted time step; expires once no replay can match it
- *   sess:<id>     "<level> <created ms> <last ms> <user>"  expires at created + absolute
+ *   sess:<id>     "<level> <created ms> <last ms> <user>"  expires at the idle or absolute limit, the sooner
+ *
+ * A value that does not decode (damaged, written by something else, too long) reads as absent.
  */
 #ifndef SK_GUARD_H
 #define SK_GUARD_H
@@ -68,8 +73,10 @@ struct sk_session {
 	char user[SK_GUARD_MAX_USER + 1];
 };
 
-/* id: the session id in hex (64 characters). */
-enum sk_store_rc sk_session_put(struct sk_store *st, const char *id, const struct sk_session *s, uint64_t absolute_ms);
+/* id: the session id in hex (64 characters). The record expires at s->last + idle_ms or s->created +
+ * absolute_ms, whichever is sooner. */
+enum sk_store_rc sk_session_put(struct sk_store *st, const char *id, const struct sk_session *s, uint64_t idle_ms,
+				uint64_t absolute_ms);
 /* SK_ST_ABSENT when missing, expired by the store, or idle for longer than idle_ms / older than absolute_ms. */
 enum sk_store_rc sk_session_get(struct sk_store *st, const char *id, uint64_t now, uint64_t idle_ms,
 				uint64_t absolute_ms, struct sk_session *s);

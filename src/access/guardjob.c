@@ -228,7 +228,7 @@ static void work_session(struct sk_guard_job *j, uint64_t now)
 	snprintf(j->session_id, sizeof(j->session_id), "%s", j->in.session_id);
 	if (now - j->session.last >= TOUCH_MS) {
 		j->session.last = now;
-		if (sk_session_put(j->store, j->in.session_id, &j->session, j->absolute_ms) == SK_ST_DOWN)
+		if (sk_session_put(j->store, j->in.session_id, &j->session, j->idle_ms, j->absolute_ms) == SK_ST_DOWN)
 			j->reason = SK_R_STATE_UNAVAILABLE;
 	}
 }
@@ -250,7 +250,7 @@ static void work_login(struct sk_guard_job *j, uint64_t now)
 	}
 	j->session = (struct sk_session){ .level = j->in.level, .created = now, .last = now };
 	snprintf(j->session.user, sizeof(j->session.user), "%s", j->in.user);
-	if (sk_session_put(j->store, j->session_id, &j->session, j->absolute_ms) == SK_ST_DOWN) {
+	if (sk_session_put(j->store, j->session_id, &j->session, j->idle_ms, j->absolute_ms) == SK_ST_DOWN) {
 		j->reason = SK_R_STATE_UNAVAILABLE;
 		return;
 	}

@@ -143,7 +143,7 @@ int sk_cli_ban(int argc, char **argv)
 			rc = 2;
 			goto out;
 		}
-		uint64_t until = ms ? now + ms : 0;
+		uint64_t until = ms ? (ms > UINT64_MAX - now ? UINT64_MAX : now + ms) : 0; /* no wrap into the past */
 		if (sk_ban_add(st, canon, until) == SK_ST_DOWN) {
 			fprintf(stderr, "sekisho: ban: the state store is unreachable\n");
 			goto out;

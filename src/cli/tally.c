@@ -70,7 +70,7 @@ struct sk_store *sk_cli_open_store(const char *cfg_path, struct sk_config **cfg_
 		fprintf(stderr, "%s\n", msg);
 		return NULL;
 	}
-	struct sk_store *st = sk_store_open(cfg->state.path, cfg->state.redis, &err);
+	struct sk_store *st = sk_store_open(cfg->state.path, cfg->state.redis, cfg->state.max_size, &err);
 	if (!st) {
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));

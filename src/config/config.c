@@ -34,6 +34,7 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	cfg->state.path = sk_cfg_resolve(c, "./var");
+	cfg->state.max_size = 1ULL << 30;
 	cfg->access_log.path = sk_strdup("-");
 	cfg->flow_log.interval_ms = 600 * 1000;
 	cfg->flow_log.account_id = sk_strdup("000000000000");
@@ -49,7 +50,6 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	cfg->limits.request_line = 8192;
 	cfg->limits.header_block = 16384;
 	cfg->limits.header_fields = 100;
-	cfg->limits.max_connections = 20000;
 	cfg->timeouts.header_read_ms = 10 * 1000;
 	cfg->timeouts.keepalive_ms = 60 * 1000;
 	cfg->timeouts.send_ms = 60 * 1000;

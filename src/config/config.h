@@ -178,6 +178,7 @@ struct sk_config {
 	struct {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
+		uint64_t max_size; /* state.max_size: the LMDB map in bytes, default 1 GiB */
 	} state;
 	struct {
 		bool present;
@@ -231,7 +232,7 @@ struct sk_config {
 		uint32_t request_line;  /* default 8192 (414 beyond) */
 		uint32_t header_block;  /* default 16384 (431 beyond) */
 		uint32_t header_fields; /* default 100 (431 beyond) */
-		uint32_t max_connections; /* per worker; default 20000 */
+		uint32_t max_connections; /* per worker; 0 (default) = auto: 20000, or what the open-file limit holds */
 	} limits;
 	struct {
 		uint64_t header_read_ms; /* default 10s (408) */

@@ -84,6 +84,9 @@ int sk_cfg_bool(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *ke
 int sk_cfg_uint(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *key, uint64_t min,
 		uint64_t max, uint64_t *out);
 int sk_cfg_duration(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *key, uint64_t *out);
+/* A size in bytes ("64MiB", "1GiB", a bare number of bytes) from min to max. */
+int sk_cfg_size(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *key, uint64_t min, uint64_t max,
+		uint64_t *out);
 /* A file path, resolved against the config file's directory. */
 int sk_cfg_path(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *key, char **out);
 /* A list of strings; each item is checked with check (may be NULL) before it is kept. */

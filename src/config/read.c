@@ -220,6 +220,24 @@ int sk_cfg_duration(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char
 	return 0;
 }
 
+int sk_cfg_size(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *key, uint64_t min, uint64_t max,
+		uint64_t *out)
+{
+	const struct sk_cnode *v = NULL;
+	int r = opt_scalar(c, map, key, "a size", &v);
+	if (r <= 0)
+		return r;
+	uint64_t n;
+	if (sk_parse_size(v->str, &n) == -1 || n < min || n > max) {
+		char d[64];
+		return sk_cfg_fail(c, v,
+				   "'%s' must be a size such as 64MiB or 1GiB, from %" PRIu64 " KiB to %" PRIu64 " KiB, not %s",
+				   key, min >> 10, max >> 10, sk_cfg_describe(v, d, sizeof(d)));
+	}
+	*out = n;
+	return 0;
+}
+
 char *sk_cfg_resolve(const struct sk_cfg_ctx *c, const char *path)
 {
 	if (path[0] == '/')

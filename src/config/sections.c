@@ -84,14 +84,20 @@ static int read_workers(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 
 static int read_state(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 {
-	static const char *const keys[] = { "path", "redis", NULL };
+	static const char *const keys[] = { "path", "redis", "max_size", NULL };
 	const struct sk_cnode *m;
 	int r = section(c, root, "state", keys, &m);
 	if (r <= 0)
 		return r;
 	if (either(c, m, "path", "redis", "'state'") == -1 || sk_cfg_path(c, m, "path", &c->cfg->state.path) == -1 ||
-	    sk_cfg_str(c, m, "redis", &c->cfg->state.redis) == -1)
+	    sk_cfg_str(c, m, "redis", &c->cfg->state.redis) == -1 ||
+	    sk_cfg_size(c, m, "max_size", 1ULL << 20, 1ULL << 40, &c->cfg->state.max_size) == -1)
 		return -1;
+	/* The map is LMDB's; a Redis server's limit is its own maxmemory, which sekisho cannot set. */
+	if (c->cfg->state.redis && sk_cfg_get(m, "max_size") && !sk_cfg_is_null(sk_cfg_get(m, "max_size")))
+		return sk_cfg_fail(c, sk_cfg_get_key(m, "max_size"),
+				   "'max_size' sizes the embedded store (state.path); with 'redis' set Redis's maxmemory "
+				   "instead");
 	const char *url = c->cfg->state.redis;
 	if (url && ((strncmp(url, "redis://", 8) != 0 && strncmp(url, "rediss://", 9) != 0) ||
 		    !printable_word(url))) {

@@ -129,6 +129,35 @@ int sk_parse_duration_ms(const char *s, uint64_t *out_ms)
 	return 0;
 }
 
+int sk_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = {
+		{ "", 0 },	{ "B", 0 },	 { "KiB", 10 }, { "k", 10 }, { "K", 10 }, { "MiB", 20 }, { "m", 20 },
+		{ "M", 20 },	{ "GiB", 30 }, { "g", 30 },	{ "G", 30 },  { "TiB", 40 }, { "t", 40 }, { "T", 40 },
+	};
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	uint64_t v = 0;
+	const char *p = s;
+	while (isdigit((unsigned char)*p)) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -1;
+		*out = v << units[i].shift;
+		return 0;
+	}
+	return -1;
+}
+
 uint64_t sk_now_ms(void)
 {
 	struct timespec ts;

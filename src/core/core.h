@@ -75,6 +75,10 @@ char *sk_strdup(const char *s);
 /* Parses "250ms", "10s", "15m", "1h", "360d", or a bare number of seconds, into milliseconds. */
 int sk_parse_duration_ms(const char *s, uint64_t *out_ms);
 
+/* Parses a size in bytes: a bare number, or one followed by KiB, MiB, GiB or TiB (k, m, g, t as nginx
+ * writes them mean the same: powers of 1024). Rejects anything else, and overflow. */
+int sk_parse_size(const char *s, uint64_t *out);
+
 /* Monotonic and wall-clock time in milliseconds. */
 uint64_t sk_now_ms(void);
 uint64_t sk_wall_ms(void);

@@ -140,6 +140,18 @@ void sk_metrics_set_certificates(const char *const *names, const int64_t *not_af
 	free(old_na);
 }
 
+/* The state store's use (one writer: the sweeping thread). */
+static atomic_bool state_known;
+static atomic_uint_fast64_t state_records, state_bytes, state_max;
+
+void sk_metrics_set_state(uint64_t records, uint64_t bytes, uint64_t max_bytes)
+{
+	atomic_store(&state_records, records);
+	atomic_store(&state_bytes, bytes);
+	atomic_store(&state_max, max_bytes);
+	atomic_store(&state_known, true);
+}
+
 size_t sk_metrics_render(char *out, size_t cap)
 {
 	size_t o = 0;
@@ -183,6 +195,16 @@ size_t sk_metrics_render(char *out, size_t cap)
 		PUT("sekisho_certificate_days_left{name=\"%s\"} %lld\n", cert_names[i], days);
 	}
 	pthread_mutex_unlock(&certs_lock);
+	if (atomic_load(&state_known)) {
+		PUT("# HELP sekisho_state_records Records in the state store, live or expired and awaiting the sweep.\n"
+		    "# TYPE sekisho_state_records gauge\nsekisho_state_records %llu\n"
+		    "# HELP sekisho_state_bytes Bytes of the state store's map in use (what state.max_size bounds).\n"
+		    "# TYPE sekisho_state_bytes gauge\nsekisho_state_bytes %llu\n"
+		    "# HELP sekisho_state_max_bytes The most the state store may hold (state.max_size).\n"
+		    "# TYPE sekisho_state_max_bytes gauge\nsekisho_state_max_bytes %llu\n",
+		    (unsigned long long)atomic_load(&state_records), (unsigned long long)atomic_load(&state_bytes),
+		    (unsigned long long)atomic_load(&state_max));
+	}
 #undef PUT
 	return SK_MIN(o, cap);
 }

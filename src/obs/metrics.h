@@ -51,4 +51,11 @@ void sk_metrics_add_snapshots(int delta);
 int sk_metrics_snapshots(void);
 void sk_metrics_reload(bool ok);
 
+/*
+ * The state store's gauges sekisho_state_records, sekisho_state_bytes and sekisho_state_max_bytes (DESIGN
+ * §4): set by the thread that sweeps the store (every few seconds), read by /metrics as they are, so a
+ * scrape never touches the store. Not shown until first set (a Redis store, or no store, shows none).
+ */
+void sk_metrics_set_state(uint64_t records, uint64_t bytes, uint64_t max_bytes);
+
 #endif

@@ -1391,6 +1391,34 @@ static enum step begin_tunnel(struct sk_conn *c)
 	return STEP_AGAIN;
 }
 
+/*
+ * A waiting tunnel gives back every buffer that holds nothing still to be sent (DESIGN §9: a silent tunnel
+ * holds none); do_tunnel takes them again from the worker's free list when bytes arrive. A buffer behind
+ * pending output (a slow receiver) is kept: that is the backpressure. The request head's slices pointed
+ * into the read buffer: they are forgotten with it (nothing reads them in a tunnel; the log has copies).
+ */
+static void tunnel_release(struct sk_conn *c)
+{
+	struct sk_req *r = c->req;
+	struct sk_worker *w = c->w;
+	if (r->vout.n || r->uout.n)
+		return; /* an output still points into one of them */
+	if (r->ubuf && r->ubuf->off == r->ubuf->len) {
+		sk_buf_put(w, r->ubuf);
+		r->ubuf = NULL;
+	}
+	if (c->rbuf && c->rbuf->off == c->rbuf->len) {
+		sk_buf_put(w, c->rbuf);
+		c->rbuf = NULL;
+		r->hreq.headers = NULL;
+		r->hreq.n_headers = 0;
+	}
+	if (r->hbuf) { /* the heads of the upgrade: long sent */
+		sk_buf_put(w, r->hbuf);
+		r->hbuf = NULL;
+	}
+}
+
 static enum step do_tunnel(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
@@ -1411,6 +1439,7 @@ static enum step do_tunnel(struct sk_conn *c)
 		r->last_io_ms = sk_loop_now(c->w->loop);
 	if (r->u_eof && r->v_eof && !r->vout.n && !r->uout.n)
 		return STEP_CLOSE;
+	tunnel_release(c);
 	return STEP_WAIT;
 }
 
@@ -1453,23 +1482,29 @@ static enum step start_linger(struct sk_conn *c)
 	if (sk_stream_shutdown_write(c->io.fd, c->ssl) == -1)
 		return STEP_CLOSE;
 	c->closing = true;
-	if (!c->rbuf)
-		c->rbuf = sk_buf_get(c->w);
+	if (c->rbuf) { /* what is left in it (pipelined requests) is discarded with the rest */
+		sk_buf_put(c->w, c->rbuf);
+		c->rbuf = NULL;
+	}
 	sk_timer_arm(c->w->loop, &c->timer, LINGER_MS);
 	return STEP_WAIT;
 }
 
 static enum step do_linger(struct sk_conn *c)
 {
-	for (;;) {
-		c->rbuf->off = c->rbuf->len = 0;
+	char sink[4096]; /* bytes to throw away need no buffer of the connection's */
+	while (c->can_read) {
 		/* Plain reads even over TLS: these bytes are thrown away, there is nothing to decrypt. */
-		ssize_t n = read_into(c->io.fd, NULL, c->rbuf, &c->can_read, c->hup);
-		if (n == -1)
+		ssize_t n = sk_stream_read(c->io.fd, NULL, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n == SK_IO_WAIT) {
+			c->can_read = false;
 			return STEP_WAIT;
-		if (n <= 0)
-			return STEP_CLOSE;
+		}
+		return STEP_CLOSE; /* the viewer closed (or failed): done */
 	}
+	return STEP_WAIT;
 }
 
 /* ---- reading request heads ---- */

@@ -53,6 +53,7 @@ struct sk_runtime {
 	struct sk_listener_rt admin;      /* when cfg->admin.present */
 	struct sk_tls_cert *certs;        /* parallel to cfg->certificates, all loaded */
 	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
+	uint32_t max_connections;         /* per worker: the configured value, or sk_max_connections_auto */
 	struct sk_access_env access;      /* IP sets and the country database for the checks */
 	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
 	size_t *beh_base;                 /* per distribution: index of its first behavior */
@@ -74,6 +75,13 @@ void sk_runtime_ref(struct sk_runtime *rt);
 /* Logs a warning for each certificate of rt that expires within 30 days or has expired. */
 void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now);
 void sk_runtime_unref(struct sk_runtime *rt);
+
+#define SK_MAX_CONNECTIONS_AUTO 20000
+/* What `limits.max_connections` means when it is not set: 20000 per worker, or fewer so that the current
+ * open-file limit holds them all (two descriptors a proxied connection, plus listeners and a margin). */
+uint32_t sk_max_connections_auto(const struct sk_config *cfg, unsigned workers);
+/* Descriptors that workers x max_connections need with the listeners and a margin. */
+unsigned long long sk_open_files_needed(const struct sk_config *cfg, unsigned workers, uint32_t max_connections);
 
 /*
  * A worker's reference to a snapshot and its count of connections on it (see worker.c). Only that worker

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <time.h>
@@ -102,6 +103,22 @@ static int build_access(struct sk_runtime *rt, struct sk_err *err)
 	return 0;
 }
 
+unsigned long long sk_open_files_needed(const struct sk_config *cfg, unsigned workers, uint32_t max_connections)
+{
+	unsigned long long n_listen = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	return 2ULL * workers * max_connections + n_listen * workers + 8ULL * workers + 64;
+}
+
+uint32_t sk_max_connections_auto(const struct sk_config *cfg, unsigned workers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return SK_MAX_CONNECTIONS_AUTO;
+	unsigned long long fixed = sk_open_files_needed(cfg, workers, 0);
+	unsigned long long fit = rl.rlim_cur > fixed ? (rl.rlim_cur - fixed) / (2ULL * workers) : 0;
+	return (uint32_t)SK_MAX(SK_MIN(fit, (unsigned long long)SK_MAX_CONNECTIONS_AUTO), 16ULL);
+}
+
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err)
 {
 	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
@@ -109,6 +126,9 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, 
 	sk_metrics_add_snapshots(1);
 	rt->cfg = cfg;
 	rt->generation = generation;
+	rt->max_connections = cfg->limits.max_connections
+				      ? cfg->limits.max_connections
+				      : sk_max_connections_auto(cfg, SK_MIN(SK_MAX(cfg->workers, 1u), (unsigned)SK_MAX_WORKERS));
 	rt->origins = sk_calloc(cfg->n_origins, sizeof(*rt->origins));
 	rt->listeners = sk_calloc(cfg->n_listeners, sizeof(*rt->listeners));
 	for (size_t i = 0; i < cfg->n_origins; i++) {

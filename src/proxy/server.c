@@ -195,9 +195,10 @@ static void retire_sockets(void)
 
 /*
  * Raises the open-file soft limit to the hard limit (the soft one is often 1024, far below what a proxy
- * needs) and warns when max_connections cannot fit: each proxied connection holds two descriptors (viewer
- * and origin), plus the listening sockets and a margin for logs, epoll, eventfds and the state store.
- * Past the limit, accepts pause (worker.c) and connections to origins fail: the operator should know now.
+ * needs) and warns when a configured max_connections cannot fit: each proxied connection holds two
+ * descriptors (viewer and origin), plus the listening sockets and a margin for logs, epoll, eventfds and
+ * the state store. Past the limit, accepts pause (worker.c) and connections to origins fail: the operator
+ * should know now. Left unset, max_connections fits itself to the limit (sk_max_connections_auto).
  */
 static void fit_open_files(const struct sk_config *cfg, unsigned workers)
 {
@@ -216,9 +217,14 @@ static void fit_open_files(const struct sk_config *cfg, unsigned workers)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return;
-	unsigned long long n_listen = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
-	unsigned long long need = 2ULL * workers * cfg->limits.max_connections + n_listen * workers +
-				  8ULL * workers + 64;
+	if (!cfg->limits.max_connections) { /* auto: fitted to the limit, said once when it is lower */
+		uint32_t n = sk_max_connections_auto(cfg, workers);
+		if (n < SK_MAX_CONNECTIONS_AUTO)
+			sk_info("limits.max_connections: %u per worker (what the open-file limit %llu holds for %u "
+				"workers)", n, (unsigned long long)rl.rlim_cur, workers);
+		return;
+	}
+	unsigned long long need = sk_open_files_needed(cfg, workers, cfg->limits.max_connections);
 	if (need > rl.rlim_cur)
 		sk_warn("open-file limit %llu cannot hold limits.max_connections %u x %u workers (each proxied "
 			"connection needs 2 descriptors: %llu with listeners and margin); past the limit accepts "

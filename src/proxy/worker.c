@@ -126,7 +126,7 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 			return;
 		}
 		/* Bans do not apply to the admin listener: the operator must not lock themselves out. */
-		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= cfg->limits.max_connections ||
+		if (!sk_acl_allows(l, (struct sockaddr *)&ss) || w->n_conns >= w->rt->max_connections ||
 		    (!admin && sk_bans_check(w->id, &w->bans, (struct sockaddr *)&ss))) {
 			sk_metrics_add(w->id, SK_M_REJECTED, 1);
 			close(fd);

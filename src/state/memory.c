@@ -114,6 +114,38 @@ static enum sk_store_rc mem_scan(struct sk_store *st, const char *prefix, sk_sto
 	return SK_ST_OK;
 }
 
+static enum sk_store_rc mem_sweep(struct sk_store *st, uint64_t *removed)
+{
+	struct mem_store *m = (struct mem_store *)st;
+	uint64_t n = 0;
+	pthread_mutex_lock(&m->mu);
+	for (struct entry **pp = &m->head; *pp;) {
+		if (live(m, *pp)) {
+			pp = &(*pp)->next;
+		} else {
+			unlink_free(pp);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (removed)
+		*removed = n;
+	return SK_ST_OK;
+}
+
+static int mem_usage(struct sk_store *st, struct sk_store_usage *u)
+{
+	struct mem_store *m = (struct mem_store *)st;
+	memset(u, 0, sizeof(*u));
+	pthread_mutex_lock(&m->mu);
+	for (struct entry *e = m->head; e; e = e->next) {
+		u->records++;
+		u->bytes += e->len;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
 static void mem_close(struct sk_store *st)
 {
 	struct mem_store *m = (struct mem_store *)st;
@@ -129,6 +161,8 @@ static const struct sk_store_ops mem_ops = {
 	.update = mem_update,
 	.del = mem_del,
 	.scan = mem_scan,
+	.sweep = mem_sweep,
+	.usage = mem_usage,
 	.close = mem_close,
 };
 

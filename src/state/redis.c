@@ -26,6 +26,9 @@
 #define RETRY_MS 250
 #define UPDATE_TRIES 32
 #define PREFIX "sekisho:"
+/* Redis refuses a PXAT past its own range (a ban_time of 10^11 days gets there): such a key is written
+ * without one, and the value's own expiry, which decode checks, still ends it. Year 10000. */
+#define MAX_PXAT 253402300800000ULL
 
 struct rconn {
 	struct rconn *next;
@@ -237,7 +240,7 @@ static enum sk_store_rc r_update(struct sk_store *st, const char *key, sk_store_
 		} else {
 			SK_ASSERT((size_t)n <= SK_STORE_MAX_VALUE);
 			wr64(buf, expires);
-			if (expires)
+			if (expires && expires < MAX_PXAT)
 				redisAppendCommand(rc->c, "SET %s %b PXAT %llu", k, buf, (size_t)n + 8,
 						   (unsigned long long)expires);
 			else
@@ -254,9 +257,18 @@ static enum sk_store_rc r_update(struct sk_store *st, const char *key, sk_store_
 		}
 		bool committed = ok && reps[2] && reps[2]->type == REDIS_REPLY_ARRAY;
 		bool raced = ok && reps[2] && reps[2]->type == REDIS_REPLY_NIL;
+		/* EXEC answers an array even when the command inside failed (an error is then its element). */
+		bool refused = committed && (reps[2]->elements != 1 || reps[2]->element[0]->type == REDIS_REPLY_ERROR);
+		if (refused)
+			sk_error("state store: redis refused the update of %s: %s", key,
+				 reps[2]->elements == 1 ? reps[2]->element[0]->str : "unexpected reply");
 		for (int i = 0; i < 3; i++)
 			if (reps[i])
 				freeReplyObject(reps[i]);
+		if (refused) {
+			conn_put(r, rc, false);
+			return SK_ST_DOWN;
+		}
 		if (committed) {
 			conn_put(r, rc, false);
 			return SK_ST_OK;
@@ -360,6 +372,15 @@ broken:
 	return SK_ST_DOWN;
 }
 
+/* Every record with an expiry was written with PXAT: Redis deletes it by itself, nothing to sweep here. */
+static enum sk_store_rc r_sweep(struct sk_store *st, uint64_t *removed)
+{
+	(void)st;
+	if (removed)
+		*removed = 0;
+	return SK_ST_OK;
+}
+
 static void r_close(struct sk_store *st)
 {
 	struct redis_store *r = (struct redis_store *)st;
@@ -380,6 +401,7 @@ static const struct sk_store_ops redis_ops = {
 	.update = r_update,
 	.del = r_del,
 	.scan = r_scan,
+	.sweep = r_sweep,
 	.close = r_close,
 };
 

@@ -13,11 +13,11 @@ uint64_t sk_store_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-struct sk_store *sk_store_open(const char *dir, const char *redis_url, struct sk_err *err)
+struct sk_store *sk_store_open(const char *dir, const char *redis_url, uint64_t max_size, struct sk_err *err)
 {
 	if (redis_url)
 		return sk_store_open_redis(redis_url, err);
-	return sk_store_open_lmdb(dir ? dir : "./var", err);
+	return sk_store_open_lmdb(dir ? dir : "./var", max_size, err);
 }
 
 struct put_arg {

@@ -31,7 +31,9 @@ def open_files_limit(pid):
 
 
 def test_emfile_pauses_accept_without_spinning(sekisho, origin):
-    sk = sekisho(simple_config(origin.port, workers=2), nofile=(64, 64))
+    # max_connections set above what 64 descriptors hold (left unset, it would fit itself to the limit and
+    # sekisho would refuse connections at accept before ever meeting EMFILE).
+    sk = sekisho(simple_config(origin.port, workers=2, limits={"max_connections": 1000}), nofile=(64, 64))
     assert requests.get(sk.url + "/before", headers={"Host": "app.test"}, timeout=5).status_code == 200
 
     # More connections than the process can hold: the kernel queues them, sekisho accepts until EMFILE.
@@ -77,6 +79,26 @@ def test_start_raises_soft_limit_and_warns_when_max_connections_cannot_fit(sekis
     err = sk.stderr_text()
     assert "open-file limit 256 cannot hold limits.max_connections 1000 x 2 workers" in err, err[-2000:]
     assert requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5).status_code == 200
+
+
+def test_unset_max_connections_fits_itself_to_the_limit(sekisho, origin):
+    sk = sekisho(simple_config(origin.port, workers=2), nofile=(256, 256))
+    err = sk.stderr_text()
+    assert "cannot hold" not in err, err[-2000:]
+    # (256 - 1 listener x 2 workers - 8 x 2 workers - 64) / (2 descriptors x 2 workers) = 43
+    assert "limits.max_connections: 43 per worker (what the open-file limit 256 holds for 2 workers)" in err, err
+    held = []
+    try:
+        # 2 workers x 43: the kernel spreads connections over the workers, so well over 86 must see refusals
+        # (closed at accept) rather than EMFILE.
+        for _ in range(120):
+            held.append(socket.create_connection((HOST, sk.port()), timeout=5))
+        time.sleep(1.0)
+        assert EMFILE_TEXT not in sk.stderr_text()
+    finally:
+        for s in held:
+            s.close()
+    assert requests.get(sk.url + "/after", headers={"Host": "app.test"}, timeout=5).status_code == 200
 
 
 def test_no_warning_when_max_connections_fits(sekisho, origin):

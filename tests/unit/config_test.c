@@ -378,7 +378,7 @@ static void test_defaults_empty(void **state)
 		assert_int_equal(cfg->limits.request_line, 8192);
 		assert_int_equal(cfg->limits.header_block, 16384);
 		assert_int_equal(cfg->limits.header_fields, 100);
-		assert_int_equal(cfg->limits.max_connections, 20000);
+		assert_int_equal(cfg->limits.max_connections, 0); /* auto: sk_max_connections */
 		assert_int_equal(cfg->timeouts.header_read_ms, 10000);
 		assert_int_equal(cfg->timeouts.keepalive_ms, 60000);
 		assert_int_equal(cfg->timeouts.send_ms, 60000);
@@ -806,6 +806,36 @@ static void test_durations(void **state)
 		snprintf(yaml, sizeof(yaml), "timeouts:\n  send: \"%s\"\n", bad[i]);
 		expect_err(yaml, 2, 9, "'send' must be a duration such as 250ms, 10s, 15m, 1h or 360d");
 	}
+}
+
+/* state.max_size: the LMDB map, as a size with a binary unit; default 1 GiB; only with the embedded store. */
+static void test_state_max_size(void **state)
+{
+	struct sk_config *cfg = load_ok("workers: 1\n");
+	assert_int_equal(cfg->state.max_size, 1ull << 30);
+	sk_config_free(cfg);
+	static const struct {
+		const char *text;
+		uint64_t bytes;
+	} good[] = { { "64MiB", 64ull << 20 }, { "1GiB", 1ull << 30 }, { "2g", 2ull << 30 }, { "512m", 512ull << 20 },
+		     { "1TiB", 1ull << 40 }, { "1048576", 1ull << 20 }, { "4096KiB", 4ull << 20 } };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), "state: { path: ./v, max_size: %s }\n", good[i].text);
+		cfg = load_ok(yaml);
+		assert_int_equal(cfg->state.max_size, good[i].bytes);
+		sk_config_free(cfg);
+	}
+	static const char *const bad[] = { "64MB", "1.5GiB", "-1GiB", "GiB", "1 GiB", "1023KiB", "2TiB",
+					   "99999999999999999999", "16777216TiB" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), "state:\n  max_size: \"%s\"\n", bad[i]);
+		expect_err(yaml, 2, 13, "'max_size' must be a size such as 64MiB or 1GiB");
+	}
+	expect_err("state:\n  max_size: [1]\n", 2, 13, "'max_size' must be a size");
+	expect_err("state:\n  redis: redis://127.0.0.1:6379/0\n  max_size: 64MiB\n", 3, 3,
+		   "'max_size' sizes the embedded store");
 }
 
 static void test_addr_parse(void **state)
@@ -1340,6 +1370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ip_set_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_behaviors_and_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
