@@ -97,7 +97,7 @@ struct sk_access_req {
 	char guard_user[129];           /* SESSION: the session's user */
 	char session_buf[65];           /* SESSION/LOGIN: the session id */
 	bool guard_locked;              /* LOCK: the account is locked: its password must not be verified */
-	bool guard_settled;             /* LOCK: no failure on record or being written: a success needs no AUTH job */
+	bool guard_settled;             /* LOCK: no failure on record: a success needs no AUTH job */
 	/* internal to the auth stage */
 	uint8_t auth_phase;
 	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */

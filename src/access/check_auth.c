@@ -166,9 +166,9 @@ static enum sk_verdict guard(struct sk_access_req *req, const struct sk_access_e
 	return SK_V_AGAIN;
 }
 
-/* After the password: lockout, the code, the failure counts. */
-/* named: the credential was a password for a name (its failure counts toward that name's lockout, or the
- * decoy write for an unknown name); false for API keys and malformed credentials. */
+/* After the password: lockout, the code, the failure counts. named: the credential was a password for a
+ * name (its failure counts toward that name's lockout, or the decoy write for an unknown name); false for
+ * API keys and malformed credentials. */
 static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_access_env *env,
 				    struct sk_access_req *req, bool ok, bool named)
 {
@@ -179,7 +179,8 @@ static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_
 		return deny(req, SK_R_BAD_CREDENTIALS);
 	}
 	if (ok && req->user && s->lockout && req->guard_settled && !s->mfa) {
-		/* No failure on record or in flight: nothing to check again or reset. */
+		/* LOCK saw no failure on record: nothing to reset (a failure since is the usual race of
+		 * concurrent guesses, see access.md). */
 		if (req->remember)
 			sk_verify_remember(req->verifier, env->generation, req->verify_key);
 		return user_verified(s, req);
