@@ -17,6 +17,9 @@ static int usage(FILE *out)
 		     "       sekisho tally -c FILE [--user U] [--reset]   lockout failures per account\n"
 		     "       sekisho ban -c FILE list | add IP [--for 1h] | remove IP\n"
 		     "       sekisho cert -c FILE add NAME --cert F --key F [--chain F] | list | delete NAME\n"
+		     "       sekisho policy simulate -c FILE (--user U [--groups a,b] | --key NAME) --method M --url URL\n"
+		     "              [--ip IP] [--context k=v]...   which statement decides, and why\n"
+		     "       sekisho policy check FILE      validate a policy document\n"
 		     "       sekisho version\n");
 	return out == stderr ? 2 : 0;
 }
@@ -44,6 +47,8 @@ int main(int argc, char **argv)
 		return sk_cli_tally(argc - 2, argv + 2);
 	if (strcmp(cmd, "ban") == 0)
 		return sk_cli_ban(argc - 2, argv + 2);
+	if (strcmp(cmd, "policy") == 0)
+		return sk_cli_policy(argc - 2, argv + 2);
 	if (strcmp(cmd, "cert") == 0)
 		return sk_cli_cert(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

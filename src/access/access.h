@@ -28,6 +28,15 @@ struct sk_waiter;
 struct sk_loop;
 struct sk_store;
 struct sk_guard_job;
+struct sk_jwt_env;
+struct sk_policy;
+
+/* The policy documents attached to one identity (its own, then its groups'), without repeats. */
+struct sk_policy_set {
+	const struct sk_policy **docs;
+	size_t n;
+	bool country; /* one of them reads sk:Country: look the client's country up */
+};
 
 /* Resources shared by the checks of one snapshot. */
 struct sk_access_env {
@@ -37,15 +46,23 @@ struct sk_access_env {
 	struct sk_geo *geo;        /* NULL when no geoip.database */
 	struct sk_users *users;    /* NULL when no users file */
 	struct sk_apikeys *apikeys; /* NULL when no API-key file */
+	struct sk_jwt_env *jwt;    /* NULL when no jwt issuers */
 	struct sk_store *store;    /* the process's state store (not owned), or NULL when nothing needs one */
 	bool totp_ready;           /* totp_key holds totp.key_file's key */
 	uint8_t totp_key[32];
 	bool session_ready;        /* session_key holds session.key_file's key */
 	uint8_t session_key[32];
+	bool check_only;           /* built by check-config (sk_access_env_check): never serves, has no store */
+	struct sk_policy **policies;         /* parallel to cfg->policies */
+	struct sk_policy_set *user_policies; /* parallel to the users store; NULL when no policy is configured */
+	struct sk_policy_set *key_policies;  /* parallel to the API-key store; NULL likewise */
 };
 
 /* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
 bool sk_access_needs_state(const struct sk_config *cfg);
+/* With a local store (LMDB), state.path must be a directory or one that can be made: its parent exists.
+ * Returns 0, or -1 with err at state.path. Called before the store is opened, and by check-config. */
+int sk_access_check_state_path(const struct sk_config *cfg, struct sk_err *err);
 /* The store for the snapshots to come (set by the server before building one). */
 void sk_access_set_store(struct sk_store *st);
 
@@ -53,7 +70,19 @@ void sk_access_set_store(struct sk_store *st);
  * snapshot owns the result. Returns 0, or -1 with err filled. */
 int sk_access_env_init(struct sk_access_env *env, const struct sk_config *cfg, uint64_t generation,
 		       struct sk_err *err);
+/* The same loads and checks for `check-config`: nothing is created (the session key, state.path) and no
+ * store is set; what run would fail to create is refused here with the same message. */
+int sk_access_env_check(struct sk_access_env *env, const struct sk_config *cfg, struct sk_err *err);
 void sk_access_env_fini(struct sk_access_env *env);
+
+/* A verified token's identity (auth method jwt), filled by jwtauth.c. */
+struct sk_jwt_ident {
+	const void *issuer;    /* the snapshot's issuer (jwtauth.c) */
+	char user[129];        /* the issuer's user_claim */
+	char groups[512];      /* from groups_claim, comma-separated as in X-Auth-Groups */
+	char headers[1024];    /* "Name: value\r\n" lines from the issuer's claim headers */
+	uint16_t headers_len;
+};
 
 /* The viewer's TLS client certificate, as the listener judged it (listeners with tls.client_ca). */
 enum sk_client_cert { SK_CC_NONE = 0, SK_CC_UNTRUSTED, SK_CC_VERIFIED };
@@ -78,14 +107,22 @@ struct sk_access_req {
 	struct sk_verifier *verifier; /* the worker's (verify.c) */
 	/* Called on the loop thread when a stage that answered AGAIN can run again. */
 	void (*resume)(struct sk_access_req *req);
+	struct sk_jwt_ident *jwt_buf; /* where a verified token's identity goes (kept out of this struct, which is
+				       * zeroed per request, so it costs nothing unless a token is used); NULL
+				       * = tokens cannot be taken */
 	uint8_t client_cert;         /* enum sk_client_cert */
 	const char *client_cert_ids; /* VERIFIED: identities (subject CN, then SAN e-mails), each NUL-terminated,
 				      * ended by an empty one */
+	struct sk_slice host;        /* the viewer's Host (as sent), the normalised path and the raw query: */
+	struct sk_slice path;        /* what policies see of the request (sk_policy_ctx) */
+	struct sk_slice query;
+	bool secure;                 /* the viewer's connection is TLS (sk:SecureTransport) */
 	/* outputs */
 	enum sk_reason reason; /* set by a stage that denies */
 	char country[3];       /* filled by the geo stage; "" = unknown */
 	const struct sk_user *user;     /* authenticated user, or NULL */
 	const struct sk_apikey *apikey; /* authenticated API key, or NULL */
+	const struct sk_jwt_ident *jwt; /* verified token (== jwt_buf), or NULL */
 	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
 	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
@@ -106,7 +143,15 @@ struct sk_access_req {
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
 	bool remember;            /* with lockout: cache verify_key once the account is known to be unlocked */
 	uint8_t verify_key[32];   /* the credential's cache key (a keyed hash; no secret) */
+	/* the policy stage's outcome, for the access log */
+	uint8_t policy;           /* enum sk_access_policy_log */
+	const char *policy_sid;   /* the deciding statement's Sid (belongs to the snapshot), or NULL */
 };
+
+/* What the access log says of policies for one request. */
+enum sk_access_policy_log { SK_APOL_NONE = 0, SK_APOL_ALLOW, SK_APOL_DENY, SK_APOL_WOULD_DENY };
+/* "allow", "deny", "would_deny", or NULL when no policy was evaluated. */
+const char *sk_access_policy_label(uint8_t policy);
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */
 void sk_access_req_cancel(struct sk_access_req *req);

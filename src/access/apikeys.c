@@ -92,6 +92,7 @@ static void free_key(struct sk_apikey *k)
 	free(k->name);
 	sk_keyfile_strlist_free(k->groups, k->n_groups);
 	free(k->owner);
+	sk_keyfile_strlist_free(k->policies, k->n_policies);
 }
 
 /* Reads one entry `name: { sha256, groups, created, owner }` into k. Returns 0 or -1. */
@@ -149,8 +150,11 @@ static int parse_entry(struct sk_keyfile *kf, struct fy_node *key, struct fy_nod
 		} else if (IS("owner")) {
 			if (!sk_keyfile_is_null(v) && sk_keyfile_string(kf, v, field, &k->owner) == -1)
 				return -1;
+		} else if (IS("policies")) {
+			if (sk_keyfile_strlist(kf, v, field, &k->policies, &k->n_policies) == -1)
+				return -1;
 		} else {
-			return sk_keyfile_fail(kf, kn, "%s: unknown key '%.*s' (expected sha256, groups, created, owner)",
+			return sk_keyfile_fail(kf, kn, "%s: unknown key '%.*s' (expected sha256, groups, created, owner, policies)",
 					       what, (int)SK_MIN(kl, 64u), ks);
 		}
 #undef IS
@@ -280,6 +284,12 @@ const struct sk_apikey *sk_apikeys_at(const struct sk_apikeys *t, size_t i)
 {
 	SK_ASSERT(i < t->n);
 	return &t->keys[i];
+}
+
+size_t sk_apikeys_index(const struct sk_apikeys *t, const struct sk_apikey *key)
+{
+	SK_ASSERT(key >= t->keys && key < t->keys + t->n);
+	return (size_t)(key - t->keys);
 }
 
 bool sk_apikey_in_group(const struct sk_apikey *key, const char *group)

@@ -30,6 +30,8 @@ struct sk_apikey {
 	size_t n_groups;
 	int64_t created; /* unix seconds at UTC midnight, 0 = unknown */
 	char *owner;     /* a user name, or NULL */
+	char **policies; /* names in the config's `policies` (checked when the snapshot is built) */
+	size_t n_policies;
 	int line;        /* 1-based line of the entry */
 };
 
@@ -48,6 +50,8 @@ const struct sk_apikey *sk_apikeys_find(const struct sk_apikeys *k, const char *
 const struct sk_apikey *sk_apikeys_by_name(const struct sk_apikeys *k, const char *name);
 size_t sk_apikeys_count(const struct sk_apikeys *k);
 const struct sk_apikey *sk_apikeys_at(const struct sk_apikeys *k, size_t i);
+/* The index of a key of this store (the inverse of sk_apikeys_at), for tables kept beside the store. */
+size_t sk_apikeys_index(const struct sk_apikeys *k, const struct sk_apikey *key);
 
 bool sk_apikey_in_group(const struct sk_apikey *key, const char *group);
 /* True for 1-64 characters of [A-Za-z0-9_.-]. */

@@ -1,10 +1,13 @@
 /*
- * check_auth.c — `access.auth: [basic, api_key, client_cert]` (DESIGN §3): who the viewer is.
+ * check_auth.c — `access.auth: [basic, api_key, session, client_cert, jwt]` (DESIGN §3): who the viewer is.
  *
  * A client certificate (verified by the listener against its tls.client_ca) names a user by its subject
  * CN, else by one of its SAN e-mails; it is looked at first. Presented but untrusted, or naming nobody:
  * bad_credentials, unless the behavior also takes Basic or API-key credentials and the request carries
  * some (then those decide).
+ *
+ * A bearer value that is a JWS goes to the token check (jwtauth.c: signature and claims on the loop, with
+ * the worker's verified-credential cache in front); any other bearer value is an API key.
  *
  * API keys are looked up by SHA-256 at once (no slow hash is involved). Basic credentials are checked
  * against the cache of verified credentials first; otherwise the slow hash runs on the blocking pool
@@ -35,9 +38,11 @@
 #include "access/apikeys.h"
 #include "access/credentials.h"
 #include "access/guardjob.h"
+#include "access/jwtauth.h"
 #include "access/session.h"
 #include "access/users.h"
 #include "access/verify.h"
+#include "core/log.h"
 
 struct auth_state {
 	bool basic;
@@ -47,6 +52,7 @@ struct auth_state {
 	bool guard;         /* verified passwords go through a state-store job */
 	bool lockout;       /* the account's tally is read before its password is verified */
 	bool client_cert;
+	bool jwt;
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
@@ -73,13 +79,16 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 		case SK_AUTH_CLIENT_CERT:
 			s->client_cert = true;
 			break;
+		case SK_AUTH_JWT:
+			s->jwt = true;
+			break;
 		default:
 			free(s);
 			return sk_err_set(err, env->cfg->path, 0, 0,
 					  "unknown auth method");
 		}
 	}
-	if (s->session && (!env->session_ready || !env->store || !env->users)) {
+	if (s->session && (!env->session_ready || (!env->store && !env->check_only) || !env->users)) {
 		free(s);
 		return sk_err_set(err, env->cfg->path, 0, 0, "auth: [session] needs users, session.key_file and "
 				  "the state store");
@@ -89,6 +98,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 	s->lockout = s->guard && env->cfg->lockout.present && env->cfg->lockout.deny > 0;
 	SK_ASSERT(!(s->basic || s->client_cert) || env->users); /* the config loader requires users */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
+	SK_ASSERT(!s->jwt || env->jwt);         /* and issuers for jwt */
 	s->max_age_s = env->cfg->users.password_max_age_ms / 1000;
 	*state = s;
 	return 0;
@@ -241,6 +251,26 @@ static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_
 	return guard(req, env, &in, PHASE_SESSION);
 }
 
+/* auth: [jwt]: a bearer JWS, checked on the loop (a signature check costs tens of microseconds, and the
+ * worker's cache makes a repeated token a hash lookup). A failure counts like a wrong password. */
+static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_access_env *env,
+			       struct sk_access_req *req, struct sk_slice tok)
+{
+	SK_ASSERT(req->jwt_buf);
+	enum sk_jwt_result r = sk_jwt_env_authenticate(env->jwt, req->verifier, env->generation, tok.ptr, tok.len,
+						       (int64_t)time(NULL), req->jwt_buf);
+	if (r != SK_JWT_OK) {
+		sk_info("bearer token refused: %s", sk_jwt_result_text(r));
+		req->user = NULL;
+		return after_verify(s, env, req, false);
+	}
+	req->jwt = req->jwt_buf;
+	req->method = "jwt";
+	if (!sk_jwt_ident_forward_token(req->jwt))
+		req->consumed |= SK_CONSUMED_AUTHORIZATION;
+	return SK_V_NEXT;
+}
+
 static enum sk_verdict auth_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
 {
 	const struct auth_state *s = state;
@@ -275,7 +305,9 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 			return deny(req, req->client_cert == SK_CC_NONE ? SK_R_AUTH_REQUIRED : SK_R_BAD_CREDENTIALS);
 	}
 	struct sk_cred cred;
-	sk_cred_read(req->hreq, s->basic, s->api_key, &cred);
+	sk_cred_read(req->hreq, s->basic, s->api_key || s->jwt, &cred);
+	if (cred.kind == SK_CRED_TOKEN && !s->api_key && !cred.bearer)
+		cred.kind = SK_CRED_NONE; /* X-Api-Key where only tokens are taken: not a credential here */
 	switch (cred.kind) {
 	case SK_CRED_NONE:
 		if (s->session)
@@ -287,6 +319,13 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 		req->user = NULL;
 		return after_verify(s, env, req, false, false);
 	case SK_CRED_TOKEN: {
+		/* A bearer value of three base64url parts is a token; anything else is an API key (DESIGN §3). */
+		if (s->jwt && cred.bearer && sk_jwt_is_jws(cred.token.ptr, cred.token.len))
+			return jwt_run(s, env, req, cred.token);
+		if (!s->api_key) {
+			req->user = NULL;
+			return after_verify(s, env, req, false);
+		}
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
 		if (!k) {
 			req->user = NULL;

@@ -14,8 +14,14 @@ static int mfa_compile(const struct sk_access *a, const struct sk_access_env *en
 		return 0;
 	if (a->n_auth == 0)
 		return sk_err_set(err, env->cfg->path, 0, 0, "mfa: required needs an auth method (basic or session)");
+	const struct sk_config *cfg = env->cfg;
+	if (!env->totp_ready && cfg->totp.key_file)
+		return sk_err_set(err, cfg->path, cfg->totp.key_file_pos.line, cfg->totp.key_file_pos.col,
+				  "mfa: required needs totp.key_file %s, which does not exist yet (create it by enrolling a "
+				  "user: sekisho totp -c FILE enroll USER)",
+				  cfg->totp.key_file);
 	if (!env->totp_ready)
-		return sk_err_set(err, env->cfg->path, 0, 0,
+		return sk_err_set(err, env->cfg->path, a->mfa_pos.line, a->mfa_pos.col,
 				  "mfa: required needs totp.key_file (create it by enrolling a user: sekisho totp -c "
 				  "FILE enroll USER)");
 	*state = (void *)1; /* no state: the stage only reads the request */

@@ -66,7 +66,7 @@ static bool has_ctl(const char *p, size_t n)
 
 static bool token_ok(struct sk_slice t)
 {
-	if (t.len == 0 || t.len > 512)
+	if (t.len == 0 || t.len > SK_CRED_TOKEN_MAX)
 		return false;
 	for (size_t i = 0; i < t.len; i++)
 		if ((unsigned char)t.ptr[i] <= 0x20 || (unsigned char)t.ptr[i] >= 0x7f)

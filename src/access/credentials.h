@@ -12,6 +12,7 @@
 #include "http/h1.h"
 
 #define SK_CRED_MAX 1024 /* decoded user:password bytes; longer is malformed */
+#define SK_CRED_TOKEN_MAX 8192 /* a bearer token or API key: room for a signed JWT (RS256 with claims) */
 
 enum sk_cred_kind {
 	SK_CRED_NONE = 0,  /* no credentials of an accepted kind */
@@ -31,7 +32,8 @@ struct sk_cred {
 /*
  * Looks for credentials of the kinds accepted: basic (Authorization: Basic), token (Authorization:
  * Bearer, X-Api-Key). Several Authorization fields are malformed. A Basic user-id must be non-empty; no
- * control characters are allowed in user or password (RFC 7617 §2); tokens are 1..512 visible ASCII.
+ * control characters are allowed in user or password (RFC 7617 §2); tokens are 1..SK_CRED_TOKEN_MAX visible
+ * ASCII.
  */
 void sk_cred_read(const struct sk_h1_request *req, bool basic, bool token, struct sk_cred *out);
 

@@ -21,13 +21,6 @@ struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct 
 	struct sk_pipeline *p = sk_calloc(1, sizeof(*p) + sk_n_checks * sizeof(struct stage));
 	if (!a->present)
 		return p;
-	/* Refuse what this version cannot enforce rather than pass requests it was asked to check. */
-	if (a->policy) {
-		free(p);
-		sk_err_set(err, env->cfg->path, 0, 0, "access.policy is not available in this version yet; remove it "
-			   "(requests would otherwise pass unchecked)");
-		return NULL;
-	}
 	for (size_t i = 0; i < sk_n_checks; i++) {
 		void *state = NULL;
 		if (sk_checks[i]->compile(a, env, &state, err) == -1) {

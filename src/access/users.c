@@ -82,6 +82,7 @@ static void free_user(struct sk_user *r)
 	free(r->hash);
 	sk_keyfile_strlist_free(r->groups, r->n_groups);
 	free(r->totp);
+	sk_keyfile_strlist_free(r->policies, r->n_policies);
 }
 
 /*
@@ -162,12 +163,15 @@ static int parse_yaml(struct load *l, const char *buf, size_t len)
 			} else if (IS("totp")) {
 				if (!sk_keyfile_is_null(v) && sk_keyfile_string(&kf, v, field, &r->totp) == -1)
 					goto out;
+			} else if (IS("policies")) {
+				if (sk_keyfile_strlist(&kf, v, field, &r->policies, &r->n_policies) == -1)
+					goto out;
 			} else if (IS("password_changed")) {
 				if (!sk_keyfile_is_null(v) && sk_keyfile_date(&kf, v, field, &r->password_changed) == -1)
 					goto out;
 			} else {
 				sk_keyfile_fail(&kf, k, "%s: unknown key '%.*s' (expected password, groups, totp, "
-					       "password_changed)", what, (int)SK_MIN(kl, 64u), ks);
+					       "password_changed, policies)", what, (int)SK_MIN(kl, 64u), ks);
 				goto out;
 			}
 #undef IS
@@ -375,6 +379,12 @@ const struct sk_user *sk_users_at(const struct sk_users *u, size_t i)
 {
 	SK_ASSERT(i < u->n);
 	return &u->users[i];
+}
+
+size_t sk_users_index(const struct sk_users *u, const struct sk_user *user)
+{
+	SK_ASSERT(user >= u->users && user < u->users + u->n);
+	return (size_t)(user - u->users);
 }
 
 const char *sk_users_dummy_hash(const struct sk_users *u)

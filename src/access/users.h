@@ -35,6 +35,8 @@ struct sk_user {
 	char **groups;            /* n_groups strings (none for htpasswd) */
 	size_t n_groups;
 	char *totp;               /* opaque encrypted TOTP secret ("enc:..."), or NULL */
+	char **policies;          /* names in the config's `policies` (checked when the snapshot is built) */
+	size_t n_policies;
 	int64_t password_changed; /* unix seconds (UTC midnight of the date), 0 = unknown */
 	int line;                 /* 1-based line of the user's entry, for messages */
 	bool pad;                 /* its hash costs less than the stand-in: failures are padded (sk_users_pad_ns) */
@@ -63,6 +65,8 @@ const struct sk_user *sk_users_find(const struct sk_users *u, const char *name, 
 /* Users in file order: index 0 .. sk_users_count() - 1. */
 size_t sk_users_count(const struct sk_users *u);
 const struct sk_user *sk_users_at(const struct sk_users *u, size_t i);
+/* The index of a user of this store (the inverse of sk_users_at), for tables kept beside the store. */
+size_t sk_users_index(const struct sk_users *u, const struct sk_user *user);
 
 /* A hash like the file's costliest (kind and parameters, sk_hash_costliest), made at load, to verify an
  * unknown user's password (and a locked account's) against: a wrong name then costs at least what any

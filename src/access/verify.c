@@ -130,6 +130,14 @@ bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]
 	return e->gen == gen && e->expires > sk_loop_now(v->loop) && sk_ct_eq(e->key, key, 32);
 }
 
+void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32])
+{
+	struct cache_entry *e = slot(v, key);
+	memcpy(e->key, key, 32);
+	e->gen = gen;
+	e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
+}
+
 static void work(struct sk_job *job)
 {
 	struct verification *ver = SK_CONTAINER_OF(job, struct verification, job);

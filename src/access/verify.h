@@ -36,6 +36,10 @@ void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, 
 /* True when key was verified successfully within the TTL for this generation. */
 bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
+/* Remembers key as verified for generation gen, for the TTL (a check done on the loop, such as a token's
+ * signature). */
+void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
+
 /*
  * Starts (or joins) the verification of pw against hash for req; req->resume is called later on the
  * loop thread with req->verify_result set (1 match, 0 mismatch). Only a verification of the same key

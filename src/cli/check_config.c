@@ -1,8 +1,9 @@
 /*
  * check_config.c — `sekisho check-config -c FILE`: loads the configuration exactly as `run` would and
  * reports the first problem as FILE:LINE:COL: message. The only place of the config path that prints.
- * Invariants: nothing is started, bound or opened apart from what loading reads; exit 0 OK, 1 invalid,
- * 2 usage.
+ * Beyond the file itself it builds the runtime snapshot as `run` does (sk_runtime_check: the same code, so
+ * the same refusals and messages): certificates, users, API keys, the country database, key files.
+ * Invariants: nothing is started, bound, created or opened for writing; exit 0 OK, 1 invalid, 2 usage.
  */
 #include "cli/cli.h"
 
@@ -11,6 +12,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "proxy/proxy.h"
 
 static int usage(void)
 {
@@ -45,13 +47,12 @@ int sk_cli_check_config(int argc, char **argv)
 
 	struct sk_err err = { 0 };
 	struct sk_config *cfg = sk_config_load(file, &err);
-	if (!cfg) {
+	if (!cfg || sk_runtime_check(cfg, &err) == -1) {
 		char line[sizeof(err.file) + sizeof(err.msg) + 32];
 		sk_err_format(&err, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 		return 1;
 	}
-	sk_config_free(cfg);
 	printf("configuration OK\n");
 	return 0;
 }

@@ -14,6 +14,7 @@ int sk_cli_totp(int argc, char **argv);
 int sk_cli_cert(int argc, char **argv);
 int sk_cli_tally(int argc, char **argv);
 int sk_cli_ban(int argc, char **argv);
+int sk_cli_policy(int argc, char **argv);
 
 struct sk_config;
 struct sk_store;

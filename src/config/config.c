@@ -25,8 +25,8 @@
 
 static const char *const top_keys[] = {
 	"workers", "state", "admin", "access_log", "flow_log", "trusted_proxies", "geoip", "users",
-	"api_keys", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
-	"listeners", "origins", "distributions", NULL,
+	"api_keys", "jwt", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
+	"policies", "groups", "listeners", "origins", "distributions", NULL,
 };
 
 static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
@@ -79,6 +79,11 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	int rc = -1;
 
 	cfg->path = sk_strdup(name);
+	cfg->source = sk_malloc(len + 1);
+	if (len)
+		memcpy(cfg->source, buf, len);
+	cfg->source[len] = '\0';
+	cfg->source_len = len;
 	set_defaults(&c, cfg);
 	if (sk_cfg_yaml_parse(name, buf, len, &root, err) == -1)
 		goto out;
@@ -89,7 +94,8 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	}
 	if (sk_cfg_check_keys(&c, root, top_keys, "at the top level") == -1)
 		goto out;
-	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
+	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_jwt(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
+	    sk_cfg_policies(&c, root) == -1 ||
 	    sk_cfg_origins(&c, root) == -1 || sk_cfg_listeners(&c, root) == -1 ||
 	    sk_cfg_distributions(&c, root) == -1)
 		goto out;
@@ -156,6 +162,19 @@ out:
 	return cfg;
 }
 
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err)
+{
+	if (cfg->n_listeners > 0)
+		return 0;
+	return sk_err_set(err, cfg->path, 1, 1,
+			  "nothing to serve: the configuration has no listeners (add one under 'listeners:')");
+}
+
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err)
+{
+	return sk_config_load_buffer(cfg->path, cfg->source, cfg->source_len, err);
+}
+
 static void free_access(struct sk_access *a)
 {
 	sk_cfg_strlist_free(&a->ip_allow);
@@ -172,6 +191,7 @@ void sk_config_free(struct sk_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	free(cfg->source);
 	free(cfg->state.path);
 	free(cfg->state.redis);
 	free(cfg->access_log.path);
@@ -183,6 +203,7 @@ void sk_config_free(struct sk_config *cfg)
 	free(cfg->users.file);
 	free(cfg->users.htpasswd);
 	free(cfg->api_keys.file);
+	sk_cfg_jwt_free(cfg);
 	free(cfg->totp.issuer);
 	free(cfg->totp.key_file);
 	free(cfg->session.key_file);
@@ -204,6 +225,17 @@ void sk_config_free(struct sk_config *cfg)
 		free(s->cidrs.pos);
 	}
 	free(cfg->ip_sets);
+
+	for (size_t i = 0; i < cfg->n_policies; i++) {
+		free(cfg->policies[i].name);
+		free(cfg->policies[i].file);
+	}
+	free(cfg->policies);
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		free(cfg->groups[i].name);
+		sk_cfg_strlist_free(&cfg->groups[i].policies);
+	}
+	free(cfg->groups);
 
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		struct sk_listener *l = &cfg->listeners[i];
@@ -271,5 +303,21 @@ const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, 
 	for (size_t i = 0; i < cfg->n_certificates; i++)
 		if (cfg->certificates[i].name && strcmp(cfg->certificates[i].name, name) == 0)
 			return &cfg->certificates[i];
+	return NULL;
+}
+
+const struct sk_policy_file *sk_config_policy(const struct sk_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_policies; i++)
+		if (cfg->policies[i].name && strcmp(cfg->policies[i].name, name) == 0)
+			return &cfg->policies[i];
+	return NULL;
+}
+
+const struct sk_group *sk_config_group(const struct sk_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_groups; i++)
+		if (cfg->groups[i].name && strcmp(cfg->groups[i].name, name) == 0)
+			return &cfg->groups[i];
 	return NULL;
 }

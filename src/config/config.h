@@ -71,6 +71,7 @@ struct sk_listener_tls {
 	struct sk_strlist certificates; /* names in config->certificates; the first is the default */
 	char *ciphers;                  /* NULL = built-in modern list */
 	char *client_ca;                /* PEM file of CAs for client certificates, or NULL */
+	struct sk_pos client_ca_pos;
 	bool min_tls13;                 /* min_version: "1.3" (default "1.2") */
 	bool present;
 };
@@ -91,6 +92,7 @@ struct sk_listener {
 struct sk_origin_tls {
 	bool present;
 	char *ca;          /* PEM file; NULL = system trust store */
+	struct sk_pos ca_pos;
 	char *server_name; /* SNI and name to verify; NULL = origin host */
 	bool verify;       /* default true */
 };
@@ -114,8 +116,11 @@ enum sk_fwd_mode { SK_FWD_ALL = 0, SK_FWD_NONE, SK_FWD_LIST };
 enum sk_geo_unknown { SK_GEO_UNKNOWN_ALLOW = 0, SK_GEO_UNKNOWN_DENY };
 enum sk_mfa { SK_MFA_OFF = 0, SK_MFA_REQUIRED };
 
+/* access.policy (DESIGN §3 "Policies"): off, evaluate and enforce (true), or evaluate and only log (audit). */
+enum sk_policy_mode { SK_POLICY_OFF = 0, SK_POLICY_ENFORCE, SK_POLICY_AUDIT };
+
 /* Auth methods named in access.auth, in the order written. */
-enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT };
+enum sk_auth_method { SK_AUTH_BASIC = 1, SK_AUTH_API_KEY, SK_AUTH_SESSION, SK_AUTH_CLIENT_CERT, SK_AUTH_JWT };
 
 struct sk_access {
 	bool present;              /* false = anonymous access */
@@ -130,7 +135,8 @@ struct sk_access {
 	char *realm;                /* default "sekisho" */
 	struct sk_strlist groups;
 	enum sk_mfa mfa;
-	bool policy;
+	struct sk_pos mfa_pos; /* of the 'mfa' value, for errors found when the pipeline is built */
+	enum sk_policy_mode policy;
 };
 
 struct sk_behavior {
@@ -163,21 +169,66 @@ struct sk_ip_set {
 	struct sk_cidrlist cidrs;  /* loaded (from the file when file != NULL) */
 };
 
+/* `policies: { name: FILE }`: a policy document (read by src/policy when the snapshot is built). */
+struct sk_policy_file {
+	char *name;
+	struct sk_pos pos;
+	char *file; /* absolute */
+};
+
+/* `groups: { name: { policies: [...] } }`: what a group carries besides its members (users and API keys
+ * name their groups). Policy names are checked against `policies`. */
+struct sk_group {
+	char *name;
+	struct sk_pos pos;
+	struct sk_strlist policies;
+};
+
 struct sk_certificate {
 	char *name;
 	struct sk_pos pos;
 	char *cert;
 	char *key;
 	char *chain; /* or NULL */
+	struct sk_pos cert_pos, key_pos, chain_pos; /* of the values, for errors found when they are read */
+};
+
+/* A claim copied into a header toward the origin (`headers: { claim: X-Header }`). */
+struct sk_jwt_claim_header {
+	char *claim;
+	char *header;
+};
+
+/* One trusted token issuer (DESIGN §3 JWT). */
+struct sk_jwt_issuer {
+	struct sk_pos pos;
+	char *issuer;                 /* the exact `iss` */
+	struct sk_strlist audiences;  /* at least one; `aud` must name one */
+	char *jwks;                   /* key file (absolute), or NULL */
+	char *jwks_url;               /* or a URL fetched at run time */
+	struct sk_pos jwks_pos;       /* of whichever of the two is set */
+	char *ca;                     /* CA file for an https jwks_url, or NULL (system store) */
+	struct sk_strlist algorithms; /* names; default every public-key algorithm */
+	uint64_t leeway_ms;           /* default 60s */
+	uint64_t max_lifetime_ms;     /* default 24h */
+	char *user_claim;             /* default "sub" */
+	char *groups_claim;           /* or NULL */
+	struct sk_jwt_claim_header *claim_headers;
+	size_t n_claim_headers;
+	bool forward_token;           /* default false: the token is removed before the origin */
+	struct sk_strlist policies;
 };
 
 struct sk_config {
 	char *path; /* the file loaded */
+	char *source;      /* the YAML text it was read from (sk_config_reread) */
+	size_t source_len;
 	unsigned workers; /* resolved: "auto" = CPU count */
 
 	struct {
 		char *path;       /* state.path, default "./var" */
 		char *redis;      /* state.redis URL, or NULL */
+		struct sk_pos path_pos; /* line 0 when not written */
 		uint64_t max_size; /* state.max_size: the LMDB map in bytes, default 1 GiB */
 	} state;
 	struct {
@@ -196,22 +247,31 @@ struct sk_config {
 	struct sk_cidrlist trusted_proxies;
 	struct {
 		char *database; /* or NULL */
+		struct sk_pos database_pos;
 	} geoip;
 	struct {
 		char *file;
 		char *htpasswd;
 		uint64_t password_max_age_ms; /* 0 = never */
+		struct sk_pos pos; /* of the 'file' or 'htpasswd' value */
 	} users;
 	struct {
 		char *file;
+		struct sk_pos file_pos;
 	} api_keys;
+	struct {
+		struct sk_jwt_issuer *issuers; /* `jwt: { issuers: [...] }`; none when absent */
+		size_t n_issuers;
+	} jwt;
 	struct {
 		char *issuer; /* default "sekisho" */
 		unsigned skew; /* default 1 */
 		char *key_file;
+		struct sk_pos key_file_pos;
 	} totp;
 	struct {
 		char *key_file;
+		struct sk_pos key_file_pos;
 		uint64_t idle_ms;     /* default 30m */
 		uint64_t absolute_ms; /* default 12h */
 	} session;
@@ -227,7 +287,8 @@ struct sk_config {
 		uint64_t ban_time_ms;
 	} ban;
 
-	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. */
+	/* HTTP limits and timeouts (DESIGN §2); keys `limits:` and `timeouts:` at the top level. Each limit
+	 * is at most what the buffers hold (SK_LIMIT_MAX_*): a larger one is a load error. */
 	struct {
 		uint32_t request_line;  /* default 8192 (414 beyond) */
 		uint32_t header_block;  /* default 16384 (431 beyond) */
@@ -239,6 +300,11 @@ struct sk_config {
 		uint64_t keepalive_ms;   /* default 60s */
 		uint64_t send_ms;        /* default 60s: a write that makes no progress */
 	} timeouts;
+
+	struct sk_policy_file *policies;
+	size_t n_policies;
+	struct sk_group *groups;
+	size_t n_groups;
 
 	struct sk_certificate *certificates;
 	size_t n_certificates;
@@ -252,18 +318,46 @@ struct sk_config {
 	size_t n_distributions;
 };
 
+/* The largest limits the connection buffers hold (src/proxy/proxy.h's sizes: runtime.c asserts that they
+ * agree). The config module owns the numbers so that check-config refuses what run could not honour. */
+#define SK_LIMIT_MAX_REQUEST_LINE 16384
+#define SK_LIMIT_MAX_HEADER_BLOCK (32 * 1024 - 1024)
+#define SK_LIMIT_MAX_HEADER_FIELDS 128
+
 /* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
 struct sk_config *sk_config_load(const char *path, struct sk_err *err);
 void sk_config_free(struct sk_config *cfg);
+/*
+ * Reads cfg's own YAML text again, as it was when cfg was loaded: the files it names (users, keys, set
+ * files...) are read afresh, while edits made to the config file since then wait for SIGHUP. Used when a
+ * users or API-key file changes under a running server. Returns a new config, or NULL with err filled.
+ */
+struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err);
+/*
+ * What a config must hold to be served (run, reload, check-config), beyond what the CLI tools that only
+ * read its paths need: something to serve, i.e. at least one listener. (Egress entries, DESIGN §5a, will
+ * count as something to serve too.) Returns 0, or -1 with err at line 1.
+ */
+int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err);
 
 /* Lookups by name; NULL when absent. */
 const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name);
 const struct sk_ip_set *sk_config_ip_set(const struct sk_config *cfg, const char *name);
 const struct sk_certificate *sk_config_certificate(const struct sk_config *cfg, const char *name);
+const struct sk_policy_file *sk_config_policy(const struct sk_config *cfg, const char *name);
+const struct sk_group *sk_config_group(const struct sk_config *cfg, const char *name);
 
 /* Parses "a.b.c.d/n", "v6/n", or a bare address (full-length prefix). Returns 0 or -1. */
 int sk_cidr_parse(const char *s, struct sk_cidr *out);
 /* Parses "host:port", "[v6]:port", "*:port" or ":port" (numeric addresses only). Returns 0 or -1. */
 int sk_addr_parse(const char *s, struct sk_addr *out);
+/*
+ * An origin server: a numeric address as sk_addr_parse reads it, or "name:port" resolved now with
+ * getaddrinfo (this blocks: call it while loading, never on a worker). Every address found is appended to
+ * *out (grown with sk_realloc; *n counts them), duplicates left out, each with its numeric form as text.
+ * Returns how many were added (>= 1), or -1: not an address (*why NULL) or a name that did not resolve
+ * (*why says why).
+ */
+int sk_addr_resolve(const char *s, struct sk_addr **out, size_t *n, const char **why);
 
 #endif

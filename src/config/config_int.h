@@ -44,6 +44,10 @@ struct sk_cnode {
  */
 int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
 		      struct sk_err *err);
+/* The same for a JSON document (libfyaml's JSON mode): policy documents (src/policy/) use this tree too,
+ * so that their errors carry file:line:col like the config's. */
+int sk_cfg_json_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
+		      struct sk_err *err);
 void sk_cfg_node_free(struct sk_cnode *n);
 
 /* ---- loading context and value readers (read.c) ----------------------------------------------- */
@@ -113,11 +117,20 @@ struct sk_pos sk_cfg_pos(const struct sk_cnode *n);
 int sk_cfg_globals(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_ip_sets(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+/* policies.c: `policies: { name: FILE }` and `groups: { g: { policies: [...] } }`. */
+int sk_cfg_policies(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 /* Reads a set file (one CIDR per line, '#' comments); errors name the set file and its line. */
 int sk_cfg_read_set_file(struct sk_cfg_ctx *c, const struct sk_cnode *at, const char *path,
 			 struct sk_cidrlist *out);
 
+/* jwt.c: the `jwt:` section (issuers), and freeing it. */
+int sk_cfg_jwt(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+void sk_cfg_jwt_free(struct sk_config *cfg);
+
 /* routes.c: listeners, origins, distributions, then every cross-reference between them. */
+/* Origin servers written as names are resolved at load (default); the fuzz target turns this off so that
+ * no input reaches DNS, and names are then refused like any other non-address. */
+extern bool sk_cfg_resolve_names;
 int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root);

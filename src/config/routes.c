@@ -61,30 +61,47 @@ static int read_origin_headers(struct sk_cfg_ctx *c, const struct sk_cnode *m, s
 	return 0;
 }
 
+bool sk_cfg_resolve_names = true;
+
 static int read_origin_servers(struct sk_cfg_ctx *c, const struct sk_cnode *v, struct sk_origin *o)
 {
 	if (sk_cfg_want(c, v, SK_CN_SEQ, "'servers'") == -1)
 		return -1;
 	if (sk_cfg_is_null(v) || v->n == 0)
 		return sk_cfg_fail(c, v, "'servers' must not be empty");
-	o->servers = sk_calloc(v->n, sizeof(*o->servers));
 	for (size_t i = 0; i < v->n; i++) {
 		const struct sk_cnode *item = v->kids[i];
 		if (!sk_cfg_scalar(c, item, "each item of 'servers'"))
 			return -1;
-		struct sk_addr *a = &o->servers[o->n_servers];
 		char d[64];
-		if (sk_addr_parse(item->str, a) == -1)
-			return sk_cfg_fail(c, item, "invalid server address %s: expected host:port such as 127.0.0.1:3000",
+		size_t first = o->n_servers;
+		const char *why = NULL;
+		int added = -1;
+		if (sk_cfg_resolve_names) {
+			added = sk_addr_resolve(item->str, &o->servers, &o->n_servers, &why);
+		} else {
+			o->servers = sk_realloc(o->servers, (o->n_servers + 1) * sizeof(*o->servers));
+			if (sk_addr_parse(item->str, &o->servers[o->n_servers]) == 0)
+				added = 1, o->n_servers++;
+		}
+		if (added == -1 && why)
+			return sk_cfg_fail(c, item, "server %s: the name does not resolve (%s)",
+					   sk_cfg_describe(item, d, sizeof(d)), why);
+		if (added == -1)
+			return sk_cfg_fail(c, item,
+					   "invalid server address %s: expected host:port such as 127.0.0.1:3000 or "
+					   "app.internal:3000",
 					   sk_cfg_describe(item, d, sizeof(d)));
-		bool any = (a->ss.ss_family == AF_INET &&
-			    ((struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
-			   (a->ss.ss_family == AF_INET6 &&
-			    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&a->ss)->sin6_addr));
-		if (any)
-			return sk_cfg_fail(c, item, "server address %s is a wildcard; name the server's address",
-					   sk_cfg_describe(item, d, sizeof(d)));
-		o->n_servers++;
+		for (size_t k = first; k < o->n_servers; k++) {
+			const struct sk_addr *a = &o->servers[k];
+			bool any = (a->ss.ss_family == AF_INET &&
+				    ((struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+				   (a->ss.ss_family == AF_INET6 &&
+				    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&a->ss)->sin6_addr));
+			if (any)
+				return sk_cfg_fail(c, item, "server address %s is a wildcard; name the server's address",
+						   sk_cfg_describe(item, d, sizeof(d)));
+		}
 	}
 	return 0;
 }
@@ -129,6 +146,8 @@ static int read_origin_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, struc
 	if (sk_cfg_path(c, t, "ca", &o->tls.ca) == -1 || sk_cfg_str(c, t, "server_name", &o->tls.server_name) == -1 ||
 	    sk_cfg_bool(c, t, "verify", &o->tls.verify) == -1)
 		return -1;
+	if (o->tls.ca)
+		o->tls.ca_pos = sk_cfg_pos(sk_cfg_get(t, "ca"));
 	if (o->tls.server_name && (!o->tls.server_name[0] || strpbrk(o->tls.server_name, " \t\r\n/")))
 		return sk_cfg_fail(c, sk_cfg_get(t, "server_name"), "'server_name' must be a host name");
 	return 0;
@@ -190,7 +209,8 @@ static int read_origin(struct sk_cfg_ctx *c, const struct sk_cnode *k, const str
 		if (!o->host[0])
 			return sk_cfg_fail(c, sk_cfg_get(m, "host"), "'host' must not be empty");
 	} else {
-		o->host = sk_strdup(o->servers[0].text);
+		/* As written, so a server given by name sends that name (its text is the numeric address). */
+		o->host = sk_strdup(sk_cfg_get(m, "servers")->kids[0]->str);
 	}
 	return 0;
 }
@@ -305,6 +325,8 @@ static int read_listener_tls(struct sk_cfg_ctx *c, const struct sk_cnode *m, str
 	    sk_cfg_strlist(c, t, "certificates", &l->tls.certificates, check_certificate) == -1 ||
 	    sk_cfg_str(c, t, "ciphers", &l->tls.ciphers) == -1 || sk_cfg_path(c, t, "client_ca", &l->tls.client_ca) == -1)
 		return -1;
+	if (l->tls.client_ca)
+		l->tls.client_ca_pos = sk_cfg_pos(sk_cfg_get(t, "client_ca"));
 	if (l->tls.certificates.n == 0)
 		return sk_cfg_fail(c, sk_cfg_get(t, "certificates"), "'certificates' must not be empty");
 	if (l->tls.ciphers && !l->tls.ciphers[0])
@@ -581,6 +603,7 @@ static const struct {
 	{ .name = "api_key", .method = SK_AUTH_API_KEY },
 	{ .name = "session", .method = SK_AUTH_SESSION },
 	{ .name = "client_cert", .method = SK_AUTH_CLIENT_CERT },
+	{ .name = "jwt", .method = SK_AUTH_JWT },
 };
 
 static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a)
@@ -600,7 +623,7 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 		while (k < SK_ARRAY_LEN(auth_methods) && strcmp(auth_methods[k].name, item->str) != 0)
 			k++;
 		if (k == SK_ARRAY_LEN(auth_methods))
-			return sk_cfg_fail(c, item, "unknown auth method %s (expected basic, api_key, session or client_cert)",
+			return sk_cfg_fail(c, item, "unknown auth method %s (expected basic, api_key, session, client_cert or jwt)",
 					   sk_cfg_describe(item, d, sizeof(d)));
 		for (size_t j = 0; j < a->n_auth; j++)
 			if (a->auth[j] == auth_methods[k].method)
@@ -613,6 +636,8 @@ static int read_auth(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_a
 					   item->str);
 		if (meth == SK_AUTH_API_KEY && !cfg->api_keys.file)
 			return sk_cfg_fail(c, item, "auth method 'api_key' needs 'api_keys: { file: ... }'");
+		if (meth == SK_AUTH_JWT && cfg->jwt.n_issuers == 0)
+			return sk_cfg_fail(c, item, "auth method 'jwt' needs 'jwt: { issuers: [...] }'");
 		a->auth[a->n_auth++] = meth;
 	}
 	return 0;
@@ -670,8 +695,23 @@ static int read_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk
 	}
 
 	if (read_auth(c, m, a) == -1 || sk_cfg_str(c, m, "realm", &a->realm) == -1 ||
-	    sk_cfg_strlist(c, m, "groups", &a->groups, check_group) == -1 || sk_cfg_bool(c, m, "policy", &a->policy) == -1)
+	    sk_cfg_strlist(c, m, "groups", &a->groups, check_group) == -1)
 		return -1;
+	const struct sk_cnode *pol = sk_cfg_get(m, "policy");
+	if (pol && !sk_cfg_is_null(pol)) {
+		char d[64];
+		if (pol->type == SK_CN_SCALAR && strcmp(pol->str, "true") == 0)
+			a->policy = SK_POLICY_ENFORCE;
+		else if (pol->type == SK_CN_SCALAR && strcmp(pol->str, "audit") == 0)
+			a->policy = SK_POLICY_AUDIT;
+		else if (!(pol->type == SK_CN_SCALAR && strcmp(pol->str, "false") == 0))
+			return sk_cfg_fail(c, pol, "'policy' must be true, audit or false, not %s",
+					   sk_cfg_describe(pol, d, sizeof(d)));
+		/* Policies are attached to identities: without auth there is nobody to evaluate them for. */
+		if (a->policy != SK_POLICY_OFF && a->n_auth == 0)
+			return sk_cfg_fail(c, sk_cfg_get_key(m, "policy"), "'policy' needs 'auth' (policies are "
+					   "attached to users, groups and API keys)");
+	}
 	/* The realm is sent inside a quoted string of WWW-Authenticate. */
 	for (const char *p = a->realm; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
@@ -682,6 +722,7 @@ static int read_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk
 		char d[64];
 		if (!sk_cfg_scalar(c, mfa, "'mfa'"))
 			return -1;
+		a->mfa_pos = sk_cfg_pos(mfa);
 		if (strcmp(mfa->str, "required") == 0)
 			a->mfa = SK_MFA_REQUIRED;
 		else if (strcmp(mfa->str, "off") == 0)

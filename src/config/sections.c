@@ -34,6 +34,13 @@ static int section(struct sk_cfg_ctx *c, const struct sk_cnode *root, const char
 	return v && !sk_cfg_is_null(v) ? 1 : 0;
 }
 
+/* Where map[key]'s value was written; line 0 when absent. */
+static struct sk_pos pos_of(const struct sk_cnode *map, const char *key)
+{
+	const struct sk_cnode *v = sk_cfg_get(map, key);
+	return v ? sk_cfg_pos(v) : (struct sk_pos){ 0 };
+}
+
 /* Two keys of which at most one may be given. */
 static int either(struct sk_cfg_ctx *c, const struct sk_cnode *map, const char *a, const char *b,
 		  const char *whose)
@@ -93,6 +100,7 @@ static int read_state(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	    sk_cfg_str(c, m, "redis", &c->cfg->state.redis) == -1 ||
 	    sk_cfg_size(c, m, "max_size", 1ULL << 20, 1ULL << 40, &c->cfg->state.max_size) == -1)
 		return -1;
+	c->cfg->state.path_pos = pos_of(m, "path");
 	/* The map is LMDB's; a Redis server's limit is its own maxmemory, which sekisho cannot set. */
 	if (c->cfg->state.redis && sk_cfg_get(m, "max_size") && !sk_cfg_is_null(sk_cfg_get(m, "max_size")))
 		return sk_cfg_fail(c, sk_cfg_get_key(m, "max_size"),
@@ -193,15 +201,21 @@ static int read_auth_sources(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	if ((r = section(c, root, "geoip", geo_keys, &m)) == -1 ||
 	    (r == 1 && sk_cfg_path(c, m, "database", &cfg->geoip.database) == -1))
 		return -1;
+	if (r == 1)
+		cfg->geoip.database_pos = pos_of(m, "database");
 	if ((r = section(c, root, "users", users_keys, &m)) == -1 ||
 	    (r == 1 && (either(c, m, "file", "htpasswd", "'users'") == -1 ||
 			sk_cfg_path(c, m, "file", &cfg->users.file) == -1 ||
 			sk_cfg_path(c, m, "htpasswd", &cfg->users.htpasswd) == -1 ||
 			sk_cfg_duration(c, m, "password_max_age", &cfg->users.password_max_age_ms) == -1)))
 		return -1;
+	if (r == 1)
+		cfg->users.pos = pos_of(m, cfg->users.file ? "file" : "htpasswd");
 	if ((r = section(c, root, "api_keys", keys_keys, &m)) == -1 ||
 	    (r == 1 && sk_cfg_path(c, m, "file", &cfg->api_keys.file) == -1))
 		return -1;
+	if (r == 1)
+		cfg->api_keys.file_pos = pos_of(m, "file");
 	return 0;
 }
 
@@ -221,6 +235,7 @@ static int read_second_factor(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 		    sk_cfg_path(c, m, "key_file", &cfg->totp.key_file) == -1)
 			return -1;
 		cfg->totp.skew = (unsigned)skew;
+		cfg->totp.key_file_pos = pos_of(m, "key_file");
 		/* The issuer is a label of otpauth:// URIs, where ':' separates issuer and account. */
 		if (!cfg->totp.issuer[0] || strchr(cfg->totp.issuer, ':') || !no_controls(cfg->totp.issuer))
 			return sk_cfg_fail(c, sk_cfg_get(m, "issuer"), "'issuer' must be a non-empty name without ':'");
@@ -230,6 +245,8 @@ static int read_second_factor(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 			sk_cfg_duration(c, m, "idle", &cfg->session.idle_ms) == -1 ||
 			sk_cfg_duration(c, m, "absolute", &cfg->session.absolute_ms) == -1)))
 		return -1;
+	if (r == 1)
+		cfg->session.key_file_pos = pos_of(m, "key_file");
 	return 0;
 }
 
@@ -284,9 +301,9 @@ static int read_limits(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	int r;
 
 	if ((r = section(c, root, "limits", limit_keys, &m)) == -1 ||
-	    (r == 1 && (read_u32(c, m, "request_line", 64u << 20, &cfg->limits.request_line) == -1 ||
-			read_u32(c, m, "header_block", 64u << 20, &cfg->limits.header_block) == -1 ||
-			read_u32(c, m, "header_fields", 100000, &cfg->limits.header_fields) == -1 ||
+	    (r == 1 && (read_u32(c, m, "request_line", SK_LIMIT_MAX_REQUEST_LINE, &cfg->limits.request_line) == -1 ||
+			read_u32(c, m, "header_block", SK_LIMIT_MAX_HEADER_BLOCK, &cfg->limits.header_block) == -1 ||
+			read_u32(c, m, "header_fields", SK_LIMIT_MAX_HEADER_FIELDS, &cfg->limits.header_fields) == -1 ||
 			read_u32(c, m, "max_connections", 10000000, &cfg->limits.max_connections) == -1)))
 		return -1;
 	if ((r = section(c, root, "timeouts", timeout_keys, &m)) == -1 ||
@@ -345,6 +362,9 @@ int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 		    sk_cfg_path(c, v, "cert", &ct->cert) == -1 || sk_cfg_path(c, v, "key", &ct->key) == -1 ||
 		    sk_cfg_path(c, v, "chain", &ct->chain) == -1)
 			return -1;
+		ct->cert_pos = pos_of(v, "cert");
+		ct->key_pos = pos_of(v, "key");
+		ct->chain_pos = pos_of(v, "chain");
 	}
 	return 0;
 }

@@ -323,7 +323,8 @@ static int check_utf8(const char *file, const unsigned char *s, size_t len, stru
 	return 0;
 }
 
-int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
+/* json: libfyaml in JSON mode (FYPCF_JSON_FORCE), for policy documents; the tree is the same. */
+static int tree_parse(const char *file, const char *buf, size_t len, bool json, struct sk_cnode **out,
 		      struct sk_err *err)
 {
 	struct builder b = { .file = file, .err = err, .last_line = 1, .last_col = 1 };
@@ -339,7 +340,17 @@ int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_c
 		sk_err_set(err, file, 0, 0, "cannot create the YAML diagnostics");
 		goto out;
 	}
-	fyp = sk_yaml_quiet_parser(diag, buf, len);
+	if (json) {
+		struct fy_parse_cfg pcfg = sk_yaml_quiet_cfg(diag);
+		pcfg.flags |= FYPCF_JSON_FORCE;
+		fyp = fy_parser_create(&pcfg);
+		if (fyp && fy_parser_set_string(fyp, len ? buf : "", len) != 0) {
+			fy_parser_destroy(fyp);
+			fyp = NULL;
+		}
+	} else {
+		fyp = sk_yaml_quiet_parser(diag, buf, len);
+	}
 	if (!fyp) {
 		sk_err_set(err, file, 0, 0, "cannot create the YAML parser");
 		goto out;
@@ -387,4 +398,16 @@ out:
 	if (diag)
 		fy_diag_destroy(diag);
 	return rc;
+}
+
+int sk_cfg_yaml_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
+		      struct sk_err *err)
+{
+	return tree_parse(file, buf, len, false, out, err);
+}
+
+int sk_cfg_json_parse(const char *file, const char *buf, size_t len, struct sk_cnode **out,
+		      struct sk_err *err)
+{
+	return tree_parse(file, buf, len, true, out, err);
 }

@@ -21,6 +21,8 @@ struct sk_access_entry {
 	uint64_t bytes_in, bytes_out;
 	const char *upstream; /* NULL = none */
 	const char *user, *auth, *reason; /* NULL = none */
+	const char *policy;     /* "allow", "deny", "would_deny"; NULL = no policy evaluated */
+	const char *policy_sid; /* the deciding statement's Sid; NULL = none (implicit deny, no Sid) */
 };
 
 struct sk_log_buf {

@@ -110,6 +110,7 @@ struct sk_req {
 	const char *auth_user;
 	char auth_groups[512];
 	struct sk_client client;
+	struct sk_jwt_ident jwt_ident; /* areq.jwt_buf: written only when a token is verified */
 	struct sk_h1_header headers[SK_MAX_HEADERS];
 	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
 	uint32_t path_len;
@@ -332,9 +333,12 @@ static void log_request(struct sk_conn *c)
 		.bytes_in = r->bytes_in,
 		.bytes_out = r->bytes_out,
 		.upstream = r->server ? upstream : NULL,
-		.user = r->areq.user || r->areq.apikey ? sk_access_identity(&r->areq, groups, sizeof(groups)) : NULL,
+		.user = r->areq.user || r->areq.apikey || r->areq.jwt ? sk_access_identity(&r->areq, groups, sizeof(groups))
+								      : NULL,
 		.auth = r->areq.method,
 		.reason = r->reason != SK_R_NONE ? sk_reason_label(r->reason) : NULL,
+		.policy = sk_access_policy_label(r->areq.policy),
+		.policy_sid = r->areq.policy ? r->areq.policy_sid : NULL,
 	};
 	sk_accesslog_write(w->access_log, &e);
 }
@@ -498,6 +502,51 @@ static void set_client_cert(struct sk_conn *c)
 	r->areq.client_cert_ids = r->cert_ids;
 }
 
+static void snap_count(struct sk_worker *w, struct sk_runtime *rt, int delta);
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * A keep-alive connection moves to the worker's newest snapshot when its next request begins, so that
+ * a reload (a revoked API key or a changed password among them, see watch.c) applies to connections that
+ * were open before it, not only to new ones. It moves only when its listener is the same in the new
+ * snapshot (name, address, mode, TLS and client CAs: what accept and the TLS handshake settled; the TLS
+ * session keeps its own SSL_CTX reference, and renegotiation is off). Otherwise this request is served
+ * on the old snapshot and is the connection's last: returns false.
+ */
+static bool follow_snapshot(struct sk_conn *c)
+{
+	struct sk_worker *w = c->w;
+	struct sk_runtime *old = c->rt, *nrt = w->rt;
+	if (old == nrt)
+		return true;
+	SK_ASSERT(w->snaps && w->snaps->rt == nrt); /* the worker's list starts with its current snapshot */
+	size_t idx = SK_ADMIN_LISTENER;
+	if (c->listener == SK_ADMIN_LISTENER) {
+		if (!nrt->cfg->admin.present || strcmp(nrt->cfg->admin.listen.text, old->cfg->admin.listen.text) != 0)
+			return false;
+	} else {
+		const struct sk_listener *l = &old->cfg->listeners[c->listener];
+		for (idx = 0; idx < nrt->cfg->n_listeners; idx++)
+			if (strcmp(nrt->cfg->listeners[idx].name, l->name) == 0)
+				break;
+		if (idx == nrt->cfg->n_listeners)
+			return false;
+		const struct sk_listener *nl = &nrt->cfg->listeners[idx];
+		if (nl->mode != l->mode || strcmp(nl->listen.text, l->listen.text) != 0 ||
+		    nl->tls.present != l->tls.present || !same_str(nl->tls.client_ca, l->tls.client_ca))
+			return false;
+	}
+	snap_count(w, nrt, +1);
+	c->rt = nrt;
+	c->listener = (uint16_t)idx;
+	snap_count(w, old, -1); /* may free the old snapshot: nothing of it is used after this */
+	return true;
+}
+
 static bool is_portal(struct sk_slice npath)
 {
 	return npath.len >= strlen(SK_PORTAL_PREFIX) && memcmp(npath.ptr, SK_PORTAL_PREFIX, strlen(SK_PORTAL_PREFIX)) == 0;
@@ -546,6 +595,7 @@ static enum step begin_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
 	struct sk_h1_request *h = &r->hreq;
+	const bool moved = follow_snapshot(c);
 	const struct sk_config *cfg = cfg_of(c);
 	struct sk_worker *w = c->w;
 
@@ -555,7 +605,7 @@ static enum step begin_request(struct sk_conn *c)
 	r->head_method = method_is(r, "HEAD");
 	r->keep_alive = h->minor_version == 1 ? !(h->flags & SK_H1F_CONN_CLOSE)
 					      : (h->flags & SK_H1F_CONN_KEEPALIVE) != 0;
-	if (w->stopping)
+	if (w->stopping || !moved)
 		r->keep_alive = false;
 	r->req_body = (uint8_t)h->body;
 	r->req_remaining = h->content_length;
@@ -601,6 +651,11 @@ static enum step begin_request(struct sk_conn *c)
 		.hreq = h,
 		.verifier = w->verifier,
 		.resume = on_access_resume,
+		.jwt_buf = &r->jwt_ident,
+		.host = host,
+		.path = npath,
+		.query = query,
+		.secure = c->tls,
 	};
 	if (c->ssl && cfg->listeners[c->listener].tls.client_ca)
 		set_client_cert(c);
@@ -660,6 +715,10 @@ static enum step continue_request(struct sk_conn *c)
 		.auth_user = r->auth_user,
 		.auth_groups = r->auth_user ? r->auth_groups : NULL,
 		.auth_method = r->areq.method,
+		.claim_names = c->rt->access.jwt,
+		.claim_headers = r->areq.jwt ? (struct sk_slice){ .ptr = r->areq.jwt->headers,
+								  .len = r->areq.jwt->headers_len }
+					     : (struct sk_slice){ 0 },
 	};
 	if (h->body == SK_BODY_LENGTH && h->content_length == 0)
 		f.body = SK_BODY_LENGTH;

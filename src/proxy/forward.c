@@ -21,6 +21,7 @@
  */
 #include "proxy/forward.h"
 
+#include "access/jwtauth.h"
 #include "access/session.h"
 
 #include <arpa/inet.h>
@@ -552,7 +553,11 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 				continue;
 			break;
 		case RQ_COOKIE:
+			break;
 		case RQ_PASS:
+			/* Headers an issuer fills from claims are ours, like the identity headers. */
+			if (f->claim_names && sk_jwt_env_claim_header(f->claim_names, h->name))
+				continue;
 			break;
 		}
 		if (beh->forward_mode == SK_FWD_NONE)
@@ -601,6 +606,9 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	if (!put_identity(&w, "X-Auth-User", 11, f->auth_user) ||
 	    !put_identity(&w, "X-Auth-Groups", 13, f->auth_groups) ||
 	    !put_identity(&w, "X-Auth-Method", 13, f->auth_method))
+		return -1;
+	/* Claims the issuer vouches for (jwtauth.c wrote only clean lines of configured names). */
+	if (f->claim_headers.len && !put(&w, f->claim_headers.ptr, f->claim_headers.len))
 		return -1;
 
 	/* Framing. */

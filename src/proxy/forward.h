@@ -51,6 +51,8 @@ struct sk_fwd_request {
 	const char *auth_user;           /* identity headers; NULL = not authenticated */
 	const char *auth_groups;         /* comma-separated */
 	const char *auth_method;
+	const struct sk_jwt_env *claim_names; /* its issuers' claim headers are stripped from the viewer's */
+	struct sk_slice claim_headers;   /* "Name: value\r\n" lines from a verified token's claims */
 };
 
 /*

@@ -4,7 +4,8 @@
  *
  * Threads: the main thread loads configs and builds snapshots; each worker thread owns an epoll loop
  * with its own listening sockets (SO_REUSEPORT), connections, upstream pools and buffers. A connection
- * lives on one worker from accept to close and keeps the snapshot it was accepted under.
+ * lives on one worker from accept to close; it keeps the snapshot it was accepted under, moving to the
+ * worker's newest one when a new request begins on it (conn.c, follow_snapshot).
  */
 #ifndef SK_PROXY_H
 #define SK_PROXY_H
@@ -52,7 +53,7 @@ struct sk_runtime {
 	struct sk_listener_rt *listeners; /* parallel to cfg->listeners */
 	struct sk_listener_rt admin;      /* when cfg->admin.present */
 	struct sk_tls_cert *certs;        /* parallel to cfg->certificates, all loaded */
-	struct sk_h1_limits limits;       /* clamped to what the buffers can hold */
+	struct sk_h1_limits limits;       /* as configured: the reader caps them to what the buffers hold */
 	uint32_t max_connections;         /* per worker: the configured value, or sk_max_connections_auto */
 	struct sk_access_env access;      /* IP sets and the country database for the checks */
 	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
@@ -71,6 +72,14 @@ static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runt
 /* Builds a snapshot of generation (takes ownership of cfg) or returns NULL with err filled (and cfg
  * freed). Sockets are attached later. */
 struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err);
+/*
+ * Everything `run` checks before it binds, without creating anything and without the state store: the
+ * same build as sk_runtime_build (files named by the config must exist and parse: certificates and keys,
+ * users, API keys, the country database, the TOTP key when mfa is required, key-file directories), then
+ * freed. `check-config` and `run` share it, so they refuse the same configs with the same message.
+ * Takes ownership of cfg. Returns 0, or -1 with err filled (CONFIG:LINE:COL at the key naming the file).
+ */
+int sk_runtime_check(struct sk_config *cfg, struct sk_err *err);
 void sk_runtime_ref(struct sk_runtime *rt);
 /* Logs a warning for each certificate of rt that expires within 30 days or has expired. */
 void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now);

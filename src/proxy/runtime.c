@@ -23,6 +23,16 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+/* An error about a file (a CA bundle) that has no config position yet gets the config key's. Returns -1. */
+static int at_config(struct sk_err *err, const struct sk_config *cfg, struct sk_pos pos)
+{
+	if (strcmp(err->file, cfg->path) == 0 && err->line > 0)
+		return -1;
+	char inner[sizeof(err->file) + sizeof(err->msg) + 32];
+	sk_err_format(err, inner, sizeof(inner));
+	return sk_err_set(err, cfg->path, pos.line, pos.col, "%s", inner);
+}
+
 /* References handed over by workers, newest first (a Treiber stack: many pushers, one taker). */
 static _Atomic(struct sk_snapref *) release_queue;
 static _Thread_local bool worker_thread;
@@ -35,9 +45,19 @@ static int build_tls(struct sk_runtime *rt, struct sk_err *err)
 	for (size_t i = 0; i < cfg->n_certificates; i++) {
 		const struct sk_certificate *ct = &cfg->certificates[i];
 		struct sk_err e = { 0 };
-		if (sk_tls_cert_load(&rt->certs[i], ct->name, ct->cert, ct->key, ct->chain, &e) == -1)
-			return sk_err_set(err, cfg->path, ct->pos.line, ct->pos.col, "certificate '%s': %s: %s", ct->name,
-					  e.file, e.msg);
+		if (sk_tls_cert_load(&rt->certs[i], ct->name, ct->cert, ct->key, ct->chain, &e) == -1) {
+			/* Point at the key that names the file that failed (the certificate's name otherwise). */
+			struct sk_pos at = ct->pos;
+			if (strcmp(e.file, ct->cert) == 0)
+				at = ct->cert_pos;
+			else if (strcmp(e.file, ct->key) == 0)
+				at = ct->key_pos;
+			else if (ct->chain && strcmp(e.file, ct->chain) == 0)
+				at = ct->chain_pos;
+			char inner[sizeof(e.file) + sizeof(e.msg) + 32];
+			sk_err_format(&e, inner, sizeof(inner));
+			return sk_err_set(err, cfg->path, at.line, at.col, "certificate '%s': %s", ct->name, inner);
+		}
 	}
 	sk_runtime_warn_expiry(rt, (int64_t)time(NULL));
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -45,14 +65,15 @@ static int build_tls(struct sk_runtime *rt, struct sk_err *err)
 			continue;
 		rt->listeners[i].tls = sk_tls_server_new(cfg, &cfg->listeners[i], rt->certs, err);
 		if (!rt->listeners[i].tls)
-			return -1;
+			return at_config(err, cfg, cfg->listeners[i].tls.client_ca ? cfg->listeners[i].tls.client_ca_pos
+										     : cfg->listeners[i].pos);
 	}
 	for (size_t i = 0; i < cfg->n_origins; i++) {
 		if (!cfg->origins[i].tls.present || cfg->origins[i].root)
 			continue;
 		rt->origins[i].tls = sk_tls_client_new(cfg, &cfg->origins[i], err);
 		if (!rt->origins[i].tls)
-			return -1;
+			return at_config(err, cfg, cfg->origins[i].tls.ca ? cfg->origins[i].tls.ca_pos : cfg->origins[i].pos);
 	}
 	return 0;
 }
@@ -75,10 +96,11 @@ void sk_runtime_warn_expiry(const struct sk_runtime *rt, int64_t now)
 }
 
 /* IP sets, the country database and one compiled pipeline per behavior. */
-static int build_access(struct sk_runtime *rt, struct sk_err *err)
+static int build_access(struct sk_runtime *rt, bool check_only, struct sk_err *err)
 {
 	const struct sk_config *cfg = rt->cfg;
-	if (sk_access_env_init(&rt->access, cfg, rt->generation, err) == -1)
+	if ((check_only ? sk_access_env_check(&rt->access, cfg, err)
+			: sk_access_env_init(&rt->access, cfg, rt->generation, err)) == -1)
 		return -1;
 	rt->beh_base = sk_calloc(cfg->n_distributions, sizeof(*rt->beh_base));
 	for (size_t d = 0; d < cfg->n_distributions; d++) {
@@ -119,8 +141,16 @@ uint32_t sk_max_connections_auto(const struct sk_config *cfg, unsigned workers)
 	return (uint32_t)SK_MAX(SK_MIN(fit, (unsigned long long)SK_MAX_CONNECTIONS_AUTO), 16ULL);
 }
 
-struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err)
+_Static_assert(SK_LIMIT_MAX_REQUEST_LINE <= SK_MAX_LINE && SK_LIMIT_MAX_HEADER_BLOCK <= SK_BUF_SIZE - 1024 &&
+		       SK_LIMIT_MAX_HEADER_FIELDS <= SK_MAX_HEADERS,
+	       "the config accepts limits that the buffers cannot hold");
+
+static struct sk_runtime *build(struct sk_config *cfg, uint64_t generation, bool check_only, struct sk_err *err)
 {
+	if (sk_config_check_serves(cfg, err) == -1) {
+		sk_config_free(cfg);
+		return NULL;
+	}
 	struct sk_runtime *rt = sk_calloc(1, sizeof(*rt));
 	atomic_init(&rt->refs, 1);
 	sk_metrics_add_snapshots(1);
@@ -149,22 +179,33 @@ struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, 
 	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
 		sk_ipset_add(rt->trusted, &cfg->trusted_proxies.items[i]);
 	rt->routes = sk_routes_build(cfg);
-	if (build_tls(rt, err) == -1 || build_access(rt, err) == -1) {
+	if (build_tls(rt, err) == -1 || build_access(rt, check_only, err) == -1) {
 		sk_runtime_unref(rt);
 		return NULL;
 	}
+	/* The config reader refuses limits above SK_LIMIT_MAX_* (so check-config does too). */
+	SK_ASSERT(cfg->limits.request_line <= SK_MAX_LINE && cfg->limits.header_block <= SK_BUF_SIZE - 1024 &&
+		  cfg->limits.header_fields <= SK_MAX_HEADERS);
 	rt->limits = (struct sk_h1_limits){
-		.request_line = SK_MIN(cfg->limits.request_line, (uint32_t)SK_MAX_LINE),
-		.header_block = SK_MIN(cfg->limits.header_block, (uint32_t)SK_BUF_SIZE - 1024),
-		.header_fields = SK_MIN(cfg->limits.header_fields, (uint32_t)SK_MAX_HEADERS),
+		.request_line = cfg->limits.request_line,
+		.header_block = cfg->limits.header_block,
+		.header_fields = cfg->limits.header_fields,
 	};
-	if (rt->limits.request_line != cfg->limits.request_line ||
-	    rt->limits.header_block != cfg->limits.header_block ||
-	    rt->limits.header_fields != cfg->limits.header_fields)
-		sk_warn("limits above what this build supports were lowered (request_line <= %d, header_block <= "
-			"%d, header_fields <= %d)",
-			SK_MAX_LINE, SK_BUF_SIZE - 1024, SK_MAX_HEADERS);
 	return rt;
+}
+
+struct sk_runtime *sk_runtime_build(struct sk_config *cfg, uint64_t generation, struct sk_err *err)
+{
+	return build(cfg, generation, false, err);
+}
+
+int sk_runtime_check(struct sk_config *cfg, struct sk_err *err)
+{
+	struct sk_runtime *rt = build(cfg, 0, true, err);
+	if (!rt)
+		return -1;
+	sk_runtime_unref(rt);
+	return 0;
 }
 
 void sk_runtime_ref(struct sk_runtime *rt)

@@ -1,7 +1,9 @@
 /*
  * server.c — the main thread: loads the config, owns the listening sockets, starts the workers and
  * the blocking pool, then waits for signals: SIGHUP reloads (a bad file is refused and logged, the old
- * snapshot keeps serving), SIGTERM/SIGINT drain and exit, SIGUSR1 reopens log files.
+ * snapshot keeps serving), SIGTERM/SIGINT drain and exit, SIGUSR1 reopens log files. A change to the
+ * users or API-key file (watch.c) rebuilds the snapshot from the configuration text in service, as a
+ * reload would (a file that does not parse is refused and logged, the old snapshot keeps serving).
  *
  * Listening sockets outlive snapshots: a reload that keeps a listener's address keeps its sockets, so no
  * queued connection is lost. Sockets of removed listeners are closed once every worker has switched.
@@ -22,10 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/jwksfetch.h"
 #include "core/log.h"
 #include "net/net.h"
 #include "obs/metrics.h"
 #include "proxy/proxy.h"
+#include "proxy/watch.h"
 #include "proxy/worker.h"
 
 struct sock_entry {
@@ -141,9 +145,16 @@ static void publish_certificates(const struct sk_runtime *rt)
 	free(not_after);
 }
 
-static struct sk_runtime *load(struct sk_err *err)
+static int64_t now_ms(void)
 {
-	struct sk_config *cfg = sk_config_load(srv.path, err);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Builds the next snapshot from cfg (taken over; NULL = the load failed, err says why). */
+static struct sk_runtime *load(struct sk_config *cfg, struct sk_err *err)
+{
 	if (!cfg)
 		return NULL;
 	if (sk_statesvc_prepare(cfg, err) == -1) {
@@ -160,15 +171,34 @@ static struct sk_runtime *load(struct sk_err *err)
 	return rt;
 }
 
-static void reload(void)
+/*
+ * SIGHUP (files_only false) reads the config file again; a changed users or API-key file (files_only)
+ * reads the text of the config in service again, so that edits to the config file still wait for SIGHUP.
+ * Either way every file the config names is read afresh and the snapshot gets a new generation, which
+ * also retires every verified-credential cache entry (they are keyed by generation).
+ */
+static void reload(bool files_only)
 {
 	struct sk_err err = { 0 };
-	struct sk_runtime *rt = load(&err);
+	struct sk_watch_mark mark;
+	struct sk_config *cfg;
+	if (files_only) {
+		sk_watch_note(srv.rt->cfg, &mark); /* the same text names the same files */
+		cfg = sk_config_reread(srv.rt->cfg, &err);
+	} else {
+		cfg = sk_config_load(srv.path, &err);
+		if (cfg)
+			sk_watch_note(cfg, &mark);
+	}
+	struct sk_runtime *rt = load(cfg, &err);
 	if (!rt) {
 		char msg[1200];
 		sk_err_format(&err, msg, sizeof(msg));
 		sk_error("reload refused: %s; the previous configuration keeps serving", msg);
 		sk_metrics_reload(false);
+		/* This version of the files is known now: the next change, not the next tick, tries again. */
+		if (files_only)
+			sk_watch_arm(srv.rt->cfg, &mark, now_ms());
 		return;
 	}
 	if (rt->cfg->workers != srv.n_workers)
@@ -179,7 +209,11 @@ static void reload(void)
 	srv.rt = rt;
 	publish_certificates(rt);
 	sk_metrics_reload(true);
-	sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
+	sk_watch_arm(rt->cfg, &mark, now_ms());
+	if (files_only)
+		sk_info("users and API keys reloaded (generation %" PRIu64 ")", rt->generation);
+	else
+		sk_info("configuration reloaded from %s (generation %" PRIu64 ")", srv.path, rt->generation);
 }
 
 /* Closes the sockets of listeners that the current snapshot no longer has, once every worker runs it. */
@@ -245,6 +279,8 @@ int sk_server_run(const char *config_path)
 		goto fail;
 	srv.n_workers = SK_MIN(cfg->workers ? cfg->workers : 1, (unsigned)SK_MAX_WORKERS);
 	fit_open_files(cfg, srv.n_workers);
+	struct sk_watch_mark mark;
+	sk_watch_note(cfg, &mark);
 	if (sk_statesvc_prepare(cfg, &err) == -1) {
 		sk_config_free(cfg);
 		goto fail;
@@ -258,6 +294,7 @@ int sk_server_run(const char *config_path)
 	}
 	srv.rt = rt;
 	publish_certificates(rt);
+	sk_watch_arm(rt->cfg, &mark, now_ms());
 
 	/* Signals are taken synchronously by this thread only; workers inherit the blocked mask. */
 	sigset_t set;
@@ -272,6 +309,7 @@ int sk_server_run(const char *config_path)
 	sk_metrics_set_workers(srv.n_workers);
 	if (sk_pool_start(2) == -1)
 		return 1;
+	sk_jwks_sources_start(); /* after the signal mask: the fetcher thread inherits it */
 	for (unsigned i = 0; i < srv.n_workers; i++) {
 		srv.workers[i] = sk_worker_new(i, rt);
 		if (!srv.workers[i] || sk_worker_start(srv.workers[i]) == -1)
@@ -290,6 +328,13 @@ int sk_server_run(const char *config_path)
 		sk_runtime_reap();
 		if (sig == -1) {
 			retire_sockets();
+			const char *changed = sk_watch_poll(now_ms());
+			if (changed) {
+				const char *keys = srv.rt->cfg->api_keys.file;
+				sk_info("%s file changed: reloading (%s)",
+					keys && strcmp(keys, changed) == 0 ? "API-key" : "users", changed);
+				reload(true);
+			}
 			int64_t now = (int64_t)time(NULL);
 			sk_tls_tickets_tick(now);
 			if (now - last_expiry_check >= 86400) { /* a long-running process warns daily too */
@@ -299,7 +344,7 @@ int sk_server_run(const char *config_path)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			reload();
+			reload(false);
 		} else if (sig == SIGUSR1) {
 			for (unsigned i = 0; i < srv.n_workers; i++)
 				sk_worker_reopen_logs(srv.workers[i]);
@@ -312,6 +357,7 @@ int sk_server_run(const char *config_path)
 		sk_worker_stop(srv.workers[i]);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		sk_worker_join_free(srv.workers[i]);
+	sk_watch_stop();
 	sk_runtime_reap();
 	sk_pool_stop();
 	sk_statesvc_stop();
@@ -320,6 +366,7 @@ int sk_server_run(const char *config_path)
 			sock_close(&srv.socks[i]);
 	free(srv.socks);
 	sk_runtime_unref(srv.rt);
+	sk_jwks_sources_shutdown();
 	/* Every connection is closed and every worker reference handed back: a snapshot left now is a lost
 	 * reference (the release queue is static, so a leak checker would not see it). */
 	SK_ASSERT(sk_metrics_snapshots() == 0);

@@ -120,6 +120,8 @@ int sk_statesvc_prepare(const struct sk_config *cfg, struct sk_err *err)
 	}
 	if (!sk_access_needs_state(cfg))
 		return 0;
+	if (sk_access_check_state_path(cfg, err) == -1)
+		return -1;
 	struct sk_store *st = sk_store_open(cfg->state.path, cfg->state.redis, cfg->state.max_size, err);
 	if (!st)
 		return -1;

@@ -4,7 +4,8 @@
  *
  * Snapshot switching: the main thread publishes a new snapshot into next_rt and wakes the loop. The
  * worker re-registers its listening sockets for the new snapshot and uses it for new connections; each
- * connection keeps the snapshot it was accepted under, counted per worker in the snaps list (one node per
+ * connection keeps the snapshot it was accepted under (until its next request moves it to the newest,
+ * conn.c), counted per worker in the snaps list (one node per
  * generation that still has connections here, however many) so that the hot path never touches a shared
  * reference count. When an old snapshot's last connection on this worker closes, the worker hands its
  * reference to the main thread (sk_runtime_release_later), which frees the snapshot if it was the last.

@@ -233,12 +233,14 @@ def test_basic_with_curl(sekisho, origin, tmp_path):
     assert curl("--basic", "-u", "alice:pw with spaces", "--http1.0") == "200"
 
 
-def test_unenforceable_checks_are_refused_not_ignored(sekisho, origin, tmp_path):
-    # The policy stage does not exist yet: starting would let requests pass unchecked.
+def test_policy_without_any_attached_policy_denies(sekisho, origin, tmp_path):
+    # policy: true is enforced, never ignored: a user with no policy has no Allow, so nothing passes
+    # (test_policy.py covers policies themselves).
     users = users_yaml(tmp_path, {"alice": {"password": bcrypt("a", 5)}})
-    with pytest.raises(RuntimeError) as e:
-        sekisho(auth_config(origin, users, access={"auth": ["basic"], "policy": True}))
-    assert "not available in this version" in str(e.value)
+    sk = sekisho(auth_config(origin, users, access={"auth": ["basic"], "policy": True}))
+    r = get(sk, "/x", auth=("alice", "a"), Accept="application/json")
+    assert r.status_code == 403 and r.json() == {"error": "policy_denied"}
+    assert origin.count == 0
 
 
 def test_mfa_without_a_totp_key_is_refused(sekisho, origin, tmp_path):

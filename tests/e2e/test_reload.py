@@ -15,7 +15,8 @@ def versioned(origin_port, version):
 
 
 def fresh_get(sk, path="/v"):
-    """A request on a new connection (a keep-alive connection keeps the snapshot it started with)."""
+    """A request on a new connection (an open keep-alive connection moves to a new snapshot only when its
+    next request begins)."""
     r = requests.get(sk.url + path, headers={"Host": "app.test", "Connection": "close"}, timeout=10)
     return r
 

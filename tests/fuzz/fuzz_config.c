@@ -63,6 +63,7 @@ static void check_config(const struct sk_config *cfg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sk_err err = { 0 };
+	sk_cfg_resolve_names = false; /* no input may reach DNS: a mutated address would stall the run */
 	struct sk_config *cfg = sk_config_load_buffer("fuzz.yaml", (const char *)data, size, &err);
 	if (cfg) {
 		check_config(cfg);

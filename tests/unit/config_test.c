@@ -328,7 +328,7 @@ static void test_design_example(void **state)
 	assert_int_equal(api->access.n_auth, 2);
 	assert_int_equal(api->access.auth[0], SK_AUTH_API_KEY);
 	assert_int_equal(api->access.auth[1], SK_AUTH_BASIC);
-	assert_true(api->access.policy);
+	assert_int_equal(api->access.policy, SK_POLICY_ENFORCE);
 	assert_false(api->access.has_geo);
 	assert_int_equal(api->access.mfa, SK_MFA_OFF);
 	assert_string_equal(api->access.realm, "sekisho");
@@ -520,6 +520,15 @@ static void test_wrong_types(void **state)
 	expect_err("- a\n- b\n", 1, 1, "the configuration must be a mapping, not a list");
 	expect_err("just text\n", 1, 1, "the configuration must be a mapping, not 'just text'");
 	expect_err("limits: { request_line: 0 }\n", 1, 25, "'request_line' must be a number from 1");
+	/* Limits are capped by what the connection buffers hold: more is an error, not a silent clamp. */
+	expect_err("limits: { request_line: 16385 }\n", 1, 25, "'request_line' must be a number from 1 to 16384");
+	expect_err("limits: { header_block: 31745 }\n", 1, 25, "'header_block' must be a number from 1 to 31744");
+	expect_err("limits: { header_fields: 129 }\n", 1, 26, "'header_fields' must be a number from 1 to 128");
+	struct sk_config *most = load_ok("limits: { request_line: 16384, header_block: 31744, header_fields: 128 }\n");
+	assert_int_equal(most->limits.request_line, SK_LIMIT_MAX_REQUEST_LINE);
+	assert_int_equal(most->limits.header_block, SK_LIMIT_MAX_HEADER_BLOCK);
+	assert_int_equal(most->limits.header_fields, SK_LIMIT_MAX_HEADER_FIELDS);
+	sk_config_free(most);
 }
 
 static void test_yaml_errors(void **state)
@@ -658,7 +667,12 @@ static void test_origins(void **state)
 	expect_err("origins:\n  a: { servers: [] }\n", 2, 17, "'servers' must not be empty");
 	expect_err("origins:\n  a: { root: ./missing }\n", 2, 14, "root '");
 	expect_err("origins:\n  a: { root: ./file.txt }\n", 2, 14, "is not a directory");
-	expect_err("origins:\n  a: { servers: [\"localhost:80\"] }\n", 2, 18, "invalid server address 'localhost:80'");
+	expect_err("origins:\n  a: { servers: [\"local host:80\"] }\n", 2, 18, "invalid server address 'local host:80'");
+	expect_err("origins:\n  a: { servers: [\"localhost\"] }\n", 2, 18, "invalid server address 'localhost'");
+	expect_err("origins:\n  a: { servers: [\"localhost:0\"] }\n", 2, 18, "invalid server address 'localhost:0'");
+	/* .invalid never resolves (RFC 6761). */
+	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\", \"no-such-host.invalid:80\"] }\n", 2, 33,
+		   "server 'no-such-host.invalid:80': the name does not resolve");
 	expect_err("origins:\n  a: { servers: [\"0.0.0.0:80\"] }\n", 2, 18, "is a wildcard");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], headers: { \"bad name\": x } }\n", 2, 45,
 		   "invalid header name 'bad name'");
@@ -666,6 +680,31 @@ static void test_origins(void **state)
 		   "header 'Host' is managed by sekisho");
 	expect_err("origins:\n  a: { servers: [\"127.0.0.1:1\"], max_idle: many }\n", 2, 44, "'max_idle' must be a number");
 	expect_err("origins:\n  \"a b\": { root: . }\n", 2, 3, "invalid origin name 'a b'");
+
+	/* A name is resolved at load, as nginx does: each address it has becomes a server, written as the
+	 * address; the Host sent by default is the name as written. */
+	struct sk_config *named = load_ok("origins:\n  a: { servers: [\"localhost:3000\", \"10.0.0.1:3001\"] }\n");
+	const struct sk_origin *na = sk_config_origin(named, "a");
+	assert_string_equal(na->host, "localhost:3000");
+	assert_true(na->n_servers >= 2);
+	bool loopback = false;
+	for (size_t i = 0; i + 1 < na->n_servers; i++) {
+		const struct sk_addr *sa = &na->servers[i];
+		if (sa->ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&sa->ss;
+			assert_int_equal(ntohs(sin->sin_port), 3000);
+			loopback |= sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+			if (sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+				assert_string_equal(sa->text, "127.0.0.1:3000");
+		} else {
+			assert_int_equal(sa->ss.ss_family, AF_INET6);
+			assert_int_equal(ntohs(((const struct sockaddr_in6 *)&sa->ss)->sin6_port), 3000);
+			assert_int_equal(sa->text[0], '[');
+		}
+	}
+	assert_true(loopback || na->n_servers > 2); /* localhost is 127.0.0.1 and/or ::1 */
+	assert_string_equal(na->servers[na->n_servers - 1].text, "10.0.0.1:3001");
+	sk_config_free(named);
 
 	/* root is realpath'd: a symbolic link and dot segments resolve to the real directory. */
 	make_dir("real");
@@ -1198,7 +1237,9 @@ static void test_behaviors_and_access(void **state)
 		{ "        access: { auth: [basic], mfa: yes }\n", 10, 39, "'mfa' must be required or off, not 'yes'" },
 		{ "        access: { mfa: required }\n", 10, 19, "'mfa: required' needs 'auth'" },
 		{ "        access: { groups: [admins] }\n", 10, 19, "'groups' needs 'auth'" },
-		{ "        access: { auth: [basic], policy: yes }\n", 10, 42, "'policy' must be true or false, not 'yes'" },
+		{ "        access: { auth: [basic], policy: yes }\n", 10, 42, "'policy' must be true, audit or false, not 'yes'" },
+		{ "        access: { policy: true }\n", 10, 19, "'policy' needs 'auth'" },
+		{ "        access: { ip: { allow: [] }, policy: audit }\n", 10, 38, "'policy' needs 'auth'" },
 		{ "        access: { auth: [basic], realm: \"a\\\"b\" }\n", 10, 41, "'realm' may not contain quotes" },
 		{ "        access: [basic]\n", 10, 17, "'access' must be a mapping, not a list" },
 		{ "        access: { ip: [a] }\n", 10, 23, "'ip' must be a mapping, not a list" },
@@ -1305,14 +1346,142 @@ static int run_check(int argc, char **argv, char *out, size_t out_cap, char *err
 	return rc;
 }
 
+static void test_jwt_issuers(void **state)
+{
+	struct sk_config *cfg = load_ok("jwt:\n"
+					"  issuers:\n"
+					"    - issuer: https://idp.test\n"
+					"      audiences: [intranet]\n"
+					"      jwks: ./idp.json\n"
+					"      algorithms: [ES256, HS256]\n"
+					"      leeway: 30s\n"
+					"      max_lifetime: 1h\n"
+					"      groups_claim: groups\n"
+					"      headers: { email: X-User-Email }\n"
+					"      policies: [p]\n"
+					"    - { issuer: other, audiences: [a, b], jwks_url: \"https://idp.test/jwks\", forward_token: true }\n"
+					"origins: { o: { servers: [\"127.0.0.1:1\"] } }\n"
+					"distributions:\n"
+					"  - { name: d, aliases: [x.example], behaviors: [ { path: \"*\", origin: o, access: { auth: [jwt] } } ] }\n");
+	assert_int_equal(cfg->jwt.n_issuers, 2);
+	const struct sk_jwt_issuer *a = &cfg->jwt.issuers[0], *b = &cfg->jwt.issuers[1];
+	assert_string_equal(a->issuer, "https://idp.test");
+	assert_non_null(strstr(a->jwks, "/idp.json"));
+	assert_int_equal(a->jwks[0], '/');
+	assert_int_equal(a->jwks_pos.line, 5);
+	assert_int_equal(a->algorithms.n, 2);
+	assert_int_equal(a->leeway_ms, 30000);
+	assert_int_equal(a->max_lifetime_ms, 3600000);
+	assert_string_equal(a->user_claim, "sub");
+	assert_string_equal(a->groups_claim, "groups");
+	assert_int_equal(a->n_claim_headers, 1);
+	assert_string_equal(a->claim_headers[0].claim, "email");
+	assert_string_equal(a->claim_headers[0].header, "X-User-Email");
+	assert_false(a->forward_token);
+	assert_null(b->jwks);
+	assert_string_equal(b->jwks_url, "https://idp.test/jwks");
+	assert_true(b->forward_token);
+	assert_int_equal(b->leeway_ms, 60000);
+	assert_int_equal(b->max_lifetime_ms, 24 * 3600000ULL);
+	assert_int_equal(b->algorithms.n, 5); /* every public-key algorithm, not HS256 */
+	for (size_t i = 0; i < b->algorithms.n; i++)
+		assert_string_not_equal(b->algorithms.items[i], "HS256");
+	assert_int_equal(cfg->distributions[0].behaviors[0].access.auth[0], SK_AUTH_JWT);
+	sk_config_free(cfg);
+
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a] } ] }\n", 1, 19, "exactly one of 'jwks'");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, jwks_url: \"https://x/\" } ] }\n", 1, 57,
+		   "exactly one of");
+	expect_err("jwt: { issuers: [ { issuer: i, jwks: k } ] }\n", 1, 19, "needs 'audiences'");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [], jwks: k } ] }\n", 1, 43, "at least one audience");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, algorithms: [none] } ] }\n", 1, 70,
+		   "'none' is never accepted");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks_url: \"https://x/\", algorithms: [HS256] } ] }\n",
+		   1, 84, "never fetched");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks_url: \"ftp://x/\" } ] }\n", 1, 58,
+		   "http:// or https://");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, headers: { sub: X-Auth-User } } ] }\n",
+		   1, 73, "sets or strips");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, leeway: 2h } ] }\n", 1, 65, "over 1h");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k }, { issuer: i, audiences: [a], jwks: k } ] }\n",
+		   1, 69, "listed twice");
+	expect_err("jwt: { issuers: [ { issuer: i, audiences: [a], jwks: k, jku: x } ] }\n", 1, 57, "jku");
+	expect_err("jwt: { issuers: [] }\n", 1, 6, "at least one issuer");
+	expect_err("origins: { o: { servers: [\"127.0.0.1:1\"] } }\n"
+		   "distributions:\n"
+		   "  - { name: d, aliases: [x.example], behaviors: [ { path: \"*\", origin: o, access: { auth: [jwt] } } ] }\n",
+		   3, 92, "needs 'jwt: { issuers");
+}
+
+/* A config that serves nothing loads (the CLI tools read such files for their paths) but is not served. */
+static void test_nothing_to_serve(void **state)
+{
+	struct sk_err err = { 0 };
+	struct sk_config *cfg = load_ok("workers: 2\nadmin: { listen: \"127.0.0.1:9\" }\n");
+	assert_int_equal(sk_config_check_serves(cfg, &err), -1);
+	assert_string_equal(err.file, cfgpath);
+	assert_int_equal(err.line, 1);
+	assert_int_equal(err.col, 1);
+	assert_non_null(strstr(err.msg, "nothing to serve: the configuration has no listeners"));
+	sk_config_free(cfg);
+	cfg = load_ok("listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(sk_config_check_serves(cfg, &err), 0);
+	assert_int_equal(err.line, 0);
+	sk_config_free(cfg);
+}
+
+/* A watched users file changed: the snapshot is rebuilt from the text in service, not the edited file. */
+static void test_reread_uses_the_text_in_service(void **state)
+{
+	struct sk_config *cfg = load_ok("workers: 3\nusers: { file: ./users.yaml }\n");
+	write_file("sekisho.yaml", "workers: 5\n"); /* edited, not yet applied with SIGHUP */
+	struct sk_err err = { 0 };
+	struct sk_config *again = sk_config_reread(cfg, &err);
+	assert_non_null(again);
+	assert_int_equal(again->workers, 3);
+	assert_string_equal(again->users.file, in_tmp("users.yaml"));
+	assert_int_equal(again->users.pos.line, 2);
+	assert_int_equal(again->users.pos.col, 16);
+	assert_string_equal(again->path, cfg->path);
+	sk_config_free(again);
+	sk_config_free(cfg);
+}
+
 static void test_check_config_cli(void **state)
 {
 	char out[4096], errs[4096], want[4096];
-	write_file("sekisho.yaml", "workers: 2\n");
+	static const char serving[] = "workers: 2\n"
+				      "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n";
+	write_file("sekisho.yaml", serving);
 	char *ok_args[] = { "-c", cfgpath, NULL };
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 0);
 	assert_string_equal(out, "configuration OK\n");
 	assert_string_equal(errs, "");
+
+	/* A config that serves nothing is read by the CLI tools, but refused by check-config (and run). */
+	write_file("sekisho.yaml", "workers: 2\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:1:1: nothing to serve: the configuration has no listeners (add one under "
+		 "'listeners:')\n", cfgpath);
+	assert_string_equal(errs, want);
+
+	/* Files the config names are read as run reads them; the error points at the key that names them. */
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "users:\n"
+				   "  file: ./nobody.yaml\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:9: users.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("nobody.yaml"));
+	assert_string_equal(errs, want);
+	write_file("sekisho.yaml", "workers: 2\n"
+				   "listeners: [ { name: w, listen: \"127.0.0.1:1\" } ]\n"
+				   "api_keys: { file: keys.yaml }\n");
+	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:3:19: api_keys.file: %s: cannot read: No such file or directory\n", cfgpath,
+		 in_tmp("keys.yaml"));
+	assert_string_equal(errs, want);
 
 	write_file("sekisho.yaml", "workers: 2\nlisteners:\n  - { name: w, listen: nowhere }\n");
 	assert_int_equal(run_check(2, ok_args, out, sizeof(out), errs, sizeof(errs)), 1);
@@ -1328,7 +1497,7 @@ static void test_check_config_cli(void **state)
 
 	char eq[PATH_MAX * 2];
 	snprintf(eq, sizeof(eq), "--config=%s", cfgpath);
-	write_file("sekisho.yaml", "{}\n");
+	write_file("sekisho.yaml", serving);
 	char *eq_args[] = { eq, NULL };
 	assert_int_equal(run_check(1, eq_args, out, sizeof(out), errs, sizeof(errs)), 0);
 
@@ -1346,6 +1515,51 @@ static void test_check_config_cli(void **state)
 	assert_int_equal(run_check(2, missing_args, out, sizeof(out), errs, sizeof(errs)), 1);
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory\n", missing);
 	assert_string_equal(errs, want);
+}
+
+/* `policies: { name: FILE }`, `groups: { g: { policies: [...] } }` and `access.policy: true | audit`. */
+static void test_policies_and_groups(void **state)
+{
+	(void)state;
+	struct sk_config *cfg = load_ok("policies: { read: ./p/read.json, admin: /etc/sk/admin.json }\n"
+					"groups: { admins: { policies: [admin, read] }, empty: {} }\n"
+					"users: { file: users.yaml }\n"
+					"origins: { app: { servers: [\"127.0.0.1:1\"] } }\n"
+					"distributions:\n"
+					"  - name: d\n"
+					"    aliases: [a.test]\n"
+					"    behaviors:\n"
+					"      - { path: /a/*, origin: app, access: { auth: [basic], policy: true } }\n"
+					"      - { path: /b/*, origin: app, access: { auth: [basic], policy: audit } }\n"
+					"      - { path: \"*\", origin: app, access: { auth: [basic], policy: false } }\n");
+	assert_int_equal(cfg->n_policies, 2);
+	assert_string_equal(cfg->policies[0].name, "read");
+	char want[4200];
+	snprintf(want, sizeof(want), "%s/p/read.json", tmpdir);
+	assert_string_equal(cfg->policies[0].file, want);
+	assert_string_equal(cfg->policies[1].file, "/etc/sk/admin.json");
+	assert_int_equal(cfg->policies[0].pos.line, 1);
+	assert_int_equal(cfg->n_groups, 2);
+	const struct sk_group *g = sk_config_group(cfg, "admins");
+	assert_non_null(g);
+	assert_int_equal(g->policies.n, 2);
+	assert_string_equal(g->policies.items[0], "admin");
+	assert_int_equal(sk_config_group(cfg, "empty")->policies.n, 0);
+	assert_null(sk_config_group(cfg, "nobody"));
+	assert_ptr_equal(sk_config_policy(cfg, "admin"), &cfg->policies[1]);
+	const struct sk_behavior *b = cfg->distributions[0].behaviors;
+	assert_int_equal(b[0].access.policy, SK_POLICY_ENFORCE);
+	assert_int_equal(b[1].access.policy, SK_POLICY_AUDIT);
+	assert_int_equal(b[2].access.policy, SK_POLICY_OFF);
+	sk_config_free(cfg);
+
+	expect_err("policies: { read: ./r.json }\ngroups: { g: { policies: [write] } }\n", 2, 27,
+		   "no policy named 'write' in 'policies'");
+	expect_err("policies: { \"bad name\": ./r.json }\n", 1, 13, "invalid policy name");
+	expect_err("policies: { read: [a] }\n", 1, 19, "policy 'read' must be a string");
+	expect_err("policies: [a]\n", 1, 11, "'policies' must be a mapping");
+	expect_err("groups: { g: { policy: [a] } }\n", 1, 16, "unknown key 'policy' in group 'g'");
+	expect_err("groups: { g: [a] }\n", 1, 14, "group 'g' must be a mapping");
 }
 
 int main(void)
@@ -1374,7 +1588,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_behaviors_and_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_aliases_expand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_to_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reread_uses_the_text_in_service, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policies_and_groups, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

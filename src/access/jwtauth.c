@@ -1,0 +1,294 @@
+/*
+ * jwtauth.c — the issuers of a snapshot and the authentication of a bearer token (jwtauth.h).
+ *
+ * The decoded token lives in a per-thread scratch area (it is ~9 KiB and is needed only while one
+ * authentication runs on that thread). A verified token is remembered in the worker's verified-credential
+ * cache under a keyed hash of its bytes; a cache hit skips the signature check but not the claim rules,
+ * which depend on the time. Claim values become header values only when they hold no control
+ * characters: a token is signed by the issuer, not by us, and must never forge a second header line.
+ */
+#include "access/jwtauth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/jwksfetch.h"
+#include "access/verify.h"
+#include "core/log.h"
+
+#define MAX_JWKS_FILE (1u << 20)
+
+struct issuer_rt {
+	const struct sk_jwt_issuer *cfg;
+	struct sk_jwt_rules rules;
+	const char **auds;
+	struct sk_jwks *keys;          /* from a file */
+	struct sk_jwks_source *source; /* from a URL */
+};
+
+struct sk_jwt_env {
+	struct issuer_rt *issuers;
+	size_t n;
+};
+
+static __thread struct sk_jwt scratch;
+
+static int read_file(const char *path, char **out, size_t *len, char *why, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		snprintf(why, cap, "cannot open %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_JWKS_FILE) {
+		close(fd);
+		return snprintf(why, cap, "%s is not a key set file of at most 1 MiB", path), -1;
+	}
+	char *buf = sk_malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0) {
+			close(fd);
+			free(buf);
+			return snprintf(why, cap, "cannot read %s", path), -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int sk_jwt_env_new(const struct sk_config *cfg, struct sk_jwt_env **out, struct sk_err *err)
+{
+	*out = NULL;
+	if (cfg->jwt.n_issuers == 0)
+		return 0;
+	struct sk_jwt_env *je = sk_calloc(1, sizeof(*je));
+	je->issuers = sk_calloc(cfg->jwt.n_issuers, sizeof(*je->issuers));
+	for (size_t i = 0; i < cfg->jwt.n_issuers; i++, je->n++) {
+		const struct sk_jwt_issuer *is = &cfg->jwt.issuers[i];
+		struct issuer_rt *rt = &je->issuers[i];
+		rt->cfg = is;
+		rt->auds = sk_calloc(is->audiences.n, sizeof(*rt->auds));
+		for (size_t k = 0; k < is->audiences.n; k++)
+			rt->auds[k] = is->audiences.items[k];
+		rt->rules = (struct sk_jwt_rules){ .issuer = is->issuer, .audiences = rt->auds,
+						   .n_audiences = is->audiences.n,
+						   .leeway_s = (int64_t)(is->leeway_ms / 1000),
+						   .max_lifetime_s = (int64_t)(is->max_lifetime_ms / 1000) };
+		for (size_t k = 0; k < is->algorithms.n; k++) {
+			int a = sk_jwt_alg_parse(is->algorithms.items[k]);
+			SK_ASSERT(a >= 0); /* the config loader checked the names */
+			rt->rules.algs |= 1u << a;
+		}
+		if (is->jwks_url) {
+			rt->source = sk_jwks_source_get(is->jwks_url, is->ca);
+			continue;
+		}
+		char *doc = NULL, why[300];
+		size_t len = 0;
+		if (read_file(is->jwks, &doc, &len, why, sizeof(why)) == 0) {
+			rt->keys = sk_jwks_parse(doc, len, true, why, sizeof(why));
+			free(doc);
+		}
+		if (!rt->keys) {
+			sk_err_set(err, cfg->path, is->jwks_pos.line, is->jwks_pos.col, "issuer '%s': key set %s: %s",
+				   is->issuer, is->jwks, why);
+			je->n++;
+			sk_jwt_env_free(je);
+			return -1;
+		}
+		if (sk_jwks_count(rt->keys) == 0)
+			sk_warn("issuer '%s': key set %s has no signature key sekisho can use", is->issuer, is->jwks);
+	}
+	*out = je;
+	return 0;
+}
+
+void sk_jwt_env_free(struct sk_jwt_env *je)
+{
+	if (!je)
+		return;
+	for (size_t i = 0; i < je->n; i++) {
+		free(je->issuers[i].auds);
+		sk_jwks_free(je->issuers[i].keys);
+		sk_jwks_source_put(je->issuers[i].source);
+	}
+	free(je->issuers);
+	free(je);
+}
+
+bool sk_jwt_env_claim_header(const struct sk_jwt_env *je, struct sk_slice name)
+{
+	for (size_t i = 0; je && i < je->n; i++) {
+		const struct sk_jwt_issuer *is = je->issuers[i].cfg;
+		for (size_t k = 0; k < is->n_claim_headers; k++)
+			if (sk_slice_ieq(name, is->claim_headers[k].header))
+				return true;
+	}
+	return false;
+}
+
+static bool clean(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Appends claim element k (a string, number or boolean) to out at *o, after a comma when *o > start.
+ * Elements of a list may not hold a comma themselves (the list would read differently). */
+static bool append(const struct sk_jwt *t, const struct sk_json_tok *k, char *out, size_t cap, size_t *o,
+		   size_t start, bool in_list)
+{
+	char buf[512];
+	long n = -1;
+	if (k->type == SK_JSON_STRING) {
+		n = sk_json_str(t->payload, k, buf, sizeof(buf));
+	} else if (k->type == SK_JSON_NUMBER || k->type == SK_JSON_TRUE || k->type == SK_JSON_FALSE) {
+		if (k->len < sizeof(buf)) {
+			memcpy(buf, t->payload + k->start, k->len);
+			n = (long)k->len;
+		}
+	}
+	if (n <= 0 || !clean(buf, (size_t)n) || (in_list && memchr(buf, ',', (size_t)n)))
+		return false;
+	size_t need = (size_t)n + (*o > start ? 1 : 0);
+	if (*o + need + 1 > cap)
+		return false;
+	if (*o > start)
+		out[(*o)++] = ',';
+	memcpy(out + *o, buf, (size_t)n);
+	*o += (size_t)n;
+	out[*o] = '\0';
+	return true;
+}
+
+/* Groups from the groups claim: an array of names, or one string of space-separated names (OAuth scope
+ * style). Names that cannot be carried in X-Auth-Groups (commas, control characters) are left out. */
+static void read_groups(const struct sk_jwt *t, const char *claim, char *out, size_t cap)
+{
+	out[0] = '\0';
+	int v = claim ? sk_jwt_claim(t, claim) : -1;
+	if (v < 0)
+		return;
+	size_t o = 0;
+	const struct sk_json_tok *k = &t->toks[v];
+	if (k->type == SK_JSON_ARRAY) {
+		const struct sk_json_tok *e = k + 1;
+		for (uint32_t i = 0; i < k->size; i++, e = &t->toks[e->next])
+			append(t, e, out, cap, &o, 0, true);
+		return;
+	}
+	char buf[512];
+	long n = sk_json_str(t->payload, k, buf, sizeof(buf));
+	for (char *save = NULL, *w = n > 0 ? strtok_r(buf, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save)) {
+		size_t wl = strlen(w);
+		if (!clean(w, wl) || strchr(w, ',') || o + wl + 2 > cap)
+			continue;
+		if (o)
+			out[o++] = ',';
+		memcpy(out + o, w, wl);
+		o += wl;
+		out[o] = '\0';
+	}
+}
+
+static void read_headers(const struct sk_jwt *t, const struct sk_jwt_issuer *is, struct sk_jwt_ident *id)
+{
+	size_t o = 0, cap = sizeof(id->headers);
+	id->headers_len = 0;
+	for (size_t i = 0; i < is->n_claim_headers; i++) {
+		int v = sk_jwt_claim(t, is->claim_headers[i].claim);
+		if (v < 0)
+			continue;
+		const char *name = is->claim_headers[i].header;
+		size_t nl = strlen(name), mark = o;
+		if (o + nl + 2 >= cap)
+			break;
+		memcpy(id->headers + o, name, nl);
+		o += nl;
+		memcpy(id->headers + o, ": ", 2);
+		o += 2;
+		size_t vstart = o;
+		const struct sk_json_tok *k = &t->toks[v];
+		bool ok = true;
+		if (k->type == SK_JSON_ARRAY) {
+			const struct sk_json_tok *e = k + 1;
+			for (uint32_t j = 0; j < k->size && ok; j++, e = &t->toks[e->next])
+				ok = append(t, e, id->headers, cap, &o, vstart, true);
+		} else {
+			ok = append(t, k, id->headers, cap, &o, vstart, false);
+		}
+		if (!ok || o == vstart || o + 2 >= cap) { /* a value we cannot carry cleanly: the header is left out */
+			o = mark;
+			continue;
+		}
+		memcpy(id->headers + o, "\r\n", 2);
+		o += 2;
+	}
+	id->headers_len = (uint16_t)o;
+}
+
+enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct sk_verifier *v, uint64_t gen,
+					   const char *tok, size_t len, int64_t now, struct sk_jwt_ident *out)
+{
+	struct sk_jwt *t = &scratch;
+	enum sk_jwt_result r = sk_jwt_decode(tok, len, t);
+	if (r != SK_JWT_OK)
+		return r;
+	char iss[256];
+	const struct issuer_rt *rt = NULL;
+	if (sk_jwt_issuer(t, iss, sizeof(iss)) >= 0)
+		for (size_t i = 0; je && i < je->n && !rt; i++)
+			if (strcmp(je->issuers[i].cfg->issuer, iss) == 0)
+				rt = &je->issuers[i];
+	if (!rt)
+		return SK_JWT_UNKNOWN_ISSUER;
+
+	uint8_t key[32];
+	sk_verify_key(gen, "jwt", 3, tok, len, key);
+	if (sk_verify_cached(v, gen, key)) {
+		r = sk_jwt_check_claims(t, &rt->rules, now);
+	} else {
+		const struct sk_jwks *keys = rt->keys ? rt->keys : sk_jwks_source_keys(rt->source);
+		r = sk_jwt_verify(t, keys, &rt->rules, now);
+		if (r == SK_JWT_NO_KEY && rt->source) /* the issuer may have rotated its keys */
+			sk_jwks_source_poke(rt->source);
+		if (r == SK_JWT_OK)
+			sk_verify_remember(v, gen, key);
+	}
+	if (r != SK_JWT_OK)
+		return r;
+
+	long ul = sk_jwt_claim_text(t, rt->cfg->user_claim, out->user, sizeof(out->user));
+	if (ul <= 0 || !clean(out->user, (size_t)ul))
+		return SK_JWT_NO_USER;
+	out->issuer = rt;
+	read_groups(t, rt->cfg->groups_claim, out->groups, sizeof(out->groups));
+	read_headers(t, rt->cfg, out);
+	return SK_JWT_OK;
+}
+
+const char *sk_jwt_ident_issuer(const struct sk_jwt_ident *id)
+{
+	return ((const struct issuer_rt *)id->issuer)->cfg->issuer;
+}
+
+bool sk_jwt_ident_forward_token(const struct sk_jwt_ident *id)
+{
+	return ((const struct issuer_rt *)id->issuer)->cfg->forward_token;
+}
