@@ -262,7 +262,7 @@ static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_acces
 	if (r != SK_JWT_OK) {
 		sk_info("bearer token refused: %s", sk_jwt_result_text(r));
 		req->user = NULL;
-		return after_verify(s, env, req, false);
+		return after_verify(s, env, req, false, false);
 	}
 	req->jwt = req->jwt_buf;
 	req->method = "jwt";
@@ -324,7 +324,7 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 			return jwt_run(s, env, req, cred.token);
 		if (!s->api_key) {
 			req->user = NULL;
-			return after_verify(s, env, req, false);
+			return after_verify(s, env, req, false, false);
 		}
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
 		if (!k) {

@@ -207,14 +207,6 @@ void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32])
 		key[i] ^= 0xa5;
 }
 
-void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32])
-{
-	struct cache_entry *e = slot(v, key);
-	memcpy(e->key, key, 32);
-	e->gen = gen;
-	e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
-}
-
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
 		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns)
 {

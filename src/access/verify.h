@@ -37,7 +37,7 @@ void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, 
 bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 /* Remembers key as verified for generation gen, for the TTL (a check done on the loop, such as a token's
- * signature). */
+ * signature, or a match that sk_verify_start was told not to remember). */
 void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 /*
@@ -59,7 +59,5 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
  */
 void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32]);
 
-/* Caches key as verified for generation gen (a match that sk_verify_start was told not to remember). */
-void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 #endif
