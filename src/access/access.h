@@ -56,6 +56,7 @@ struct sk_access_env {
 	struct sk_policy **policies;         /* parallel to cfg->policies */
 	struct sk_policy_set *user_policies; /* parallel to the users store; NULL when no policy is configured */
 	struct sk_policy_set *key_policies;  /* parallel to the API-key store; NULL likewise */
+	struct sk_policy_set *jwt_policies;  /* parallel to cfg->jwt.issuers: each issuer's own */
 };
 
 /* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
@@ -78,6 +79,8 @@ void sk_access_env_fini(struct sk_access_env *env);
 /* A verified token's identity (auth method jwt), filled by jwtauth.c. */
 struct sk_jwt_ident {
 	const void *issuer;    /* the snapshot's issuer (jwtauth.c) */
+	unsigned issuer_index; /* into cfg->jwt.issuers */
+	uint64_t serial;       /* which decoding of this thread's scratch token it came from (claims) */
 	char user[129];        /* the issuer's user_claim */
 	char groups[512];      /* from groups_claim, comma-separated as in X-Auth-Groups */
 	char headers[1024];    /* "Name: value\r\n" lines from the issuer's claim headers */
