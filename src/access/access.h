@@ -56,6 +56,7 @@ struct sk_access_env {
 	struct sk_policy **policies;         /* parallel to cfg->policies */
 	struct sk_policy_set *user_policies; /* parallel to the users store; NULL when no policy is configured */
 	struct sk_policy_set *key_policies;  /* parallel to the API-key store; NULL likewise */
+	struct sk_policy_set *jwt_policies;  /* parallel to cfg->jwt.issuers: each issuer's own */
 };
 
 /* True when cfg uses anything kept in the state store: lockout, bans, a second factor, sessions. */
@@ -78,6 +79,8 @@ void sk_access_env_fini(struct sk_access_env *env);
 /* A verified token's identity (auth method jwt), filled by jwtauth.c. */
 struct sk_jwt_ident {
 	const void *issuer;    /* the snapshot's issuer (jwtauth.c) */
+	unsigned issuer_index; /* into cfg->jwt.issuers */
+	uint64_t serial;       /* which decoding of this thread's scratch token it came from (claims) */
 	char user[129];        /* the issuer's user_claim */
 	char groups[512];      /* from groups_claim, comma-separated as in X-Auth-Groups */
 	char headers[1024];    /* "Name: value\r\n" lines from the issuer's claim headers */
@@ -133,12 +136,16 @@ struct sk_access_req {
 	uint8_t guard_level;
 	char guard_user[129];           /* SESSION: the session's user */
 	char session_buf[65];           /* SESSION/LOGIN: the session id */
+	bool guard_locked;              /* LOCK: the account is locked: its password must not be verified */
+	bool guard_settled;             /* LOCK: no failure on record: a success needs no AUTH job */
 	/* internal to the auth stage */
 	uint8_t auth_phase;
 	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */
 	struct sk_waiter *waiter; /* while waiting on a verification */
 	struct sk_guard_job *gjob; /* while waiting on the state store */
 	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
+	bool remember;            /* with lockout: cache verify_key once the account is known to be unlocked */
+	uint8_t verify_key[32];   /* the credential's cache key (a keyed hash; no secret) */
 	/* the policy stage's outcome, for the access log */
 	uint8_t policy;           /* enum sk_access_policy_log */
 	const char *policy_sid;   /* the deciding statement's Sid (belongs to the snapshot), or NULL */
@@ -151,6 +158,9 @@ const char *sk_access_policy_label(uint8_t policy);
 
 /* Detaches a request that is waiting on a verification (its connection is closing). */
 void sk_access_req_cancel(struct sk_access_req *req);
+/* Why a request still waiting when its deadline passes is refused: too_many_attempts while it waits on
+ * the hashing queue, state_unavailable while it waits on the state store (issue 10 item 4). */
+enum sk_reason sk_access_req_timeout_reason(const struct sk_access_req *req);
 /* The authenticated name and groups for identity headers and logs. groups: comma-separated. */
 const char *sk_access_identity(const struct sk_access_req *req, char *groups, size_t cap);
 

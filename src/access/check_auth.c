@@ -12,14 +12,20 @@
  * API keys are looked up by SHA-256 at once (no slow hash is involved). Basic credentials are checked
  * against the cache of verified credentials first; otherwise the slow hash runs on the blocking pool
  * (verify.c) and the stage answers AGAIN, to be run again when the result is back. An unknown user is
- * verified against a dummy hash of the same cost, so a wrong user name and a wrong password cost the
- * same time and get the same answer (bad_credentials). Password age is checked after a match.
+ * verified against the stand-in hash (like the file's costliest; cheaper accounts' failures are padded to
+ * it), so a wrong user name and a wrong password cost the same time and get the same answer
+ * (bad_credentials). Password age is checked after a match.
  *
  * When the config keeps state (lockout, bans, a second factor), a verified or failed password goes on to
- * a state-store job (guardjob.c) before the answer: a locked account is refused like a wrong password
- * (its hash was verified all the same, so the timing matches), the code appended to the password or sent
- * in X-OTP is checked and marked used, and failures count toward lockout and bans. Login sessions
- * (`auth: [session]`) are read from the signed cookie and looked up in the store the same way.
+ * a state-store job (guardjob.c) before the answer: the code appended to the password or sent in X-OTP is
+ * checked and marked used, and failures count toward lockout and bans. Login sessions (`auth: [session]`)
+ * are read from the signed cookie and looked up in the store the same way.
+ *
+ * With lockout, the presented name's tally is read first (a LOCK job, the same read for any name): a
+ * locked account's password is then neither looked up in the cache nor verified; a random decoy of its
+ * length is verified against the account's hash instead, so the refusal costs and reads exactly like a
+ * wrong password. A match is cached only once the account is known to be unlocked (DESIGN §3 "No oracle
+ * through timing or caching").
  *
  * Where a method succeeds it records the credential fields it read (req->consumed), so that the origin
  * request can leave them out (DESIGN §1; forward_credentials keeps them).
@@ -44,12 +50,14 @@ struct auth_state {
 	bool session;
 	bool mfa;           /* the behavior requires a second factor */
 	bool guard;         /* verified passwords go through a state-store job */
+	bool lockout;       /* the account's tally is read before its password is verified */
 	bool client_cert;
 	bool jwt;
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
-enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE };
+/* PHASE_LOCK: waiting on the tally read; PHASE_LOCK_READ: read, the credentials are looked at again. */
+enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE, PHASE_LOCK, PHASE_LOCK_READ };
 
 static int auth_compile(const struct sk_access *a, const struct sk_access_env *env, void **state,
 			struct sk_err *err)
@@ -87,6 +95,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 	}
 	s->mfa = a->mfa == SK_MFA_REQUIRED;
 	s->guard = env->store && (env->cfg->lockout.present || env->cfg->ban.present || s->mfa);
+	s->lockout = s->guard && env->cfg->lockout.present && env->cfg->lockout.deny > 0;
 	SK_ASSERT(!(s->basic || s->client_cert) || env->users); /* the config loader requires users */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
 	SK_ASSERT(!s->jwt || env->jwt);         /* and issuers for jwt */
@@ -167,9 +176,11 @@ static enum sk_verdict guard(struct sk_access_req *req, const struct sk_access_e
 	return SK_V_AGAIN;
 }
 
-/* After the password: lockout, the code, the failure counts. */
+/* After the password: lockout, the code, the failure counts. named: the credential was a password for a
+ * name (its failure counts toward that name's lockout, or the decoy write for an unknown name); false for
+ * API keys and malformed credentials. */
 static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_access_env *env,
-				    struct sk_access_req *req, bool ok)
+				    struct sk_access_req *req, bool ok, bool named)
 {
 	if (!s->guard) {
 		if (ok)
@@ -177,9 +188,17 @@ static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_
 		req->user = NULL;
 		return deny(req, SK_R_BAD_CREDENTIALS);
 	}
+	if (ok && req->user && s->lockout && req->guard_settled && !s->mfa) {
+		/* LOCK saw no failure on record: nothing to reset (a failure since is the usual race of
+		 * concurrent guesses, see access.md). */
+		if (req->remember)
+			sk_verify_remember(req->verifier, env->generation, req->verify_key);
+		return user_verified(s, req);
+	}
 	struct sk_guard_in in;
 	sk_guard_in_init(&in, SK_GJ_AUTH, req, req->user, NULL, 0);
 	in.password_ok = ok && req->user;
+	in.named = named;
 	in.need_mfa = s->mfa;
 	if (req->otp[0]) {
 		in.have_code = true;
@@ -196,6 +215,8 @@ static enum sk_verdict after_guard(const struct auth_state *s, const struct sk_a
 		req->user = NULL;
 		return deny(req, (enum sk_reason)req->guard_reason);
 	}
+	if (req->remember) /* the account is not locked: the match may be remembered now */
+		sk_verify_remember(req->verifier, env->generation, req->verify_key);
 	req->mfa = req->guard_mfa;
 	return user_verified(s, req);
 }
@@ -222,8 +243,7 @@ static enum sk_verdict after_session(const struct auth_state *s, const struct sk
 static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_access_req *req)
 {
 	char id[65];
-	struct sk_slice v = sk_cookie_find(req->hreq, SK_SESSION_COOKIE);
-	if (!v.ptr || !sk_session_cookie_check(env->session_key, v, id))
+	if (!sk_session_cookie_find(env->session_key, req->hreq, id))
 		return deny(req, SK_R_AUTH_REQUIRED);
 	struct sk_guard_in in;
 	sk_guard_in_init(&in, SK_GJ_SESSION, req, NULL, NULL, 0);
@@ -242,7 +262,7 @@ static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_acces
 	if (r != SK_JWT_OK) {
 		sk_info("bearer token refused: %s", sk_jwt_result_text(r));
 		req->user = NULL;
-		return after_verify(s, env, req, false);
+		return after_verify(s, env, req, false, false);
 	}
 	req->jwt = req->jwt_buf;
 	req->method = "jwt";
@@ -257,13 +277,20 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	switch (req->auth_phase) {
 	case PHASE_WAITING:
 		req->auth_phase = PHASE_DONE;
-		return after_verify(s, env, req, req->verify_result == 1);
+		return after_verify(s, env, req, req->verify_result == 1 && !(s->lockout && req->guard_locked), true);
 	case PHASE_GUARDING:
 		req->auth_phase = PHASE_DONE;
 		return after_guard(s, env, req);
 	case PHASE_SESSION:
 		req->auth_phase = PHASE_DONE;
 		return after_session(s, env, req);
+	case PHASE_LOCK:
+		if (req->guard_reason != SK_R_NONE) {
+			req->auth_phase = PHASE_DONE;
+			return deny(req, (enum sk_reason)req->guard_reason);
+		}
+		req->auth_phase = PHASE_LOCK_READ; /* and read the credentials again, knowing the lock */
+		break;
 	default:
 		break;
 	}
@@ -290,19 +317,19 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_MALFORMED:
 		/* A failure like any other: it counts toward the client's ban. */
 		req->user = NULL;
-		return after_verify(s, env, req, false);
+		return after_verify(s, env, req, false, false);
 	case SK_CRED_TOKEN: {
 		/* A bearer value of three base64url parts is a token; anything else is an API key (DESIGN §3). */
 		if (s->jwt && cred.bearer && sk_jwt_is_jws(cred.token.ptr, cred.token.len))
 			return jwt_run(s, env, req, cred.token);
 		if (!s->api_key) {
 			req->user = NULL;
-			return after_verify(s, env, req, false);
+			return after_verify(s, env, req, false, false);
 		}
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
 		if (!k) {
 			req->user = NULL;
-			return after_verify(s, env, req, false);
+			return after_verify(s, env, req, false, false);
 		}
 		req->apikey = k;
 		req->method = "api_key";
@@ -312,19 +339,37 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_BASIC:
 		break;
 	}
+	if (s->lockout && req->auth_phase != PHASE_LOCK_READ) {
+		struct sk_guard_in in;
+		sk_guard_in_init(&in, SK_GJ_LOCK, req, NULL, cred.user.ptr, cred.user.len);
+		explicit_bzero(cred.buf, sizeof(cred.buf));
+		return guard(req, env, &in, PHASE_LOCK);
+	}
 	if (s->mfa)
 		split_code(req, &cred, req->otp);
 	const struct sk_user *u = sk_users_find(env->users, cred.user.ptr, cred.user.len);
 	req->user = u;
+	bool locked = s->lockout && req->guard_locked;
 	uint8_t key[32];
 	sk_verify_key(env->generation, cred.user.ptr, cred.user.len, cred.password.ptr, cred.password.len, key);
-	if (u && sk_verify_cached(req->verifier, env->generation, key)) {
+	if (u && !locked && sk_verify_cached(req->verifier, env->generation, key)) {
 		explicit_bzero(cred.buf, sizeof(cred.buf));
-		return after_verify(s, env, req, true);
+		req->remember = false; /* already cached: a hit does not extend its life */
+		return after_verify(s, env, req, true, true);
 	}
 	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
-	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, cred.password.ptr,
-				 cred.password.len);
+	req->remember = s->lockout && u && !locked;
+	memcpy(req->verify_key, key, sizeof(key));
+	/* A locked account's password is not verified: a decoy of its shape is, against the account's own
+	 * hash, at exactly the cost of a wrong password. */
+	char decoy[SK_CRED_MAX];
+	const char *pw = cred.password.ptr;
+	if (locked && u) {
+		sk_verify_decoy(cred.password.ptr, cred.password.len, decoy, key);
+		pw = decoy;
+	}
+	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, pw, cred.password.len, !s->lockout,
+				 sk_users_pad_ns(env->users, u));
 	explicit_bzero(cred.buf, sizeof(cred.buf));
 	if (rc == -1) {
 		req->user = NULL;

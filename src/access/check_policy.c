@@ -5,12 +5,14 @@
  * Runs last (after auth, mfa and groups), so every condition key about the identity is known. An
  * anonymous request has no policy, so it is denied (implicitly) like any identity without an Allow.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "access/access.h"
 #include "access/apikeys.h"
 #include "access/geo.h"
+#include "access/jwtauth.h"
 #include "access/users.h"
 #include "policy/policy.h"
 
@@ -67,6 +69,44 @@ static size_t policy_host(struct sk_slice host, char *out, size_t cap)
 	return n;
 }
 
+static bool jwt_claim(const void *arg, struct sk_slice name, struct sk_slice *value)
+{
+	return sk_jwt_ident_claim(arg, name, value);
+}
+
+#define MAX_JWT_DOCS 64
+#define MAX_JWT_GROUPS 32
+
+/* A token's set: its issuer's policies, then those of each group its groups claim names (known only per
+ * request, so built here, on the stack). Groups are split into names in gbuf. */
+static void jwt_set(const struct sk_access_env *env, const struct sk_jwt_ident *id, struct sk_policy_set *set,
+		    const struct sk_policy **docs, char *gbuf, size_t gcap, char **names, size_t *n_names)
+{
+	const struct sk_policy_set *own = &env->jwt_policies[id->issuer_index];
+	size_t n = SK_MIN(own->n, (size_t)MAX_JWT_DOCS);
+	memcpy(docs, own->docs, n * sizeof(*docs));
+	bool country = own->country;
+	snprintf(gbuf, gcap, "%s", id->groups);
+	*n_names = 0;
+	for (char *save = NULL, *g = strtok_r(gbuf, ",", &save); g && *n_names < MAX_JWT_GROUPS;
+	     g = strtok_r(NULL, ",", &save)) {
+		names[(*n_names)++] = g;
+		const struct sk_group *gr = sk_config_group(env->cfg, g);
+		for (size_t i = 0; gr && i < gr->policies.n && n < MAX_JWT_DOCS; i++) {
+			const struct sk_policy_file *pf = sk_config_policy(env->cfg, gr->policies.items[i]);
+			const struct sk_policy *doc = pf ? env->policies[pf - env->cfg->policies] : NULL;
+			bool seen = !doc;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = docs[k] == doc;
+			if (!seen) {
+				docs[n++] = doc;
+				country = country || sk_policy_reads_country(doc);
+			}
+		}
+	}
+	*set = (struct sk_policy_set){ .docs = docs, .n = n, .country = country };
+}
+
 static enum sk_verdict policy_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
 {
 	const struct policy_stage *s = state;
@@ -81,6 +121,15 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 		set = &env->key_policies[sk_apikeys_index(env->apikeys, req->apikey)];
 		groups = req->apikey->groups;
 		n_groups = req->apikey->n_groups;
+	}
+	struct sk_policy_set token_set;
+	const struct sk_policy *token_docs[MAX_JWT_DOCS];
+	char gbuf[sizeof(((struct sk_jwt_ident *)0)->groups)];
+	char *gnames[MAX_JWT_GROUPS];
+	if (req->jwt && env->jwt_policies) {
+		jwt_set(env, req->jwt, &token_set, token_docs, gbuf, sizeof(gbuf), gnames, &n_groups);
+		set = &token_set;
+		groups = gnames;
 	}
 	char host[SK_POLICY_HOST_MAX];
 	char groups_text[1];
@@ -110,6 +159,8 @@ static enum sk_verdict policy_run(const void *state, const struct sk_access_env 
 		.auth_method = req->method,
 		.mfa = req->mfa,
 		.secure = req->secure,
+		.claim = req->jwt ? jwt_claim : NULL,
+		.claim_arg = req->jwt,
 		.now = (int64_t)time(NULL),
 	};
 	struct sk_policy_result res;

@@ -125,6 +125,13 @@ static int attach_policies(struct sk_access_env *env, const struct sk_config *cf
 			return sk_err_set(err, cfg->api_keys.file, k->line, 0, "API key '%s': no policy named '%s' in "
 					  "'policies' of %s", k->name, missing, cfg->path);
 	}
+	env->jwt_policies = sk_calloc(cfg->jwt.n_issuers ? cfg->jwt.n_issuers : 1, sizeof(*env->jwt_policies));
+	for (size_t i = 0; i < cfg->jwt.n_issuers; i++) {
+		const struct sk_jwt_issuer *is = &cfg->jwt.issuers[i];
+		if (add_docs(env, cfg, is->policies.items, is->policies.n, &env->jwt_policies[i], &missing) == -1)
+			return sk_err_set(err, cfg->path, is->pos.line, is->pos.col, "issuer '%s': no policy named '%s' in "
+					  "'policies'", is->issuer, missing);
+	}
 	return 0;
 }
 
@@ -293,6 +300,9 @@ void sk_access_env_fini(struct sk_access_env *env)
 	for (size_t i = 0; env->key_policies && env->apikeys && i < sk_apikeys_count(env->apikeys); i++)
 		free(env->key_policies[i].docs);
 	free(env->key_policies);
+	for (size_t i = 0; env->jwt_policies && i < env->cfg->jwt.n_issuers; i++)
+		free(env->jwt_policies[i].docs);
+	free(env->jwt_policies);
 	for (size_t i = 0; env->policies && i < env->cfg->n_policies; i++)
 		sk_policy_free(env->policies[i]);
 	free(env->policies);

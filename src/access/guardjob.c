@@ -5,10 +5,17 @@
  * process-wide store; `done` runs on the request's loop. A request waits on at most one job
  * (req->gjob); a closed connection detaches (job->req = NULL) and the job frees itself in done. The
  * worker counts jobs in flight through its verifier and drains them before its loop goes away.
+ *
+ * Lockout without an oracle (DESIGN §3 "No oracle through timing or caching"): a failure is counted
+ * before its answer, so the lock holds on every instance as soon as the 401 is out, and an unknown name
+ * pays the same write: one of DECOY_KEYS decoy records gets a tally-shaped value (no record is made for
+ * the name itself, so invented names cannot grow the store). The tally is read before the password by a
+ * LOCK job, the same read for any name.
  */
 #include "access/guardjob.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +47,7 @@ struct sk_guard_job {
 	/* outcome */
 	enum sk_reason reason;
 	bool mfa;
+	bool locked, settled; /* LOCK */
 	struct sk_session session;
 	char session_id[65];
 };
@@ -49,7 +57,47 @@ static const char *lvl_text(uint8_t level)
 	return level >= SK_SESSION_MFA ? "password and code" : "password";
 }
 
-/* Counts a credential failure toward the account's lockout and the client's ban. */
+/*
+ * The write an unknown name pays in place of a tally: the same update (read, then a value of a tally's
+ * shape) on one of a few decoy keys, picked at random so concurrent failures seldom contend on one key.
+ * The records expire, so they stay a handful whatever the traffic.
+ */
+#define DECOY_KEYS 16
+#define DECOY_TTL_MS (10 * 60 * 1000)
+
+struct decoy_arg {
+	uint64_t now;
+	const char *from;
+};
+
+static long decoy_fn(void *arg, const uint8_t *val, size_t len, uint8_t *out, uint64_t *expires)
+{
+	struct decoy_arg *a = arg;
+	uint32_t n = 0;
+	if (val && len < 64) {
+		char buf[64];
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		n = (uint32_t)strtoul(buf, NULL, 10);
+	}
+	*expires = a->now + DECOY_TTL_MS;
+	return snprintf((char *)out, SK_STORE_MAX_VALUE, "%" PRIu32 " %" PRIu64 " %s", n % 1000 + 1, a->now,
+			a->from && *a->from ? a->from : "-");
+}
+
+static enum sk_store_rc decoy_write(struct sk_store *st, uint64_t now, const char *from)
+{
+	uint8_t r = 0;
+	if (getrandom(&r, 1, 0) != 1)
+		r = (uint8_t)now;
+	char key[32];
+	snprintf(key, sizeof(key), "decoy:%u", (unsigned)(r % DECOY_KEYS));
+	struct decoy_arg a = { .now = now, .from = from };
+	return sk_store_update(st, key, decoy_fn, &a);
+}
+
+/* Counts a credential failure toward the account's lockout (an unknown name: the decoy write) and the
+ * client's ban. */
 static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 {
 	struct sk_guard_in *in = &j->in;
@@ -63,6 +111,8 @@ static enum sk_store_rc count_failure(struct sk_guard_job *j, uint64_t now)
 			sk_warn("lockout: account '%s' locked after %u consecutive failures (latest from %s)", in->user,
 				t.failures, in->ip);
 		}
+	} else if (j->deny && in->named && decoy_write(j->store, now, in->ip) == SK_ST_DOWN) {
+		return SK_ST_DOWN;
 	}
 	if (j->max_retry) {
 		uint64_t until;
@@ -109,12 +159,27 @@ static int check_code(struct sk_guard_job *j, uint64_t now)
 	return fresh ? 1 : 0;
 }
 
+/* Before the password: the presented name's tally, read the same way whether the name is a user. */
+static void work_lock(struct sk_guard_job *j, uint64_t now)
+{
+	struct sk_tally t;
+	if (sk_tally_get(j->store, j->in.user, &t) == SK_ST_DOWN) {
+		j->reason = SK_R_STATE_UNAVAILABLE;
+		return;
+	}
+	j->reason = SK_R_NONE;
+	j->locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);
+	j->settled = t.failures == 0;
+}
+
 static void work_auth(struct sk_guard_job *j, uint64_t now)
 {
 	struct sk_guard_in *in = &j->in;
 	bool locked = false;
 	struct sk_tally t = { 0 };
-	if (j->deny && in->user_known) {
+	/* Only a right password reads the tally again here (a failure landed since LOCK read it locks it
+	 * too): a wrong one, or an unknown name, is refused whatever the lock says. */
+	if (j->deny && in->user_known && in->password_ok) {
 		if (sk_tally_get(j->store, in->user, &t) == SK_ST_DOWN)
 			goto down;
 		locked = sk_tally_locked(&t, j->deny, j->unlock_ms, now);
@@ -215,6 +280,9 @@ static void work(struct sk_job *job)
 	case SK_GJ_LOGOUT:
 		j->reason = sk_session_del(j->store, j->in.session_id) == SK_ST_DOWN ? SK_R_STATE_UNAVAILABLE : SK_R_NONE;
 		break;
+	case SK_GJ_LOCK:
+		work_lock(j, now);
+		break;
 	}
 	explicit_bzero(j->in.code, sizeof(j->in.code));
 	explicit_bzero(j->totp_key, sizeof(j->totp_key));
@@ -230,6 +298,8 @@ static void done(struct sk_job *job)
 		req->guard_reason = (uint8_t)j->reason;
 		req->guard_mfa = j->mfa || j->session.level >= SK_SESSION_MFA;
 		req->guard_level = j->session.level;
+		req->guard_locked = j->locked;
+		req->guard_settled = j->settled;
 		snprintf(req->guard_user, sizeof(req->guard_user), "%s", j->session.user);
 		snprintf(req->session_buf, sizeof(req->session_buf), "%s", j->session_id);
 	}

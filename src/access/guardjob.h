@@ -5,8 +5,12 @@
  * resumes on its loop with the outcome.
  *
  * One job kind per moment of a request:
- *   AUTH     a password was verified (or not): apply lockout, check the second factor, count failures
- *            toward lockout and bans, reset the tally on success.
+ *   LOCK     before a password is verified (with lockout): read the presented name's tally, known name
+ *            or not (the same store read either way), so a locked account's password is never verified.
+ *   AUTH     a password was verified (or not): on success, check the lock again (a failure may have
+ *            landed since LOCK), the second factor, and reset the tally; on failure, count it toward the
+ *            account's lockout (an unknown name pays the same write on a decoy record, so the answer's
+ *            time does not tell accounts from invented names) and the client's ban.
  *   SESSION  look up a login session (and refresh its idle time).
  *   LOGIN    create or upgrade a session after the login or code page succeeded.
  *   LOGOUT   delete a session.
@@ -18,12 +22,13 @@
 #include "access/guard.h"
 #include "access/totp.h"
 
-enum sk_guard_kind { SK_GJ_AUTH = 1, SK_GJ_SESSION, SK_GJ_LOGIN, SK_GJ_LOGOUT };
+enum sk_guard_kind { SK_GJ_AUTH = 1, SK_GJ_SESSION, SK_GJ_LOGIN, SK_GJ_LOGOUT, SK_GJ_LOCK };
 
 struct sk_guard_in {
 	enum sk_guard_kind kind;
 	char user[SK_GUARD_MAX_USER + 1]; /* the presented name ("" when unknown to the users file) */
 	bool user_known;
+	bool named;                    /* AUTH: a password for a name (Basic, the login form), known or not */
 	bool password_ok;
 	bool need_mfa;                 /* AUTH: the behavior (or login page) requires a second factor */
 	bool have_code;
@@ -36,7 +41,8 @@ struct sk_guard_in {
 
 /*
  * Queues the job for req; req->resume runs on the loop thread with req->guard_reason (SK_R_NONE when
- * the step passed), guard_mfa, guard_level, guard_user and session_buf filled, and the job gone. Returns 0, or -1 when the lane's queue is full (nothing queued; answer 503).
+ * the step passed), guard_mfa, guard_level, guard_user, session_buf, guard_locked and guard_settled
+ * filled, and the job gone. Returns 0, or -1 when the lane's queue is full (nothing queued; answer 503).
  */
 int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in);
 /* Fills in.user, user_known, totp_enc and ip from req and env. */

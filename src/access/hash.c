@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -610,3 +611,137 @@ char *sk_hash_dummy(const char *like)
 		sk_panic(__FILE__, __LINE__, "cannot make a dummy password hash");
 	return h;
 }
+
+/* ---- the costliest hash (the stand-in's model) ---- */
+
+/* bcrypt's cost ("$2y$NN$"), or -1. */
+static int bcrypt_cost(const char *h)
+{
+	if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9' || h[6] != '$')
+		return -1;
+	return (h[4] - '0') * 10 + (h[5] - '0');
+}
+
+/* sha*crypt's rounds (5000 when not written), or 0 when unreadable. */
+static uint32_t shacrypt_rounds(const char *h)
+{
+	const char *s = h + 3;
+	uint32_t r = 5000;
+	if (has_prefix(s, "rounds=")) {
+		s += strlen("rounds=");
+		if (parse_u32(&s, &r) == -1 || *s != '$')
+			return 0;
+	}
+	return r;
+}
+
+/* The parameter field of an argon2id or yescrypt hash: everything before the salt. */
+static size_t params_len(const char *h)
+{
+	const char *salt = strrchr(h, '$'); /* the digest follows the last '$' */
+	if (!salt || salt == h)
+		return 0;
+	const char *end = salt;
+	while (end > h && end[-1] != '$')
+		end--; /* back over the salt */
+	return (size_t)(end - h);
+}
+
+uint64_t sk_hash_time_ns(const char *hash, unsigned runs)
+{
+	uint64_t best = UINT64_MAX;
+	for (unsigned i = 0; i < runs; i++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		(void)sk_hash_verify(hash, "x", 1);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		uint64_t t = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u + (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec;
+		best = SK_MIN(best, t);
+	}
+	return runs ? best : 0;
+}
+
+bool sk_hash_same_work(const char *a, const char *b)
+{
+	enum sk_hash_kind k = sk_hash_kind(a);
+	if (k != sk_hash_kind(b))
+		return false;
+	switch (k) {
+	case SK_HASH_BCRYPT:
+		return bcrypt_cost(a) == bcrypt_cost(b);
+	case SK_HASH_SHA512CRYPT:
+	case SK_HASH_SHA256CRYPT:
+		return shacrypt_rounds(a) == shacrypt_rounds(b);
+	case SK_HASH_ARGON2ID:
+	case SK_HASH_YESCRYPT: {
+		size_t la = params_len(a);
+		if (la == 0 || la != params_len(b))
+			return false;
+		return memcmp(a, b, la) == 0;
+	}
+	default:
+		return false;
+	}
+}
+
+const char *sk_hash_costliest(const char *const *hashes, size_t n)
+{
+	const char *bcrypt = NULL, *sha512 = NULL, *sha256 = NULL;
+	const char *timed[SK_HASH_COSTLIEST_TIMED + 3];
+	size_t n_timed = 0, n_distinct = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *h = hashes[i];
+		switch (sk_hash_kind(h)) {
+		case SK_HASH_BCRYPT:
+			if (bcrypt_cost(h) >= 4 && (!bcrypt || bcrypt_cost(h) > bcrypt_cost(bcrypt)))
+				bcrypt = h;
+			break;
+		case SK_HASH_SHA512CRYPT:
+			if (shacrypt_rounds(h) && (!sha512 || shacrypt_rounds(h) > shacrypt_rounds(sha512)))
+				sha512 = h;
+			break;
+		case SK_HASH_SHA256CRYPT:
+			if (shacrypt_rounds(h) && (!sha256 || shacrypt_rounds(h) > shacrypt_rounds(sha256)))
+				sha256 = h;
+			break;
+		case SK_HASH_ARGON2ID:
+		case SK_HASH_YESCRYPT: {
+			/* Parameters of different meaning (argon2's lanes run in parallel; yescrypt's N and r are
+			 * encoded): time each distinct set rather than guess an order. */
+			size_t pl = params_len(h);
+			if (pl == 0 || n_distinct >= SK_HASH_COSTLIEST_TIMED)
+				break;
+			bool seen = false;
+			for (size_t k = 0; k < n_timed && !seen; k++)
+				seen = params_len(timed[k]) == pl && memcmp(timed[k], h, pl) == 0;
+			if (!seen) {
+				timed[n_timed++] = h;
+				n_distinct++;
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (bcrypt)
+		timed[n_timed++] = bcrypt;
+	if (sha512)
+		timed[n_timed++] = sha512;
+	if (sha256)
+		timed[n_timed++] = sha256;
+	if (n_timed <= 1)
+		return n_timed ? timed[0] : NULL;
+	/* The faster of two runs: preemption only ever adds time. */
+	const char *best = NULL;
+	uint64_t best_ns = 0;
+	for (size_t k = 0; k < n_timed; k++) {
+		uint64_t t = sk_hash_time_ns(timed[k], 2);
+		if (!best || t > best_ns) {
+			best = timed[k];
+			best_ns = t;
+		}
+	}
+	return best;
+}
+

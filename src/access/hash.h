@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum sk_hash_kind {
 	SK_HASH_UNKNOWN = 0,
@@ -44,6 +45,23 @@ char *sk_hash_make(enum sk_hash_kind kind, const char *password, size_t password
  * NULL (aborts if not even a bcrypt hash can be made).
  */
 char *sk_hash_dummy(const char *like);
+
+/*
+ * The hash among hashes[0..n) whose verification costs the most (kind and parameters), for the stand-in
+ * of unknown users (DESIGN §3 "No oracle through timing or caching"). Within bcrypt and sha*crypt the
+ * parameter decides (cost, rounds); each distinct argon2id or yescrypt parameter set, and the best of the
+ * other kinds, is timed once or twice (the slowest wins; at most SK_HASH_COSTLIEST_TIMED of them, the
+ * first found). Weak kinds (apr1, {SHA}) and malformed hashes are never chosen. Returns one of the
+ * hashes, or NULL when none qualifies.
+ */
+#define SK_HASH_COSTLIEST_TIMED 8
+const char *sk_hash_costliest(const char *const *hashes, size_t n);
+
+/* True when a and b are of one kind with the same work parameters (bcrypt cost, sha*crypt rounds,
+ * argon2id m/t/p, yescrypt's parameter field): verifying either costs the same. Never for weak kinds. */
+bool sk_hash_same_work(const char *a, const char *b);
+/* Wall time of one verification of a wrong password against hash, in ns: the fastest of runs runs. */
+uint64_t sk_hash_time_ns(const char *hash, unsigned runs);
 
 /* Apache's apr1 MD5-crypt: writes "$apr1$salt$hash" (at most 37 characters + NUL) into out. salt: up to 8
  * characters (stops at '$'; a leading "$apr1$" is skipped, so a stored hash can be passed). Returns 0 / -1. */

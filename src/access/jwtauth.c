@@ -38,6 +38,7 @@ struct sk_jwt_env {
 };
 
 static __thread struct sk_jwt scratch;
+static __thread uint64_t scratch_serial; /* bumped at each decoding into scratch */
 
 static int read_file(const char *path, char **out, size_t *len, char *why, size_t cap)
 {
@@ -247,6 +248,7 @@ enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct s
 					   const char *tok, size_t len, int64_t now, struct sk_jwt_ident *out)
 {
 	struct sk_jwt *t = &scratch;
+	scratch_serial++;
 	enum sk_jwt_result r = sk_jwt_decode(tok, len, t);
 	if (r != SK_JWT_OK)
 		return r;
@@ -278,9 +280,40 @@ enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct s
 	if (ul <= 0 || !clean(out->user, (size_t)ul))
 		return SK_JWT_NO_USER;
 	out->issuer = rt;
+	out->issuer_index = (unsigned)(rt - je->issuers);
+	out->serial = scratch_serial;
 	read_groups(t, rt->cfg->groups_claim, out->groups, sizeof(out->groups));
 	read_headers(t, rt->cfg, out);
 	return SK_JWT_OK;
+}
+
+bool sk_jwt_ident_claim(const struct sk_jwt_ident *id, struct sk_slice name, struct sk_slice *value)
+{
+	/* Values stay valid through one evaluation: slices of the payload, or for an escaped string one of a
+	 * few decoding buffers used in turn. */
+	static __thread char bufs[4][512];
+	static __thread unsigned next_buf;
+	/* The claims are the scratch token's, as long as nothing was decoded on this thread since. */
+	if (id->serial != scratch_serial || name.len == 0 || name.len >= 128)
+		return false;
+	char key[128];
+	memcpy(key, name.ptr, name.len);
+	key[name.len] = '\0';
+	int v = sk_jwt_claim(&scratch, key);
+	if (v < 0)
+		return false;
+	const struct sk_json_tok *k = &scratch.toks[v];
+	if (k->type == SK_JSON_NUMBER || k->type == SK_JSON_TRUE || k->type == SK_JSON_FALSE ||
+	    (k->type == SK_JSON_STRING && !memchr(scratch.payload + k->start, '\\', k->len))) {
+		*value = (struct sk_slice){ .ptr = scratch.payload + k->start, .len = k->len };
+		return true;
+	}
+	char *buf = bufs[next_buf++ % 4];
+	long n = sk_json_str(scratch.payload, k, buf, sizeof(bufs[0]));
+	if (n < 0)
+		return false;
+	*value = (struct sk_slice){ .ptr = buf, .len = (size_t)n };
+	return true;
 }
 
 const char *sk_jwt_ident_issuer(const struct sk_jwt_ident *id)

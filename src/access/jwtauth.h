@@ -31,6 +31,11 @@ bool sk_jwt_env_claim_header(const struct sk_jwt_env *je, struct sk_slice name);
 enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct sk_verifier *v, uint64_t gen,
 					   const char *tok, size_t len, int64_t now, struct sk_jwt_ident *out);
 
+/* The claim name of the token an identity came from (a string's text, a number or boolean as written),
+ * for policies' jwt:<claim> keys. Valid on the thread that authenticated it until the next token is
+ * decoded there, which is the access pipeline's synchronous run; false afterwards, or when absent. */
+bool sk_jwt_ident_claim(const struct sk_jwt_ident *id, struct sk_slice name, struct sk_slice *value);
+
 /* The issuer's name and forward_token of an identity that sk_jwt_env_authenticate filled. */
 const char *sk_jwt_ident_issuer(const struct sk_jwt_ident *id);
 bool sk_jwt_ident_forward_token(const struct sk_jwt_ident *id);

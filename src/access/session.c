@@ -53,15 +53,15 @@ static bool is_hex_lower(const char *p, size_t n)
 	return true;
 }
 
-struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name)
+size_t sk_cookie_find_all(const struct sk_h1_request *req, const char *name, struct sk_slice *out, size_t max)
 {
-	size_t nl = strlen(name);
-	for (unsigned i = 0; i < req->n_headers; i++) {
+	size_t nl = strlen(name), n = 0;
+	for (unsigned i = 0; i < req->n_headers && n < max; i++) {
 		const struct sk_h1_header *h = &req->headers[i];
 		if (!sk_slice_ieq(h->name, "cookie"))
 			continue;
 		const char *p = h->value.ptr, *end = p + h->value.len;
-		while (p < end) {
+		while (p < end && n < max) {
 			while (p < end && (*p == ' ' || *p == ';'))
 				p++;
 			const char *pair = p;
@@ -72,11 +72,28 @@ struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name
 				struct sk_slice v = { .ptr = pair + nl + 1, .len = plen - nl - 1 };
 				while (v.len && v.ptr[v.len - 1] == ' ')
 					v.len--;
-				return v;
+				out[n++] = v;
 			}
 		}
 	}
-	return (struct sk_slice){ 0 };
+	return n;
+}
+
+struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name)
+{
+	struct sk_slice v = { 0 };
+	sk_cookie_find_all(req, name, &v, 1);
+	return v;
+}
+
+bool sk_session_cookie_find(const uint8_t key[32], const struct sk_h1_request *req, char *id)
+{
+	struct sk_slice v[SK_SESSION_COOKIE_TRIES];
+	size_t n = sk_cookie_find_all(req, SK_SESSION_COOKIE, v, SK_SESSION_COOKIE_TRIES);
+	for (size_t i = 0; i < n; i++)
+		if (sk_session_cookie_check(key, v[i], id))
+			return true;
+	return false;
 }
 
 bool sk_session_cookie_check(const uint8_t key[32], struct sk_slice v, char *id)

@@ -23,6 +23,7 @@ struct sk_users {
 	size_t mask;     /* slots - 1 (a power of two minus one) */
 	uint64_t seed;
 	char *dummy;
+	uint64_t pad_ns; /* the stand-in's verification time, when some user's hash costs less (else 0) */
 	char **warnings;
 	size_t n_warnings;
 };
@@ -256,29 +257,6 @@ enum sk_users_format sk_users_detect(const char *buf, size_t len)
 	return SK_USERS_YAML;
 }
 
-/* Strength order for the dummy hash on a tie (higher is stronger). */
-static int strength(enum sk_hash_kind k)
-{
-	switch (k) {
-	case SK_HASH_ARGON2ID:
-		return 6;
-	case SK_HASH_YESCRYPT:
-		return 5;
-	case SK_HASH_BCRYPT:
-		return 4;
-	case SK_HASH_SHA512CRYPT:
-		return 3;
-	case SK_HASH_SHA256CRYPT:
-		return 2;
-	case SK_HASH_APR1:
-	case SK_HASH_SHA1:
-		return 1;
-	case SK_HASH_UNKNOWN:
-		break;
-	}
-	return 0;
-}
-
 /* Builds the name table; a duplicate name (possible in htpasswd files) is an error at its line. */
 static int build_table(struct load *l)
 {
@@ -304,24 +282,28 @@ static int build_table(struct load *l)
 	return 0;
 }
 
-/* Makes the dummy hash: the most common kind in the file, the strongest on a tie, with the cost of the
- * first user of that kind. */
+/* Makes the stand-in hash for unknown users: like the costliest hash of the file, kind and parameters
+ * (DESIGN §3), so no account costs more to check than a name that is not one. */
 static void make_dummy(struct sk_users *u)
 {
-	size_t count[SK_HASH_SHA1 + 1] = { 0 };
-	const char *first[SK_HASH_SHA1 + 1] = { 0 };
+	const char **hashes = sk_calloc(u->n ? u->n : 1, sizeof(*hashes));
 	for (size_t i = 0; i < u->n; i++) {
-		enum sk_hash_kind k = u->users[i].kind;
-		SK_ASSERT(k > SK_HASH_UNKNOWN && k <= SK_HASH_SHA1);
-		if (count[k]++ == 0)
-			first[k] = u->users[i].hash;
+		SK_ASSERT(u->users[i].kind > SK_HASH_UNKNOWN && u->users[i].kind <= SK_HASH_SHA1);
+		hashes[i] = u->users[i].hash;
 	}
-	enum sk_hash_kind best = SK_HASH_UNKNOWN;
-	for (int k = SK_HASH_ARGON2ID; k <= SK_HASH_SHA1; k++)
-		if (count[k] > count[best] || (count[k] && count[k] == count[best] && strength(k) > strength(best)))
-			best = (enum sk_hash_kind)k;
-	/* No user at all: sk_hash_dummy's own fallback (bcrypt, cost 10). */
-	u->dummy = sk_hash_dummy(best == SK_HASH_UNKNOWN ? "" : first[best]);
+	const char *like = sk_hash_costliest(hashes, u->n);
+	free(hashes);
+	/* No user, or only weak kinds: sk_hash_dummy's own fallback (bcrypt, cost 10). */
+	u->dummy = sk_hash_dummy(like ? like : "");
+	/* The other way round: an account whose hash costs less than the stand-in would answer a wrong
+	 * password faster than an unknown name does. Its failures are padded to the stand-in's time. */
+	bool any = false;
+	for (size_t i = 0; i < u->n; i++) {
+		u->users[i].pad = !sk_hash_same_work(u->users[i].hash, u->dummy);
+		any = any || u->users[i].pad;
+	}
+	if (any)
+		u->pad_ns = sk_hash_time_ns(u->dummy, 3);
 }
 
 struct sk_users *sk_users_parse(const char *file, const char *buf, size_t len, enum sk_users_format format,
@@ -408,6 +390,11 @@ size_t sk_users_index(const struct sk_users *u, const struct sk_user *user)
 const char *sk_users_dummy_hash(const struct sk_users *u)
 {
 	return u->dummy;
+}
+
+uint64_t sk_users_pad_ns(const struct sk_users *u, const struct sk_user *user)
+{
+	return user && user->pad ? u->pad_ns : 0;
 }
 
 const char *const *sk_users_warnings(const struct sk_users *u, size_t *n)

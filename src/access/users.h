@@ -39,6 +39,7 @@ struct sk_user {
 	size_t n_policies;
 	int64_t password_changed; /* unix seconds (UTC midnight of the date), 0 = unknown */
 	int line;                 /* 1-based line of the user's entry, for messages */
+	bool pad;                 /* its hash costs less than the stand-in: failures are padded (sk_users_pad_ns) */
 };
 
 struct sk_users;
@@ -67,9 +68,15 @@ const struct sk_user *sk_users_at(const struct sk_users *u, size_t i);
 /* The index of a user of this store (the inverse of sk_users_at), for tables kept beside the store. */
 size_t sk_users_index(const struct sk_users *u, const struct sk_user *user);
 
-/* A hash of the file's most common kind (the strongest on a tie) and of the same cost, made at load, to
- * verify an unknown user's password against: a wrong name then costs what a wrong password costs. */
+/* A hash like the file's costliest (kind and parameters, sk_hash_costliest), made at load, to verify an
+ * unknown user's password (and a locked account's) against: a wrong name then costs at least what any
+ * wrong password costs. */
 const char *sk_users_dummy_hash(const struct sk_users *u);
+
+/* How long a failed verification of user's password must take at least (ns; 0: no padding): the
+ * stand-in's verification time measured at load, for users whose hash costs less than the stand-in, so a
+ * wrong password of theirs answers no faster than an unknown name. */
+uint64_t sk_users_pad_ns(const struct sk_users *u, const struct sk_user *user);
 
 /* Warnings found while loading (weak apr1 / {SHA} hashes), one line each, "FILE:LINE: ...". The array
  * and its strings belong to the store. */

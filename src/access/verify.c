@@ -8,12 +8,14 @@
  */
 #include "access/verify.h"
 
+#include <errno.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "access/guardjob.h"
 #include "access/hash.h"
@@ -37,6 +39,9 @@ struct verification {
 	uint64_t gen;
 	int family;
 	uint8_t client[16];
+	const char *hash_src; /* the snapshot's hash this verifies against: only the same one is joined */
+	bool remember;        /* cache a match (false while any waiter must first hear about a lockout) */
+	uint64_t pad_ns;      /* a mismatch takes at least this long (a hash cheaper than the stand-in) */
 	char *hash;
 	char *pw;
 	size_t plen;
@@ -136,8 +141,17 @@ void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[3
 static void work(struct sk_job *job)
 {
 	struct verification *ver = SK_CONTAINER_OF(job, struct verification, job);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ver->result = sk_hash_verify(ver->hash, ver->pw, ver->plen) == 1 ? 1 : 0;
 	explicit_bzero(ver->pw, ver->plen);
+	if (ver->result != 1 && ver->pad_ns) {
+		/* Sleep, not spin: the time is what an unknown name's stand-in takes, the CPU is not needed. */
+		uint64_t until = (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec + ver->pad_ns;
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u) };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
 }
 
 static void done(struct sk_job *job)
@@ -149,12 +163,8 @@ static void done(struct sk_job *job)
 		pp = &(*pp)->next;
 	*pp = ver->next;
 	v->n_inflight--;
-	if (ver->result == 1) {
-		struct cache_entry *e = slot(v, ver->key);
-		memcpy(e->key, ver->key, 32);
-		e->gen = ver->gen;
-		e->expires = sk_loop_now(v->loop) + SK_VERIFY_TTL_MS;
-	}
+	if (ver->result == 1 && ver->remember)
+		sk_verify_remember(v, ver->gen, ver->key);
 	/* Detach every waiter first: a resume may close its connection, which must not find the list. */
 	struct sk_waiter *w = ver->waiters;
 	ver->waiters = NULL;
@@ -184,13 +194,29 @@ static void attach(struct verification *ver, struct sk_access_req *req)
 	req->waiter = w;
 }
 
+void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32])
+{
+	if (plen && getrandom(out, plen, 0) != (ssize_t)plen)
+		sk_panic(__FILE__, __LINE__, "getrandom failed: cannot make a decoy password");
+	for (size_t i = 0; i < plen; i++)
+		if (pw[i] == '\0')
+			out[i] = '\0';
+		else if (out[i] == '\0')
+			out[i] = 'x';
+	for (size_t i = 0; i < 32; i++)
+		key[i] ^= 0xa5;
+}
+
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen)
+		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns)
 {
 	unsigned same_client = 0;
 	for (struct verification *ver = v->inflight; ver; ver = ver->next) {
-		if (ver->gen == gen && sk_ct_eq(ver->key, key, 32)) {
+		/* The same hash too: a locked account's request, verified against the stand-in, must never
+		 * share the outcome of its real password's verification. */
+		if (ver->gen == gen && ver->hash_src == hash && sk_ct_eq(ver->key, key, 32)) {
 			attach(ver, req); /* identical credentials: wait on the same verification */
+			ver->remember = ver->remember && remember;
 			return 0;
 		}
 		if (ver->family == req->family && memcmp(ver->client, req->addr, req->family == AF_INET ? 4 : 16) == 0)
@@ -204,6 +230,9 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
 	ver->gen = gen;
 	ver->family = req->family;
 	memcpy(ver->client, req->addr, req->family == AF_INET ? 4 : 16);
+	ver->hash_src = hash;
+	ver->remember = remember;
+	ver->pad_ns = pad_ns;
 	ver->hash = sk_strdup(hash);
 	ver->pw = sk_malloc(plen + 1);
 	memcpy(ver->pw, pw, plen);
@@ -247,4 +276,9 @@ void sk_access_req_cancel(struct sk_access_req *req)
 	*pp = w->next;
 	free(w);
 	req->waiter = NULL;
+}
+
+enum sk_reason sk_access_req_timeout_reason(const struct sk_access_req *req)
+{
+	return req->waiter ? SK_R_TOO_MANY_ATTEMPTS : SK_R_STATE_UNAVAILABLE;
 }

@@ -37,15 +37,27 @@ void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, 
 bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 /* Remembers key as verified for generation gen, for the TTL (a check done on the loop, such as a token's
- * signature). */
+ * signature, or a match that sk_verify_start was told not to remember). */
 void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 /*
  * Starts (or joins) the verification of pw against hash for req; req->resume is called later on the
- * loop thread with req->verify_result set (1 match, 0 mismatch). Returns 0, or -1 when the per-client or
- * global bound is reached (nothing was queued: answer too_many_attempts).
+ * loop thread with req->verify_result set (1 match, 0 mismatch). Only a verification of the same key
+ * against the same hash is joined. remember: cache a match at once; false when the caller must first
+ * learn whether the account may sign in at all (lockout), and calls sk_verify_remember itself. pad_ns: a
+ * mismatch takes at least that long (sk_users_pad_ns; 0 for none). Returns 0,
+ * or -1 when the per-client or global bound is reached (nothing was queued: answer too_many_attempts).
  */
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen);
+		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns);
+/*
+ * For a locked account, whose presented password must not be verified: fills out (plen bytes) with a
+ * decoy (out must not overlap pw) of the same length with NUL bytes where pw has them and random non-NUL bytes elsewhere, so that
+ * verifying it against the account's own hash costs exactly what a wrong password costs, for every kind
+ * (sha*crypt's work grows with the length, crypt refuses NUL bytes at once); and turns key into one that
+ * no credential has, so that verification joins no other and is never found in the cache.
+ */
+void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32]);
+
 
 #endif

@@ -1752,10 +1752,12 @@ static void on_timer(struct sk_timer *t)
 			s = reply_error(c, SK_R_REQUEST_TIMEOUT, true);
 		}
 		break;
-	case SK_CS_ACCESS:
+	case SK_CS_ACCESS: {
+		enum sk_reason why = sk_access_req_timeout_reason(&r->areq);
 		sk_access_req_cancel(&r->areq);
-		s = reply_error(c, SK_R_STATE_UNAVAILABLE, true);
+		s = reply_error(c, why, true);
 		break;
+	}
 	case SK_CS_CONNECT:
 		sk_warn("connect to %s: timed out", r->server->addr.text);
 		sk_upstream_mark_failed(r->server);

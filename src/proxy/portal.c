@@ -24,7 +24,7 @@
 #define MAX_TARGET 1024
 
 enum page { PAGE_NONE = 0, PAGE_LOGIN, PAGE_TOTP, PAGE_LOGOUT };
-enum phase { PH_START = 0, PH_VERIFY, PH_AUTH, PH_SESSION, PH_LOGIN, PH_LOGOUT };
+enum phase { PH_START = 0, PH_VERIFY, PH_AUTH, PH_SESSION, PH_LOGIN, PH_LOGOUT, PH_LOCK };
 
 struct sk_portal {
 	uint8_t phase;
@@ -381,8 +381,7 @@ static bool csrf_ok(const struct sk_portal_io *io)
 
 static bool cookie_session(const struct sk_portal_io *io, char *id)
 {
-	struct sk_slice v = sk_cookie_find(io->hreq, SK_SESSION_COOKIE);
-	return v.ptr && sk_session_cookie_check(io->rt->access.session_key, v, id);
+	return sk_session_cookie_find(io->rt->access.session_key, io->hreq, id);
 }
 
 static enum sk_verdict start_guard(struct sk_portal *p, const struct sk_portal_io *io, struct sk_guard_in *in,
@@ -429,9 +428,15 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 {
 	const struct sk_access_env *env = &io->rt->access;
 	struct sk_access_req *areq = io->areq;
+	/* With lockout the name's tally is read first (PH_LOCK), as the auth stage does (check_auth.c): a
+	 * locked account's password is never verified nor cached, a decoy of its shape is verified instead. */
+	bool lockout = env->cfg->lockout.present && env->cfg->lockout.deny > 0;
 	switch (p->phase) {
+	case PH_LOCK: /* the tally is read: the form is read again, knowing the lock */
 	case PH_START: {
-		if (!csrf_ok(io))
+		if (p->phase == PH_LOCK && areq->guard_reason != SK_R_NONE)
+			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+		if (p->phase == PH_START && !csrf_ok(io))
 			return fail_page(io, SK_R_CSRF_FAILED, out, cap, res);
 		char user[SK_GUARD_MAX_USER + 2], pw[SK_CRED_MAX];
 		long ul = sk_form_get(io->body, "username", user, sizeof(user));
@@ -443,18 +448,36 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 			res->n = login_page(io, p->rd, "Wrong username or password.", 401, out, cap, NULL);
 			return SK_V_ALLOW;
 		}
+		if (lockout && p->phase == PH_START) {
+			explicit_bzero(pw, sizeof(pw));
+			struct sk_guard_in in;
+			sk_guard_in_init(&in, SK_GJ_LOCK, areq, NULL, user, (size_t)ul);
+			if (start_guard(p, io, &in, PH_LOCK) == SK_V_DENY)
+				return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+			return SK_V_AGAIN;
+		}
+		bool locked = lockout && areq->guard_locked;
 		p->user = sk_users_find(env->users, user, (size_t)ul);
 		areq->user = p->user;
 		uint8_t key[32];
 		sk_verify_key(env->generation, user, (size_t)ul, pw, (size_t)pl, key);
-		if (p->user && sk_verify_cached(areq->verifier, env->generation, key)) {
+		if (p->user && !locked && sk_verify_cached(areq->verifier, env->generation, key)) {
 			explicit_bzero(pw, sizeof(pw));
 			areq->verify_result = 1;
+			areq->remember = false;
 			p->phase = PH_VERIFY;
 			return login_post(p, io, out, cap, res);
 		}
 		const char *hash = p->user ? p->user->hash : sk_users_dummy_hash(env->users);
-		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl);
+		areq->remember = lockout && p->user && !locked;
+		memcpy(areq->verify_key, key, sizeof(key));
+		if (locked && p->user) { /* a decoy of the password's shape, never the password itself */
+			char decoy[SK_CRED_MAX];
+			sk_verify_decoy(pw, (size_t)pl, decoy, key);
+			memcpy(pw, decoy, (size_t)pl);
+		}
+		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl, !lockout,
+					 sk_users_pad_ns(env->users, p->user));
 		explicit_bzero(pw, sizeof(pw));
 		if (rc == -1)
 			return fail_page(io, SK_R_TOO_MANY_ATTEMPTS, out, cap, res);
@@ -464,7 +487,8 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 	case PH_VERIFY: {
 		struct sk_guard_in in;
 		sk_guard_in_init(&in, SK_GJ_AUTH, areq, p->user, NULL, 0);
-		in.password_ok = areq->verify_result == 1 && p->user;
+		in.password_ok = areq->verify_result == 1 && p->user && !(lockout && areq->guard_locked);
+		in.named = true;
 		if (start_guard(p, io, &in, PH_AUTH) == SK_V_DENY)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 		return SK_V_AGAIN;
@@ -479,6 +503,8 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 			res->n = login_page(io, p->rd, "Wrong username or password.", 401, out, cap, NULL);
 			return SK_V_ALLOW;
 		}
+		if (areq->remember) /* the account is not locked: the match may be remembered now */
+			sk_verify_remember(areq->verifier, env->generation, areq->verify_key);
 		struct sk_guard_in in;
 		sk_guard_in_init(&in, SK_GJ_LOGIN, areq, p->user, NULL, 0);
 		in.level = SK_SESSION_PASSWORD;

@@ -313,3 +313,41 @@ def test_jwks_url_rotation_without_reload(sekisho, origin, keys):
         assert srv.fetches == first + 1, srv.fetches
     finally:
         srv.stop()
+
+
+def test_policies_of_the_issuer_and_of_claimed_groups(sekisho, origin, keys, jwks_file, tmp_path):
+    """An issuer's policies apply to its tokens, a group named in the groups claim brings its group's
+    policies, and jwt:<claim> condition keys read the verified claims."""
+    docs = {
+        "read-docs": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadDocs", "Effect": "Allow", "Action": "http:GET", "Resource": "app.test/docs/*"}]},
+        "eng-only": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "EngTools", "Effect": "Allow", "Action": "http:*", "Resource": "app.test/tools/*",
+             "Condition": {"StringEquals": {"jwt:department": "eng"}}}]},
+        "admin": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "Admin", "Effect": "Allow", "Action": "http:*", "Resource": "app.test/admin/*"}]},
+    }
+    paths = {}
+    for name, doc in docs.items():
+        paths[name] = str(tmp_path / (name + ".json"))
+        (tmp_path / (name + ".json")).write_text(json.dumps(doc))
+    cfg = jwt_config(origin, jwks_file, access={"auth": ["jwt"], "policy": True},
+                     issuer={"policies": ["read-docs", "eng-only"]})
+    cfg["policies"] = paths
+    cfg["groups"] = {"admins": {"policies": ["admin"]}}
+    sk = sekisho(cfg)
+
+    def status(tok, path):
+        return get(sk, tok, path, Accept="application/json").status_code
+
+    plain = token(keys, groups=["staff"])
+    assert status(plain, "/docs/a") == 200
+    assert status(plain, "/admin/x") == 403
+    assert status(plain, "/tools/x") == 403      # no department claim: StringEquals is false
+    assert status(token(keys, groups=["staff"], department="sales"), "/tools/x") == 403
+    assert status(token(keys, groups=["staff"], department="eng"), "/tools/x") == 200
+    assert status(token(keys, groups=["admins"]), "/admin/x") == 200
+    line = sk.wait_log(lambda l: l.get("path") == "/admin/x" and l.get("status") == 200)
+    assert line["policy"] == "allow" and line["policy_sid"] == "Admin", line
+    line = sk.wait_log(lambda l: l.get("path") == "/tools/x" and l.get("status") == 403)
+    assert line["policy"] == "deny" and line["reason"] == "policy_denied", line

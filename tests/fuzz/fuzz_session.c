@@ -38,6 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char id[65];
 		if (s.ptr && sk_session_cookie_check(KEY, s, id))
 			abort(); /* a valid MAC out of random bytes: impossible */
+		struct sk_slice all[SK_SESSION_COOKIE_TRIES];
+		size_t n_all = sk_cookie_find_all(&req, SK_SESSION_COOKIE, all, SK_SESSION_COOKIE_TRIES);
+		if (n_all > SK_SESSION_COOKIE_TRIES || (n_all > 0) != (s.ptr != NULL) || (n_all && all[0].ptr != s.ptr))
+			abort(); /* the first of all is the one sk_cookie_find gives */
+		for (size_t i = 0; i < n_all; i++)
+			check_slice(all[i], buf, size);
+		if (sk_session_cookie_find(KEY, &req, id))
+			abort();
 		body.ptr = buf + req.head_len;
 		body.len = size - req.head_len;
 		char form[SK_CSRF_LEN + 2];

@@ -440,6 +440,46 @@ static void test_ct_eq(void **state)
 	assert_false(sk_ct_eq("ab", "ba", 2));
 }
 
+/* The stand-in's model: parameters within bcrypt and sha*crypt, timing across kinds; never a weak kind. */
+static void test_costliest(void **state)
+{
+	(void)state;
+	assert_null(sk_hash_costliest(NULL, 0));
+	const char *weak[] = { "$apr1$Zy.uLyHV$QA9kOQyly/n7IgAfpLUF.1", "{SHA}0V4/FZJIDY0Oov2j6xkmwvgdQUg=" };
+	assert_null(sk_hash_costliest(weak, 2));
+
+	char *b4 = sk_hash_dummy("$2y$04$"), *b6 = sk_hash_dummy("$2b$06$"), *b9 = sk_hash_dummy("$2y$09$");
+	/* argon2id at the minimum (8 KiB, one pass: microseconds) and at 64 MiB, three passes (far above
+	 * bcrypt at cost 4 or 6 on any machine). */
+	char *a_min = sk_hash_dummy("$argon2id$v=19$m=8,t=1,p=1$");
+	char *a_big = sk_hash_dummy("$argon2id$v=19$m=65536,t=3,p=1$");
+	assert_memory_equal(a_min, "$argon2id$v=19$m=8,t=1,p=1$", 27);
+	const char *one[] = { b6 };
+	assert_ptr_equal(sk_hash_costliest(one, 1), b6);
+	const char *bcrypts[] = { b4, b9, b6 };
+	assert_ptr_equal(sk_hash_costliest(bcrypts, 3), b9);
+	const char *mixed[] = { b4, weak[0], a_big, b6, a_min };
+	assert_ptr_equal(sk_hash_costliest(mixed, 5), a_big);
+	const char *cheap_argon[] = { a_min, b9, weak[1] };
+	assert_ptr_equal(sk_hash_costliest(cheap_argon, 3), b9);
+	/* Same work: the parameters, not the salt or the bcrypt variant letter. */
+	char *b9b = sk_hash_dummy("$2b$09$"), *a_min2 = sk_hash_dummy(a_min);
+	assert_true(sk_hash_same_work(b9, b9b));
+	assert_true(sk_hash_same_work(a_min, a_min2));
+	assert_false(sk_hash_same_work(b4, b6));
+	assert_false(sk_hash_same_work(a_min, a_big));
+	assert_false(sk_hash_same_work(b9, a_min));
+	assert_false(sk_hash_same_work(weak[0], weak[0]));
+	assert_true(sk_hash_time_ns(b4, 1) > 0);
+	free(b9b);
+	free(a_min2);
+	free(b4);
+	free(b6);
+	free(b9);
+	free(a_min);
+	free(a_big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_make_bcrypt),
 		cmocka_unit_test(test_make_other_kinds),
 		cmocka_unit_test(test_dummy),
+		cmocka_unit_test(test_costliest),
 		cmocka_unit_test(test_apr1_vectors),
 		cmocka_unit_test(test_apr1_openssl),
 		cmocka_unit_test(test_ct_eq),

@@ -221,12 +221,38 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A locked account's decoy: the presented password's shape (length, NUL bytes), none of its content
+ * needed, and a cache key no credential has. */
+static void test_decoy_keeps_the_shape_not_the_password(void **state)
+{
+	(void)state;
+	const char pw[] = { 'h', 'u', 'n', 't', 'e', 'r', '\0', '2' };
+	char out[sizeof(pw)];
+	uint8_t key[32], orig[32];
+	sk_verify_key(7, "alice", 5, pw, sizeof(pw), key);
+	memcpy(orig, key, sizeof(key));
+	int same = 0;
+	for (int round = 0; round < 8; round++) {
+		memcpy(key, orig, sizeof(key));
+		sk_verify_decoy(pw, sizeof(pw), out, key);
+		assert_int_equal(out[6], '\0');
+		for (size_t i = 0; i < sizeof(pw); i++)
+			if (i != 6)
+				assert_int_not_equal(out[i], '\0');
+		same += memcmp(out, pw, sizeof(pw)) == 0;
+		assert_memory_not_equal(key, orig, sizeof(key));
+	}
+	assert_int_equal(same, 0);
+	sk_verify_decoy("", 0, out, key); /* an empty password: nothing to fill */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ip_allow_and_deny),
 		cmocka_unit_test(test_api_key_and_groups),
 		cmocka_unit_test(test_basic_waits_on_the_pool_then_resumes),
+		cmocka_unit_test(test_decoy_keeps_the_shape_not_the_password),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

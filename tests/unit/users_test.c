@@ -88,7 +88,7 @@ static void yaml_users(void **state)
 		assert_null(strstr(w[i], "$apr1$"));
 		assert_null(strstr(w[i], "0V4/"));
 	}
-	/* 1 bcrypt, 1 apr1, 1 {SHA}: a tie, and bcrypt is the strongest; its cost is alice's. */
+	/* 1 bcrypt, 1 apr1, 1 {SHA}: the weak kinds cost nothing; the stand-in is like alice's bcrypt. */
 	assert_int_equal(sk_hash_kind(sk_users_dummy_hash(u)), SK_HASH_BCRYPT);
 	assert_memory_equal(sk_users_dummy_hash(u), "$2y$05$", 7);
 	assert_int_equal(sk_hash_verify(sk_users_dummy_hash(u), "", 0), 0);
@@ -119,15 +119,17 @@ static void htpasswd_users(void **state)
 	const char *const *w = sk_users_warnings(u, &n);
 	assert_int_equal(n, 2);
 	assert_string_equal(w[0], "users.yaml:5: user 'bob' has a weak apr1 hash; re-set it with sekisho passwd");
-	/* Two weak kinds outnumber one bcrypt, but a weak kind has no cost: the dummy is bcrypt (cost 10). */
+	/* Two weak kinds outnumber one bcrypt, but a weak kind has no cost: the dummy is like alice's. */
 	assert_int_equal(sk_hash_kind(sk_users_dummy_hash(u)), SK_HASH_BCRYPT);
+	assert_memory_equal(sk_users_dummy_hash(u), "$2y$05$", 7);
 	sk_users_free(u);
 }
 
 static void dummy_kind(void **state)
 {
 	struct sk_err err;
-	/* The most common kind wins over a stronger one. */
+	/* The costliest hash wins, however few users have it: argon2id at m=19 MiB, t=2 (tens of ms) over
+	 * bcrypt at cost 5 (about 2 ms). The most common kind would leave the argon2id user visible. */
 	char *argon = sk_hash_make(SK_HASH_ARGON2ID, "x", 1);
 	assert_non_null(argon);
 	char text[1024];
@@ -135,16 +137,46 @@ static void dummy_kind(void **state)
 		 ALICE_BCRYPT, ALICE_BCRYPT, argon);
 	struct sk_users *u = parse(text, SK_USERS_YAML, &err);
 	assert_non_null(u);
-	assert_int_equal(sk_hash_kind(sk_users_dummy_hash(u)), SK_HASH_BCRYPT);
-	assert_memory_equal(sk_users_dummy_hash(u), "$2y$05$", 7);
-	sk_users_free(u);
-	/* On a tie, the strongest. */
-	snprintf(text, sizeof(text), "a: { password: \"%s\" }\nc: { password: \"%s\" }\n", ALICE_BCRYPT, argon);
-	u = parse(text, SK_USERS_YAML, &err);
-	assert_non_null(u);
 	assert_int_equal(sk_hash_kind(sk_users_dummy_hash(u)), SK_HASH_ARGON2ID);
 	assert_memory_equal(sk_users_dummy_hash(u), "$argon2id$v=19$m=19456,t=2,p=1$", 31);
+	/* The bcrypt accounts cost less than the stand-in: their failures are padded to its time (measured,
+	 * so only its order is known here: well above a cost-5 bcrypt's ~2 ms would be machine-dependent). */
+	const struct sk_user *ua = sk_users_find(u, "a", 1), *uc = sk_users_find(u, "c", 1);
+	assert_true(ua->pad);
+	assert_false(uc->pad);
+	assert_true(sk_users_pad_ns(u, ua) > 0);
+	assert_int_equal(sk_users_pad_ns(u, uc), 0);
+	assert_int_equal(sk_users_pad_ns(u, NULL), 0); /* unknown names run the stand-in itself */
 	sk_users_free(u);
+	/* Within a kind, the parameters decide: the one bcrypt user at cost 7 over two at cost 5. */
+	char *b7 = sk_hash_dummy("$2y$07$");
+	assert_memory_equal(b7, "$2y$07$", 7);
+	snprintf(text, sizeof(text), "a: { password: \"%s\" }\nb: { password: \"%s\" }\nc: { password: \"%s\" }\n",
+		 ALICE_BCRYPT, b7, ALICE_BCRYPT);
+	u = parse(text, SK_USERS_YAML, &err);
+	assert_non_null(u);
+	assert_memory_equal(sk_users_dummy_hash(u), "$2y$07$", 7);
+	assert_true(sk_users_find(u, "a", 1)->pad);
+	assert_false(sk_users_find(u, "b", 1)->pad);
+	sk_users_free(u);
+	free(b7);
+	/* One cost for everybody: nobody is padded, and nothing was timed. */
+	snprintf(text, sizeof(text), "a: { password: \"%s\" }\nb: { password: \"%s\" }\n", ALICE_BCRYPT, ALICE_BCRYPT);
+	u = parse(text, SK_USERS_YAML, &err);
+	assert_non_null(u);
+	assert_false(sk_users_find(u, "a", 1)->pad);
+	assert_int_equal(sk_users_pad_ns(u, sk_users_find(u, "b", 1)), 0);
+	sk_users_free(u);
+	/* sha512crypt: the most rounds (a bare $6$ is 5000). */
+	char *r9 = sk_hash_dummy("$6$rounds=9000$x$");
+	char *r5 = sk_hash_dummy("$6$x$");
+	snprintf(text, sizeof(text), "a: { password: \"%s\" }\nb: { password: \"%s\" }\n", r5, r9);
+	u = parse(text, SK_USERS_YAML, &err);
+	assert_non_null(u);
+	assert_memory_equal(sk_users_dummy_hash(u), "$6$rounds=9000$", 15);
+	sk_users_free(u);
+	free(r9);
+	free(r5);
 	free(argon);
 	/* No user at all: still a dummy, and nobody is found. */
 	u = parse("# nobody yet\n", SK_USERS_AUTO, &err);
