@@ -46,7 +46,8 @@ static struct {
 	unsigned n_workers;
 	struct sk_worker *workers[SK_MAX_WORKERS];
 	struct sk_runtime *rt;
-	uint64_t generation;
+	uint64_t generation;     /* the last one built (a refused build uses one up too) */
+	uint64_t announced;      /* the last generation logged as serving on every worker */
 	struct sock_entry *socks;
 	size_t n_socks;
 } srv;
@@ -238,6 +239,20 @@ static void reload(bool files_only)
 	sk_status_set_reload(rt->generation, true, NULL);
 }
 
+/* Says once per generation in service that it has reached every worker (from then on every new connection
+ * and keep-alive request gets it: what an operator, or a test, waits for after a reload). */
+static void announce_generation(void)
+{
+	uint64_t g = srv.rt->generation;
+	if (srv.announced >= g)
+		return;
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		if (atomic_load(&srv.workers[i]->acked_generation) != g)
+			return;
+	sk_info("generation %" PRIu64 " serving on every worker", g);
+	srv.announced = g;
+}
+
 /* Closes the sockets of listeners that the current snapshot no longer has, once every worker runs it. */
 static void retire_sockets(void)
 {
@@ -363,6 +378,7 @@ int sk_server_run(const char *config_path)
 	if (rt->cfg->admin.present)
 		sk_info("admin on %s (/metrics, /healthz)", rt->cfg->admin.listen.text);
 	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);
+	srv.announced = rt->generation; /* the start has its own line */
 	sk_sd_notify("READY=1");
 	int64_t last_expiry_check = (int64_t)time(NULL);
 
@@ -372,6 +388,7 @@ int sk_server_run(const char *config_path)
 		sk_runtime_reap();
 		if (sig == -1) {
 			retire_sockets();
+			announce_generation();
 			sk_flowlog_write();
 			sk_status_tick((int64_t)time(NULL));
 			const char *changed = sk_watch_poll(now_ms());

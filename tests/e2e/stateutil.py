@@ -5,38 +5,16 @@ address, the accept-time refusal probe and the CLI's tables."""
 import base64
 import http.client
 import json
-import os
 import re
 import socket
 import subprocess
 import datetime
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
+from util import bcrypt, run_cli, sekisho_bin  # noqa: F401 (re-exported to the state-store tests)
 
 
 def cli(*args, check=True, input=None):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60, input=input)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    if check:
-        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
-                                                                 p.stdout, p.stderr)
-    return p
-
-
-def bcrypt(pw, cost=5):
-    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    return out.split(":", 1)[1]
+    return run_cli(*args, check=check, input=input)
 
 
 def oathtool(secret, at=None):

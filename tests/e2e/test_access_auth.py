@@ -10,15 +10,11 @@ import time
 import pytest
 import requests
 
-from util import simple_config, wait_until
+from util import bcrypt, get, simple_config
 
 
 def sh(*argv, stdin=None):
     return subprocess.run(argv, input=stdin, capture_output=True, check=True, text=True).stdout.strip()
-
-
-def bcrypt(pw, cost=10):
-    return sh("htpasswd", "-nbB", "-C", str(cost), "u", pw).split(":", 1)[1]
 
 
 def users_yaml(tmp_path, users, name="users.yaml"):
@@ -30,13 +26,6 @@ def users_yaml(tmp_path, users, name="users.yaml"):
     return str(path)
 
 
-def reload(sk, cfg):
-    before = sk.stderr_text().count("configuration reloaded")
-    sk.reload(cfg)
-    wait_until(lambda: sk.stderr_text().count("configuration reloaded") > before, what="reload")
-    time.sleep(0.1)
-
-
 def auth_config(origin, users_file=None, access=None, **top):
     cfg = simple_config(origin.port, behavior={"access": access or {"auth": ["basic"]}}, **top)
     if users_file:
@@ -44,17 +33,12 @@ def auth_config(origin, users_file=None, access=None, **top):
     return cfg
 
 
-def get(sk, path="/", auth=None, **headers):
-    headers.setdefault("Host", "app.test")
-    return requests.get(sk.url + path, auth=auth, headers=headers, timeout=10)
-
-
 def origin_headers(origin):
     return {k.lower(): v for k, v in origin.last()["headers"]}
 
 
 def test_basic_challenge_wrong_and_right(sekisho, origin, tmp_path):
-    users = users_yaml(tmp_path, {"alice": {"password": bcrypt("s3cret pw"), "groups": ["admins", "ops"]}})
+    users = users_yaml(tmp_path, {"alice": {"password": bcrypt("s3cret pw", 10), "groups": ["admins", "ops"]}})
     cfg = auth_config(origin, users, access={"auth": ["basic"], "realm": "Team Wiki"})
     sk = sekisho(cfg)
 
@@ -124,7 +108,7 @@ def test_htpasswd_file_and_reload_flushes_cache(sekisho, origin, tmp_path):
     assert get(sk, auth=("bob", "first")).status_code == 200
     assert get(sk, auth=("bob", "first")).status_code == 200  # cached now
     ht.write_text(sh("htpasswd", "-nbB", "-C", "5", "bob", "second") + "\n")
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk, auth=("bob", "first")).status_code == 401
     assert get(sk, auth=("bob", "second")).status_code == 200
 
@@ -142,7 +126,7 @@ def test_api_keys_bearer_and_header(sekisho, origin, tmp_path):
     assert get(sk, **{"X-Api-Key": key}).status_code == 200
     assert get(sk, **{"X-Api-Key": key[:-1] + ("A" if key[-1] != "A" else "B")}).status_code == 401
     sh(sekisho_bin(), "apikey", "-f", keys, "revoke", "ci-bot")
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk, Authorization="Bearer " + key).status_code == 401
 
 
@@ -215,7 +199,7 @@ def test_bcrypt_storm_does_not_delay_other_traffic(sekisho, origin, tmp_path):
     assert get(sk, "/private/x", auth=("alice", "right")).status_code == 200
 
 
-from conftest import sekisho_bin  # noqa: E402  (the binary under test, for the apikey CLI)
+from util import sekisho_bin  # noqa: E402  (the binary under test, for the apikey CLI)
 
 
 def test_basic_with_curl(sekisho, origin, tmp_path):

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from util import RawConn, free_port, metrics, raw_exchange, simple_config
+from util import RawConn, free_port, raw_exchange, scrape_metrics, simple_config
 
 FIELDS = ("ts", "client", "listener", "distribution", "behavior", "method", "host", "path", "status",
           "bytes_in", "bytes_out", "duration_ms", "upstream", "user", "auth", "reason")
@@ -204,7 +204,7 @@ def test_parser_refusals_are_logged_and_counted(sekisho, origin):
         assert e["method"] is None and e["distribution"] is None, e
     assert origin.count == 0
 
-    _, v = metrics(admin)
+    _, v = scrape_metrics(admin)
     assert v['sekisho_denied_total{reason="bad_request",status="400"}'] == 1
     assert v['sekisho_denied_total{reason="too_large",status="414"}'] == 1
     assert v['sekisho_denied_total{reason="too_large",status="431"}'] == 1

@@ -5,28 +5,14 @@ checked is the trusted client address, so a spoofed X-Forwarded-For changes noth
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 import requests
 
-from util import HOST, simple_config, wait_until
+from util import HOST, get, simple_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAKE_MMDB = os.path.join(ROOT, "tests", "data", "make-mmdb")
-
-
-def get(sk, path="/", **headers):
-    headers.setdefault("Host", "app.test")
-    return requests.get(sk.url + path, headers=headers, timeout=5)
-
-
-def reload(sk, cfg):
-    """Reloads and waits until the main thread has published the new configuration."""
-    before = sk.stderr_text().count("configuration reloaded")
-    sk.reload(cfg)
-    wait_until(lambda: sk.stderr_text().count("configuration reloaded") > before, what="reload")
-    time.sleep(0.1)  # workers switch at their next wake-up
 
 
 def with_access(origin, access, **top):
@@ -45,7 +31,7 @@ def test_ip_allow_list_admits_members_only(sekisho, origin):
     assert line["reason"] == "ip_denied"
 
     cfg["ip_sets"]["office"].append("127.0.0.0/8")
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     r = get(sk)
     assert r.status_code == 200
     assert origin.count == 1
@@ -70,7 +56,7 @@ def test_spoofed_xff_does_not_change_the_checked_address(sekisho, origin):
     assert get(sk, **{"X-Forwarded-For": "203.0.113.7"}).status_code == 403
     # With 127.0.0.1 trusted, the client is the rightmost untrusted X-Forwarded-For entry.
     cfg["trusted_proxies"] = ["127.0.0.1/32"]
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk, **{"X-Forwarded-For": "203.0.113.7"}).status_code == 200
     assert get(sk, **{"X-Forwarded-For": "203.0.113.7, 198.51.100.1"}).status_code == 403
 
@@ -88,13 +74,13 @@ def test_geo_allow_and_deny(sekisho, origin, tmp_path, layout):
     sk = sekisho(cfg)
     assert get(sk).status_code == 200
     cfg["distributions"][0]["behaviors"][0]["access"] = {"geo": {"allow": ["DE", "FR"]}}
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     r = get(sk)
     assert r.status_code == 403
     assert "geo_denied" in r.text
     assert sk.wait_log(lambda l: l.get("reason") == "geo_denied")
     cfg["distributions"][0]["behaviors"][0]["access"] = {"geo": {"deny": ["JP"]}}
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk).status_code == 403
     assert origin.count == 1
 
@@ -105,7 +91,7 @@ def test_geo_unknown_address(sekisho, origin, tmp_path):
     sk = sekisho(cfg)
     assert get(sk).status_code == 403
     cfg["distributions"][0]["behaviors"][0]["access"]["geo"]["unknown"] = "allow"
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk).status_code == 200
 
 
@@ -143,11 +129,11 @@ def test_listener_acl_rule_order(sekisho, origin):
         {"rule": 100, "cidr": "127.0.0.0/8", "action": "allow"},
         {"rule": 200, "cidr": "127.0.0.1/32", "action": "deny"},
     ]
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert get(sk).status_code == 200
     # Rules exist but none matches: deny.
     cfg["listeners"][0]["acl"] = [{"rule": 100, "cidr": "10.0.0.0/8", "action": "allow"}]
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     assert connection_refused_at_accept(sk.port())
 
 
@@ -160,7 +146,7 @@ def test_geo_over_ipv6_loopback(sekisho, origin, tmp_path):
     r = requests.get("http://[::1]:%d/" % port, headers={"Host": "app.test"}, timeout=5)
     assert r.status_code == 200  # ::1 is FR in this database
     cfg["distributions"][0]["behaviors"][0]["access"] = {"geo": {"deny": ["FR"]}}
-    reload(sk, cfg)
+    assert sk.reload_and_wait(cfg)
     r = requests.get("http://[::1]:%d/" % port, headers={"Host": "app.test"}, timeout=5)
     assert r.status_code == 403 and "geo_denied" in r.text
     line = sk.wait_log(lambda l: l.get("status") == 403)

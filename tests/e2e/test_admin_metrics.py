@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from util import free_port, metrics, simple_config
+from util import free_port, scrape_metrics, simple_config
 
 
 def test_healthz_and_reason_counters(sekisho, origin):
@@ -25,7 +25,7 @@ def test_healthz_and_reason_counters(sekisho, origin):
     assert requests.get(sk.url + "/open", headers=h, timeout=5).status_code == 200
     assert requests.get(sk.url + "/", headers={"Host": "nobody.test"}, timeout=5).status_code == 421
 
-    text, v = metrics(admin)
+    text, v = scrape_metrics(admin)
     assert "# TYPE sekisho_denied_total counter" in text
     assert v['sekisho_denied_total{reason="ip_denied",status="403"}'] == 3
     assert v['sekisho_denied_total{reason="unknown_host",status="421"}'] == 1

@@ -8,27 +8,10 @@ with the file mode kept. Exit codes: 0 replaced, 1 no occurrence, 2 usage / inva
 
 import os
 import stat
-import subprocess
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def run(*args, cwd=None):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], cwd=cwd, env=env, capture_output=True,
-                       text=True, timeout=30)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    return p
+from util import run_cli as run
 
 
 def replace(frm, to, *files, dry_run=False, cwd=None):

@@ -17,34 +17,13 @@ import stat
 import subprocess
 import warnings
 
-import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt  # deprecated, still in Debian 12's Python 3.11; libxcrypt underneath
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+from util import run_cli as run, sekisho_bin, sekisho_env as env
 PASSWORD = "correct horse battery staple"
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    e.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    return e
-
-
-def run(*args, stdin=None):
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], input=stdin, env=env(), capture_output=True,
-                       text=True, timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    return p
 
 
 def passwd(path, user, password=PASSWORD, *extra):

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import sekisho_bin, sekisho_env
+from util import sekisho_bin, sekisho_env
 
 GOOD = """\
 workers: 2

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import sekisho_bin, sekisho_env
+from util import sekisho_bin, sekisho_env
 from tlsutil import pki  # noqa: F401 (fixture)
 from util import free_port, simple_config, wait_until
 

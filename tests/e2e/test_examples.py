@@ -16,20 +16,16 @@ import os
 import re
 import shutil
 import ssl
-import subprocess
 
 import pytest
 import requests
 import yaml
 
-from conftest import sekisho_bin, sekisho_env
 from stateutil import cli, oathtool, request, table
 from tlsutil import run_openssl
-from util import free_port, wait_until
+from util import REPO, free_port, run_cli, wait_until
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(REPO, "examples")
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 UPSTREAM = "127.0.0.1:3000"  # the stand-in application every example points at
 
 SCENARIOS = {}
@@ -53,18 +49,6 @@ def copy_examples(tmp_path):
     if os.path.isdir(os.path.join(REPO, "data")):
         os.symlink(os.path.join(REPO, "data"), tmp_path / "data")
     return dst
-
-
-def run_cli(*args, env=None, input=None, check=True):
-    """sekisho's CLI with sanitizer checks (stateutil.cli, plus stdin and an environment)."""
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=sekisho_env(env), input=input,
-                       capture_output=True, text=True, timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    if check:
-        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
-                                                                 p.stdout, p.stderr)
-    return p
 
 
 def sub_addr(text, old, new):

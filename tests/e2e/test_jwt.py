@@ -23,8 +23,7 @@ from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorith
 
 import yaml
 
-from conftest import sekisho_bin, sekisho_env
-from util import HOST, echo_header_values, free_port, simple_config, wait_until
+from util import HOST, echo_header_values, free_port, sekisho_bin, sekisho_env, simple_config, wait_until
 
 ISS = "https://idp.test"
 AUD = "intranet"

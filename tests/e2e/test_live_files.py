@@ -16,21 +16,16 @@ import time
 
 import requests
 
-from conftest import sekisho_bin, sekisho_env
 from test_tls import tls_config
 from tlsutil import pki  # noqa: F401 (fixture)
-from util import RawConn, simple_config, wait_until
+from util import RawConn, run_cli, simple_config, wait_until
 
 # The brief of the feature: a change applies within a second; 2 s leaves room for a loaded machine.
 WITHIN = 2.0
 
 
 def cli(*args, stdin=None):
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], input=stdin, capture_output=True, text=True,
-                       env=sekisho_env(), timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr
-    return p.stdout
+    return run_cli(*args, stdin=stdin, check=True).stdout
 
 
 def set_password(users, user, password):

@@ -18,7 +18,6 @@ without its csrf field answers 403.
 
 import html.parser
 import json
-import os
 import re
 import subprocess
 import time
@@ -29,10 +28,7 @@ import requests
 import yaml
 
 from browser import BrowserError, run_browser
-from util import echo_header_values, free_port
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+from util import echo_header_values, free_port, run_cli
 PASSWORD = "correct horse battery staple"
 
 LOGIN_FORM = 'form[method=post][action="/.sekisho/login"]'
@@ -44,20 +40,8 @@ LOGOUT_SUBMIT = LOGOUT_FORM + " button[type=submit]"
 ERROR = "p.error[role=alert]"
 
 
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
 def cli(*args, stdin=None, cwd=None):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], input=stdin, env=env, cwd=cwd,
-                       capture_output=True, text=True, timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    assert p.returncode == 0, "sekisho %s: exit %d\n%s" % (" ".join(map(str, args)), p.returncode, p.stderr)
-    return p
+    return run_cli(*args, stdin=stdin, cwd=cwd, check=True)
 
 
 def oathtool(secret, at=None):

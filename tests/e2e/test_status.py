@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from browser import run_browser
-from conftest import sekisho_bin
+from util import sekisho_bin
 from stateutil import bcrypt, request
 from tlsutil import pki  # noqa: F401 (fixture)
 from util import free_port, simple_config, wait_until

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import sekisho_bin
+from util import sekisho_bin
 from util import simple_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -17,11 +17,10 @@ import subprocess
 import time
 
 import pytest
-import requests
 import websockets
 
 from tlsutil import CLEAN_ENV, pki  # noqa: F401  (pki is a fixture)
-from util import HOST, free_port, simple_config, wait_port, wait_until
+from util import HOST, free_port, read_metrics, simple_config, wait_port, wait_until
 
 
 def tls_config(pki, origin_port, certs=("a", "b", "wild"), aliases=("a.test", "b.test", "*.w.test"), tls=None,
@@ -76,16 +75,6 @@ def s_client(port, *args, input_=b"", sni=None):
         cmd += ["-servername", sni]
     p = subprocess.run(cmd + list(args), input=input_, capture_output=True, timeout=20, env=CLEAN_ENV)
     return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
-
-
-def metrics(admin_port):
-    text = requests.get("http://127.0.0.1:%d/metrics" % admin_port, timeout=5).text
-    vals = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return vals
 
 
 # ---- termination ------------------------------------------------------------------------------------
@@ -222,7 +211,7 @@ def test_session_tickets_resume_also_after_a_reload(sekisho, origin, pki):
     wait_until(lambda: "configuration reloaded" in sk.stderr_text(), what="reload")
     _, _, reused = served_cert(port, "a.test", session=sess2, request=True)
     assert reused
-    v = metrics(admin)
+    v = read_metrics(admin)
     assert v["sekisho_tls_resumed_total"] >= 2
     assert sum(n for k, n in v.items() if k.startswith("sekisho_tls_handshakes_total{") and 'result="ok"' in k) >= 3
     assert v["sekisho_tls_handshake_failures_total"] == 0, sk.stderr_text()
@@ -392,7 +381,7 @@ def test_expiry_warning_and_days_left_gauge(sekisho, origin, pki):
     assert re.search(r"warn certificate 'soon' \(CN=soon\.test\) expires in 9 days", err), err
     assert re.search(r"warn certificate 'expired' \(CN=a\.test\) has expired: not after 2021-01-31", err), err
     assert "certificate 'a' " not in err
-    v = metrics(admin)
+    v = read_metrics(admin)
 
     def days(name):  # the DESIGN gauge is the not-after as Unix time; days left are whole days, floored
         return (v['sekisho_certificate_expiry_seconds{certificate="%s"}' % name] - time.time()) // 86400
@@ -402,5 +391,5 @@ def test_expiry_warning_and_days_left_gauge(sekisho, origin, pki):
     # The gauge follows reloads (a certificate removed from the config disappears).
     cfg2 = tls_config(pki, origin.port, certs=("a",), aliases=("a.test",), admin={"listen": "127.0.0.1:%d" % admin})
     sk.reload(cfg2)
-    wait_until(lambda: 'sekisho_certificate_expiry_seconds{certificate="soon"}' not in metrics(admin),
+    wait_until(lambda: 'sekisho_certificate_expiry_seconds{certificate="soon"}' not in read_metrics(admin),
                what="gauge update")

@@ -13,7 +13,7 @@ import subprocess
 
 import yaml
 
-from conftest import sekisho_bin, sekisho_env
+from util import sekisho_bin, sekisho_env
 from tlsutil import pki  # noqa: F401  (fixture)
 from util import simple_config, wait_until
 from test_tls import der, served_cert

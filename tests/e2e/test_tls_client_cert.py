@@ -7,14 +7,9 @@ import subprocess
 
 import yaml
 
-from conftest import sekisho_bin
+from util import sekisho_bin
 from tlsutil import pki  # noqa: F401  (fixture)
-from util import simple_config
-
-
-def bcrypt(pw):
-    out = subprocess.run(["htpasswd", "-nbB", "-C", "5", "u", pw], capture_output=True, text=True, check=True)
-    return out.stdout.strip().split(":", 1)[1]
+from util import bcrypt, simple_config
 
 
 def config(pki, origin, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tlsutil import CLEAN_ENV, TlsEchoOrigin, pki  # noqa: F401  (pki is a fixture)
-from util import free_port, simple_config, wait_port
+from util import free_port, get, simple_config, wait_port
 
 
 @pytest.fixture
@@ -17,11 +17,6 @@ def tls_origin(pki):
     o = TlsEchoOrigin(pki).start()
     yield o
     o.stop()
-
-
-def get(sk, path="/", **headers):
-    headers.setdefault("Host", "app.test")
-    return requests.get(sk.url + path, headers=headers, timeout=10)
 
 
 def test_private_ca_verifies_and_connections_are_reused(sekisho, tls_origin, pki):

@@ -19,8 +19,7 @@ import urllib.parse
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+from util import run_cli as run
 
 CONFIG = """\
 listeners:
@@ -51,21 +50,6 @@ bob:
   groups: [dev]
 "carol d": { password: "%s" }
 """ % (HASH_A, HASH_B, HASH_A)
-
-
-def sekisho_bin():
-    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
-
-
-def run(*args):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], env=env, capture_output=True, text=True,
-                       timeout=60)
-    for m in SANITIZER_MARKERS:
-        assert m not in p.stderr, p.stderr
-    return p
 
 
 @pytest.fixture

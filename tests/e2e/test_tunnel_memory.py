@@ -54,7 +54,7 @@ def is_asan(path):
 
 
 def test_500_idle_websockets_hold_no_buffers(sekisho, ws_origin):
-    from conftest import sekisho_bin
+    from util import sekisho_bin
     sk = sekisho(simple_config(ws_origin.port, aliases=["ws.test"]))
     port = sk.port()
     # Warm the worker's free lists and allocator, then measure from there.

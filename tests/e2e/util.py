@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 
@@ -24,6 +25,48 @@ import requests
 http.client._MAXHEADERS = 1000
 
 HOST = "127.0.0.1"
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
+
+
+def sekisho_bin():
+    """The binary under test: $SEKISHO_BIN, or the ASan+UBSan build of this tree."""
+    return os.environ.get("SEKISHO_BIN", os.path.join(REPO, "build-asan", "sekisho"))
+
+
+def sekisho_env(extra=None):
+    """The environment to run sekisho (or its CLI) in: sanitizers abort on the first report."""
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    env.update(extra or {})
+    return env
+
+
+def run_cli(*args, input=None, stdin=None, cwd=None, env=None, check=False, timeout=60):
+    """sekisho's CLI (`sekisho ARGS...`) under the sanitizers: fails the test on any sanitizer report, and
+    when check is set on a non-zero exit. stdin is another name for input."""
+    p = subprocess.run([sekisho_bin()] + [str(a) for a in args], input=input if input is not None else stdin,
+                       cwd=cwd, env=sekisho_env(env), capture_output=True, text=True, timeout=timeout)
+    for m in SANITIZER_MARKERS:
+        assert m not in p.stderr, p.stderr
+    if check:
+        assert p.returncode == 0, "sekisho %s: exit %d\n%s%s" % (" ".join(map(str, args)), p.returncode,
+                                                                 p.stdout, p.stderr)
+    return p
+
+
+def bcrypt(pw, cost=5):
+    """A bcrypt hash of pw from the real htpasswd tool (cost 5 is fast; 10 is what operators use)."""
+    out = subprocess.run(["htpasswd", "-nbB", "-C", str(cost), "u", pw], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return out.split(":", 1)[1]
+
+
+def get(sk, path="/", auth=None, timeout=10, **headers):
+    """GET path through sekisho's first listener, Host app.test unless headers name another."""
+    headers.setdefault("Host", "app.test")
+    return requests.get(sk.url + path, auth=auth, headers=headers, timeout=timeout)
 
 # /big/<n> streams this 64 KiB pattern repeated; tests can rebuild the expected bytes locally.
 PATTERN = bytes(range(256)) * 256
@@ -72,8 +115,8 @@ def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
-def read_metrics(admin_port):
-    """/metrics of the admin listener as {'name{labels}': float} (comment lines left out)."""
+def scrape_metrics(admin_port):
+    """/metrics of the admin listener: (text, {'name{labels}': float}) (comment lines left out)."""
     with socket.create_connection((HOST, admin_port), timeout=5) as c:
         c.sendall(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
         data = b""
@@ -85,13 +128,19 @@ def read_metrics(admin_port):
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise AssertionError("GET /metrics: %r" % head[:200])
+    text = body.decode()
     values = {}
-    for line in body.decode().splitlines():
+    for line in text.splitlines():
         if line.startswith("#") or not line.strip():
             continue
         name, value = line.rsplit(" ", 1)
         values[name] = float(value)
-    return values
+    return text, values
+
+
+def read_metrics(admin_port):
+    """/metrics of the admin listener as {'name{labels}': float}."""
+    return scrape_metrics(admin_port)[1]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -777,15 +826,3 @@ def simple_config(origin_port, aliases=("app.test",), behavior=None, origin=None
     }
     cfg.update(top)
     return cfg
-
-
-def metrics(port):
-    """Scrapes the admin listener on port. Returns (text, {series: int value})."""
-    text = requests.get("http://%s:%d/metrics" % (HOST, port), timeout=5).text
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, value = line.rsplit(" ", 1)
-        values[name] = int(float(value))
-    return text, values
