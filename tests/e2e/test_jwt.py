@@ -350,3 +350,28 @@ def test_policies_of_the_issuer_and_of_claimed_groups(sekisho, origin, keys, jwk
     assert line["policy"] == "allow" and line["policy_sid"] == "Admin", line
     line = sk.wait_log(lambda l: l.get("path") == "/tools/x" and l.get("status") == 403)
     assert line["policy"] == "deny" and line["reason"] == "policy_denied", line
+
+
+def test_a_forged_tail_of_a_long_cached_token_does_not_pass(sekisho, origin, keys, jwks_file):
+    """The verified-token cache is keyed by every byte of the token: a forgery that keeps the first
+    kilobyte of a verified token (its header and most of its claims) and changes what follows (a groups
+    claim, and a signature that no longer fits) must get a signature check, not a cache hit."""
+    cfg = jwt_config(origin, jwks_file)
+    cfg["distributions"][0]["behaviors"].insert(
+        0, {"path": "/admin/*", "origin": "app", "access": {"auth": ["jwt"], "groups": ["admins"]}})
+    sk = sekisho(cfg)
+    now = int(time.time())
+
+    def payload(group):  # the claims as exact bytes: the pad first, the groups claim last
+        return ('{"iss":"%s","aud":"%s","sub":"alice","iat":%d,"exp":%d,"pad":"%s","groups":["%s"]}'
+                % (ISS, AUD, now - 5, now + 300, "p" * 1200, group)).encode()
+
+    good = pyjwt.PyJWS().encode(payload("staff"), keys.ec, algorithm="ES256", headers={"kid": "ec1"})
+    h, p, s = good.split(".")
+    forged = h + "." + b64u(payload("admins")) + "." + s
+    common = next(i for i, (a, b) in enumerate(zip(good, forged)) if a != b)
+    assert common > 1100, common  # the forgery shares more than the first kilobyte
+    assert get(sk, good, "/x").status_code == 200       # verified, now cached
+    assert get(sk, good, "/admin/x").status_code == 403  # staff only
+    r = get(sk, forged, "/admin/x", Accept="application/json")
+    assert (r.status_code, r.json()) == (401, {"error": "bad_credentials"})
