@@ -81,6 +81,8 @@ struct sk_jwt_ident {
 	const void *issuer;    /* the snapshot's issuer (jwtauth.c) */
 	unsigned issuer_index; /* into cfg->jwt.issuers */
 	uint64_t serial;       /* which decoding of this thread's scratch token it came from (claims) */
+	const char *token;     /* the token itself, valid through the access pipeline's run (claims) */
+	size_t token_len;
 	char user[129];        /* the issuer's user_claim */
 	char groups[512];      /* from groups_claim, comma-separated as in X-Auth-Groups */
 	char headers[1024];    /* "Name: value\r\n" lines from the issuer's claim headers */

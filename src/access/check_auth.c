@@ -257,7 +257,7 @@ static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_acces
 			       struct sk_access_req *req, struct sk_slice tok)
 {
 	SK_ASSERT(req->jwt_buf);
-	enum sk_jwt_result r = sk_jwt_env_authenticate(env->jwt, req->verifier, env->generation, tok.ptr, tok.len,
+	enum sk_jwt_result r = sk_jwt_env_authenticate(env->jwt, env->generation, tok.ptr, tok.len,
 						       (int64_t)time(NULL), req->jwt_buf);
 	if (r != SK_JWT_OK) {
 		sk_info("bearer token refused: %s", sk_jwt_result_text(r));

@@ -329,7 +329,10 @@ const char *sk_access_identity(const struct sk_access_req *req, char *groups, si
 		n = req->apikey->n_groups;
 	} else if (req->jwt) {
 		/* Already one comma-separated list, cut at whole names (jwtauth.c). */
-		snprintf(groups, cap, "%s", strlen(req->jwt->groups) < cap ? req->jwt->groups : "");
+		size_t gl = strlen(req->jwt->groups);
+		gl = gl < cap ? gl : 0;
+		memcpy(groups, req->jwt->groups, gl);
+		groups[gl] = '\0';
 		return req->jwt->user;
 	}
 	size_t o = 0;

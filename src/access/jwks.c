@@ -69,6 +69,18 @@ static enum kty kty_of_alg(enum sk_jwt_alg alg)
 	}
 }
 
+/* 1 + the value of each base64url symbol, 0 for any other byte (tokens are decoded on every request). */
+const uint8_t sk_b64url_table[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8, ['I'] = 9,
+	['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+	['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27,
+	['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45,
+	['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+	['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63,
+	['_'] = 64,
+};
+
 /* Strict unpadded base64url (RFC 7515 §2): no '=', no other alphabet, no stray bits in the last symbol. */
 long sk_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
@@ -78,21 +90,10 @@ long sk_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 	uint32_t acc = 0;
 	unsigned bits = 0;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		int v;
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else
+		unsigned v = sk_b64url_table[(unsigned char)in[i]];
+		if (v == 0)
 			return -1;
-		acc = (acc << 6) | (uint32_t)v;
+		acc = (acc << 6) | (v - 1);
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;

@@ -32,11 +32,6 @@ const char *sk_jwt_result_text(enum sk_jwt_result r)
 	return (unsigned)r < SK_JWT_N_RESULTS ? RESULT_TEXT[r] : "?";
 }
 
-static bool b64url_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 bool sk_jwt_is_jws(const char *tok, size_t len)
 {
 	size_t dots = 0, run = 0;
@@ -45,7 +40,7 @@ bool sk_jwt_is_jws(const char *tok, size_t len)
 			if (run == 0 || ++dots > 2)
 				return false;
 			run = 0;
-		} else if (b64url_char(tok[i])) {
+		} else if (sk_b64url_table[(unsigned char)tok[i]]) {
 			run++;
 		} else {
 			return false;
@@ -136,8 +131,7 @@ long sk_jwt_issuer(const struct sk_jwt *t, char *out, size_t cap)
 	return v < 0 ? -1 : sk_json_str(t->payload, &t->toks[v], out, cap);
 }
 
-/* A NumericDate claim: -1 absent, 0 read, -2 present but not a number. */
-static int date_claim(const struct sk_jwt *t, const char *name, int64_t *out)
+int sk_jwt_date(const struct sk_jwt *t, const char *name, int64_t *out)
 {
 	int v = sk_jwt_claim(t, name);
 	if (v < 0)
@@ -180,16 +174,16 @@ enum sk_jwt_result sk_jwt_verify(const struct sk_jwt *t, const struct sk_jwks *k
 enum sk_jwt_result sk_jwt_check_claims(const struct sk_jwt *t, const struct sk_jwt_rules *rules, int64_t now)
 {
 	int64_t exp, nbf, iat;
-	int rc = date_claim(t, "exp", &exp);
+	int rc = sk_jwt_date(t, "exp", &exp);
 	if (rc != 0)
 		return rc == -1 ? SK_JWT_NO_EXP : SK_JWT_MALFORMED;
 	if (now - rules->leeway_s > exp) /* RFC 7519 §4.1.4: not on or after exp */
 		return SK_JWT_EXPIRED;
-	if ((rc = date_claim(t, "nbf", &nbf)) == -2)
+	if ((rc = sk_jwt_date(t, "nbf", &nbf)) == -2)
 		return SK_JWT_MALFORMED;
 	if (rc == 0 && nbf > now + rules->leeway_s)
 		return SK_JWT_NOT_YET_VALID;
-	if ((rc = date_claim(t, "iat", &iat)) == -2)
+	if ((rc = sk_jwt_date(t, "iat", &iat)) == -2)
 		return SK_JWT_MALFORMED;
 	if (rc == 0 && iat > now + rules->leeway_s)
 		return SK_JWT_NOT_YET_VALID;

@@ -40,6 +40,8 @@ bool sk_jwks_has_kid(const struct sk_jwks *set, const char *kid);
 
 /* Strict unpadded base64url (RFC 7515 §2): decodes in into out (cap bytes). Returns the length, or -1. */
 long sk_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+/* 1 + the value of each base64url symbol, 0 for any other byte. */
+extern const uint8_t sk_b64url_table[256];
 
 /* ---- tokens ---- */
 
@@ -119,6 +121,9 @@ enum sk_jwt_result sk_jwks_check_signature(const struct sk_jwks *set, const stru
 /* The claim rules alone (exp, nbf, iat, lifetime, iss, aud) for a token whose signature was verified
  * before (the verified-token cache): time moves on, so these are checked on every use. */
 enum sk_jwt_result sk_jwt_check_claims(const struct sk_jwt *t, const struct sk_jwt_rules *rules, int64_t now);
+
+/* A NumericDate claim: -1 absent, 0 read into *out, -2 present but not a number. */
+int sk_jwt_date(const struct sk_jwt *t, const char *name, int64_t *out);
 
 /* The payload token of claim name (a member of the payload object), or -1. */
 int sk_jwt_claim(const struct sk_jwt *t, const char *name);

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "access/jwksfetch.h"
 #include "access/verify.h"
 #include "core/log.h"
@@ -39,6 +41,27 @@ struct sk_jwt_env {
 
 static __thread struct sk_jwt scratch;
 static __thread uint64_t scratch_serial; /* bumped at each decoding into scratch */
+
+/*
+ * The verified-token cache of this thread (a worker's): a token seen again within TOKEN_TTL_MS, in the
+ * same generation, is neither decoded nor signature-checked; its identity is copied from the entry and only
+ * its time rules are checked again. Keyed by the keyed hash of every byte of the token (verify.c), so a
+ * different token never finds another's entry. Static storage, no allocation.
+ */
+#define TOKEN_SLOTS 64
+#define TOKEN_TTL_MS 60000
+
+struct token_entry {
+	uint64_t gen;            /* 0 = empty */
+	uint8_t key[32];
+	uint64_t until_ms;
+	const struct issuer_rt *rt;
+	int64_t exp, nbf, iat;
+	bool has_nbf, has_iat;
+	struct sk_jwt_ident ident;
+};
+
+static __thread struct token_entry tokens[TOKEN_SLOTS];
 
 static int read_file(const char *path, char **out, size_t *len, char *why, size_t cap)
 {
@@ -244,9 +267,50 @@ static void read_headers(const struct sk_jwt *t, const struct sk_jwt_issuer *is,
 	id->headers_len = (uint16_t)o;
 }
 
-enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct sk_verifier *v, uint64_t gen,
-					   const char *tok, size_t len, int64_t now, struct sk_jwt_ident *out)
+/* The time rules of sk_jwt_check_claims, for a cached token (the rest of its claims cannot change). */
+static enum sk_jwt_result cached_times(const struct token_entry *e, int64_t now)
 {
+	int64_t leeway = e->rt->rules.leeway_s;
+	if (now - leeway > e->exp)
+		return SK_JWT_EXPIRED;
+	if ((e->has_nbf && e->nbf > now + leeway) || (e->has_iat && e->iat > now + leeway))
+		return SK_JWT_NOT_YET_VALID;
+	return SK_JWT_OK;
+}
+
+static void remember(struct token_entry *e, uint64_t gen, const uint8_t key[32], const struct issuer_rt *rt,
+		     const struct sk_jwt *t, const struct sk_jwt_ident *id)
+{
+	if (sk_jwt_date(t, "exp", &e->exp) != 0) /* verified tokens have one: belt and braces */
+		return;
+	e->has_nbf = sk_jwt_date(t, "nbf", &e->nbf) == 0;
+	e->has_iat = sk_jwt_date(t, "iat", &e->iat) == 0;
+	memcpy(e->key, key, 32);
+	e->gen = gen;
+	e->until_ms = sk_now_ms() + TOKEN_TTL_MS;
+	e->rt = rt;
+	e->ident = *id;
+}
+
+enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, uint64_t gen, const char *tok, size_t len,
+					   int64_t now, struct sk_jwt_ident *out)
+{
+	uint8_t key[32];
+	sk_verify_key(gen, "jwt", 3, tok, len, key);
+	uint32_t h;
+	memcpy(&h, key, sizeof(h));
+	struct token_entry *e = &tokens[h % TOKEN_SLOTS];
+	if (e->gen == gen && e->until_ms > sk_now_ms() && CRYPTO_memcmp(e->key, key, 32) == 0) {
+		enum sk_jwt_result r = cached_times(e, now);
+		if (r != SK_JWT_OK)
+			return r;
+		*out = e->ident;
+		out->token = tok;
+		out->token_len = len;
+		out->serial = 0; /* not decoded: claims are read from the token if a policy asks */
+		return SK_JWT_OK;
+	}
+
 	struct sk_jwt *t = &scratch;
 	scratch_serial++;
 	enum sk_jwt_result r = sk_jwt_decode(tok, len, t);
@@ -261,18 +325,10 @@ enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct s
 	if (!rt)
 		return SK_JWT_UNKNOWN_ISSUER;
 
-	uint8_t key[32];
-	sk_verify_key(gen, "jwt", 3, tok, len, key);
-	if (sk_verify_cached(v, gen, key)) {
-		r = sk_jwt_check_claims(t, &rt->rules, now);
-	} else {
-		const struct sk_jwks *keys = rt->keys ? rt->keys : sk_jwks_source_keys(rt->source);
-		r = sk_jwt_verify(t, keys, &rt->rules, now);
-		if (r == SK_JWT_NO_KEY && rt->source) /* the issuer may have rotated its keys */
-			sk_jwks_source_poke(rt->source);
-		if (r == SK_JWT_OK)
-			sk_verify_remember(v, gen, key);
-	}
+	const struct sk_jwks *keys = rt->keys ? rt->keys : sk_jwks_source_keys(rt->source);
+	r = sk_jwt_verify(t, keys, &rt->rules, now);
+	if (r == SK_JWT_NO_KEY && rt->source) /* the issuer may have rotated its keys */
+		sk_jwks_source_poke(rt->source);
 	if (r != SK_JWT_OK)
 		return r;
 
@@ -282,8 +338,11 @@ enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct s
 	out->issuer = rt;
 	out->issuer_index = (unsigned)(rt - je->issuers);
 	out->serial = scratch_serial;
+	out->token = tok;
+	out->token_len = len;
 	read_groups(t, rt->cfg->groups_claim, out->groups, sizeof(out->groups));
 	read_headers(t, rt->cfg, out);
+	remember(e, gen, key, rt, t, out);
 	return SK_JWT_OK;
 }
 
@@ -293,9 +352,18 @@ bool sk_jwt_ident_claim(const struct sk_jwt_ident *id, struct sk_slice name, str
 	 * few decoding buffers used in turn. */
 	static __thread char bufs[4][512];
 	static __thread unsigned next_buf;
-	/* The claims are the scratch token's, as long as nothing was decoded on this thread since. */
-	if (id->serial != scratch_serial || name.len == 0 || name.len >= 128)
+	if (name.len == 0 || name.len >= 128)
 		return false;
+	/* The claims are the scratch token's, as long as nothing was decoded on this thread since; a token
+	 * that came from the cache is decoded now (it was verified: decoding is all that is left). */
+	if (id->serial != scratch_serial) {
+		if (!id->token)
+			return false;
+		scratch_serial++;
+		if (sk_jwt_decode(id->token, id->token_len, &scratch) != SK_JWT_OK)
+			return false;
+		((struct sk_jwt_ident *)id)->serial = scratch_serial;
+	}
 	char key[128];
 	memcpy(key, name.ptr, name.len);
 	key[name.len] = '\0';

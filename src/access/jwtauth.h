@@ -25,11 +25,12 @@ bool sk_jwt_env_claim_header(const struct sk_jwt_env *je, struct sk_slice name);
 
 /*
  * Authenticates tok (a JWS) at now (Unix seconds): picks the issuer by its unverified iss, checks the
- * signature unless this worker verified the same token in this generation within the cache's TTL, then
- * the claim rules, then fills out (user, groups, claim headers). Returns SK_JWT_OK or why it failed.
+ * signature and claims, then fills out (user, groups, claim headers). A token this thread verified in this
+ * generation within a minute comes from its cache instead: only its time rules are checked again. Returns
+ * SK_JWT_OK or why it failed.
  */
-enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, struct sk_verifier *v, uint64_t gen,
-					   const char *tok, size_t len, int64_t now, struct sk_jwt_ident *out);
+enum sk_jwt_result sk_jwt_env_authenticate(const struct sk_jwt_env *je, uint64_t gen, const char *tok, size_t len,
+					   int64_t now, struct sk_jwt_ident *out);
 
 /* The claim name of the token an identity came from (a string's text, a number or boolean as written),
  * for policies' jwt:<claim> keys. Valid on the thread that authenticated it until the next token is
