@@ -10,6 +10,7 @@
  */
 #include "access/guard.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -468,4 +469,17 @@ enum sk_store_rc sk_session_del(struct sk_store *st, const char *id)
 	if (session_key(key, sizeof(key), id) == -1)
 		return SK_ST_ABSENT;
 	return sk_store_del(st, key);
+}
+
+int sk_ban_canonical_ip(const char *ip, char *out)
+{
+	uint8_t a[16];
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return inet_ntop(AF_INET, a, out, 64) ? 0 : -1;
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return -1;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, mapped, 12) == 0)
+		return inet_ntop(AF_INET, a + 12, out, 64) ? 0 : -1;
+	return inet_ntop(AF_INET6, a, out, 64) ? 0 : -1;
 }

@@ -56,6 +56,9 @@ enum sk_store_rc sk_ban_fail(struct sk_store *st, const char *ip, uint64_t now, 
 enum sk_store_rc sk_ban_add(struct sk_store *st, const char *ip, uint64_t until);
 /* SK_ST_ABSENT when ip was not banned. Also clears its failure window. */
 enum sk_store_rc sk_ban_remove(struct sk_store *st, const char *ip);
+/* The text ban records use for an address (IPv4-mapped IPv6 as IPv4) into out[64]. Returns 0, or -1 when
+ * ip is not an address. */
+int sk_ban_canonical_ip(const char *ip, char *out);
 typedef int (*sk_ban_fn)(void *arg, const char *ip, uint64_t until);
 enum sk_store_rc sk_ban_list(struct sk_store *st, sk_ban_fn fn, void *arg);
 

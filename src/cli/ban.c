@@ -26,20 +26,6 @@ static int usage(void)
 	return 2;
 }
 
-/* Canonical text of ip into out (64 bytes). Returns 0 or -1 when ip is not an address. */
-static int canonical(const char *ip, char *out)
-{
-	uint8_t a[16];
-	if (inet_pton(AF_INET, ip, a) == 1)
-		return inet_ntop(AF_INET, a, out, 64) ? 0 : -1;
-	if (inet_pton(AF_INET6, ip, a) != 1)
-		return -1;
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (memcmp(a, mapped, 12) == 0)
-		return inet_ntop(AF_INET, a + 12, out, 64) ? 0 : -1;
-	return inet_ntop(AF_INET6, a, out, 64) ? 0 : -1;
-}
-
 struct entry {
 	char ip[64];
 	uint64_t until;
@@ -109,7 +95,7 @@ int sk_cli_ban(int argc, char **argv)
 	if (!(list || do_add || rm) || (list && ip) || (!list && !ip) || (dur && !do_add))
 		return usage();
 	char canon[64] = "";
-	if (ip && canonical(ip, canon) == -1) {
+	if (ip && sk_ban_canonical_ip(ip, canon) == -1) {
 		fprintf(stderr, "sekisho: ban: '%s' is not an IP address\n", ip);
 		return 2;
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "access/keyfile.h"
+#include "access/users.h"
 #include "config/yaml_quiet.h"
 #include "core/file.h"
 
@@ -257,4 +258,17 @@ void sk_kedit_report(const struct sk_err *err)
 	char line[sizeof(err->file) + sizeof(err->msg) + 32];
 	sk_err_format(err, line, sizeof(line));
 	fprintf(stderr, "sekisho: %s\n", line);
+}
+
+void sk_kedit_user_policies(FILE *out, const struct sk_user *u)
+{
+	if (!u->n_policies)
+		return;
+	fputs(", policies: [", out);
+	for (size_t i = 0; i < u->n_policies; i++) {
+		if (i)
+			fputs(", ", out);
+		sk_kedit_yaml_str(out, u->policies[i]);
+	}
+	fputc(']', out);
 }

@@ -55,6 +55,11 @@ int sk_kedit_write(const struct sk_kedit *f, const char *buf, size_t len, struct
 
 /* Writes s as a YAML scalar: plain when that reads back as the same string, else double-quoted. */
 void sk_kedit_yaml_str(FILE *out, const char *s);
+
+struct sk_user;
+/* Writes ", policies: [a, b]" for a user that has policies (nothing otherwise): rewrites of a users-file
+ * entry keep them, since dropping them would take the user's policies away without a word. */
+void sk_kedit_user_policies(FILE *out, const struct sk_user *u);
 /* Writes s always double-quoted (hashes, digests: never left for a reader to reinterpret). */
 void sk_kedit_yaml_quoted(FILE *out, const char *s);
 /* Today's date (UTC) as YYYY-MM-DD. */

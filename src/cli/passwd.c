@@ -125,20 +125,6 @@ static ssize_t get_password(bool from_stdin, char *pw, struct sk_err *err)
 	return n;
 }
 
-/* The user's `policies: [...]`, kept through the rewrite (dropping it would take the user's policies away
- * without a word). */
-static void write_policies(FILE *out, const struct sk_user *u)
-{
-	if (!u->n_policies)
-		return;
-	fputs(", policies: [", out);
-	for (size_t i = 0; i < u->n_policies; i++) {
-		if (i)
-			fputs(", ", out);
-		sk_kedit_yaml_str(out, u->policies[i]);
-	}
-	fputc(']', out);
-}
 
 /* Writes the user's YAML entry (without indentation or newline): name, new hash, kept groups and totp. */
 static void yaml_entry(FILE *out, const char *name, const char *hash, const struct sk_user *old)
@@ -158,7 +144,7 @@ static void yaml_entry(FILE *out, const char *name, const char *hash, const stru
 		fputc(']', out);
 	}
 	if (old)
-		write_policies(out, old);
+		sk_kedit_user_policies(out, old);
 	if (old && old->totp) {
 		fputs(", totp: ", out);
 		sk_kedit_yaml_quoted(out, old->totp);

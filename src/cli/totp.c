@@ -40,20 +40,6 @@ static int usage(void)
 	return 2;
 }
 
-/* The user's `policies: [...]`, kept through the rewrite (dropping it would take the user's policies away
- * without a word). */
-static void write_policies(FILE *out, const struct sk_user *u)
-{
-	if (!u->n_policies)
-		return;
-	fputs(", policies: [", out);
-	for (size_t i = 0; i < u->n_policies; i++) {
-		if (i)
-			fputs(", ", out);
-		sk_kedit_yaml_str(out, u->policies[i]);
-	}
-	fputc(']', out);
-}
 
 /* Writes the user's new YAML entry (without indentation or newline). */
 static void yaml_entry(FILE *out, const struct sk_user *u, const char *sealed)
@@ -70,7 +56,7 @@ static void yaml_entry(FILE *out, const struct sk_user *u, const char *sealed)
 		}
 		fputc(']', out);
 	}
-	write_policies(out, u);
+	sk_kedit_user_policies(out, u);
 	fputs(", totp: ", out);
 	sk_kedit_yaml_quoted(out, sealed);
 	if (u->password_changed) {

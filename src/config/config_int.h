@@ -105,6 +105,8 @@ int sk_cfg_cidrlist(struct sk_cfg_ctx *c, const struct sk_cnode *list, const cha
 char *sk_cfg_resolve(const struct sk_cfg_ctx *c, const char *path);
 /* Names of listeners, origins, sets...: 1-64 of [A-Za-z0-9_.-]. */
 bool sk_cfg_name_ok(const char *s);
+/* Fails unless the name written as mapping key k is sk_cfg_name_ok; kind names what it names ("policy"). */
+int sk_cfg_check_name(struct sk_cfg_ctx *c, const struct sk_cnode *k, const char *kind);
 bool sk_cfg_token_ok(const char *s); /* an HTTP token (header names) */
 void sk_cfg_strlist_push(struct sk_strlist *l, char *item, struct sk_pos pos);
 void sk_cfg_strlist_free(struct sk_strlist *l);

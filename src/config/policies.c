@@ -13,15 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_name(struct sk_cfg_ctx *c, const struct sk_cnode *k, const char *kind)
-{
-	if (sk_cfg_name_ok(k->str))
-		return 0;
-	char d[64];
-	return sk_cfg_fail(c, k, "invalid %s name %s: use 1 to 64 letters, digits, '_', '.' or '-'", kind,
-			   sk_cfg_describe(k, d, sizeof(d)));
-}
-
 static int check_policy_ref(struct sk_cfg_ctx *c, const struct sk_cnode *item, char **text)
 {
 	if (!sk_config_policy(c->cfg, item->str)) {
@@ -44,7 +35,7 @@ static int read_policy_files(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	for (size_t i = 0; i < SK_CN_PAIRS(m); i++) {
 		const struct sk_cnode *k = SK_CN_KEY(m, i), *v = SK_CN_VAL(m, i);
 		char what[128];
-		if (check_name(c, k, "policy") == -1)
+		if (sk_cfg_check_name(c, k, "policy") == -1)
 			return -1;
 		snprintf(what, sizeof(what), "policy '%s'", k->str);
 		const char *path = sk_cfg_scalar(c, v, what);
@@ -73,7 +64,7 @@ static int read_groups(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	for (size_t i = 0; i < SK_CN_PAIRS(m); i++) {
 		const struct sk_cnode *k = SK_CN_KEY(m, i), *v = SK_CN_VAL(m, i);
 		char what[128], where[128];
-		if (check_name(c, k, "group") == -1)
+		if (sk_cfg_check_name(c, k, "group") == -1)
 			return -1;
 		snprintf(what, sizeof(what), "group '%s'", k->str);
 		snprintf(where, sizeof(where), "in group '%s'", k->str);

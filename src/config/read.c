@@ -363,6 +363,15 @@ void sk_cfg_cidrlist_push(struct sk_cidrlist *l, const struct sk_cidr *cidr, str
 	cidrlist_push(l, cidr, pos);
 }
 
+int sk_cfg_check_name(struct sk_cfg_ctx *c, const struct sk_cnode *k, const char *kind)
+{
+	if (sk_cfg_name_ok(k->str))
+		return 0;
+	char d[64];
+	return sk_cfg_fail(c, k, "invalid %s name %s: use 1 to 64 letters, digits, '_', '.' or '-'", kind,
+			   sk_cfg_describe(k, d, sizeof(d)));
+}
+
 bool sk_cfg_name_ok(const char *s)
 {
 	size_t n = strlen(s);

@@ -325,16 +325,6 @@ int sk_cfg_globals(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	return 0;
 }
 
-/* Checks a name written as a mapping key (certificates, ip_sets, origins). */
-static int check_name(struct sk_cfg_ctx *c, const struct sk_cnode *k, const char *kind)
-{
-	if (sk_cfg_name_ok(k->str))
-		return 0;
-	char d[64];
-	return sk_cfg_fail(c, k, "invalid %s name %s: use 1 to 64 letters, digits, '_', '.' or '-'", kind,
-			   sk_cfg_describe(k, d, sizeof(d)));
-}
-
 int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 {
 	static const char *const keys[] = { "cert", "key", "chain", NULL };
@@ -350,7 +340,7 @@ int sk_cfg_certificates(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 		const struct sk_cnode *k = SK_CN_KEY(m, i), *v = SK_CN_VAL(m, i);
 		struct sk_certificate *ct = &cfg->certificates[i];
 		char what[128], where[128];
-		if (check_name(c, k, "certificate") == -1)
+		if (sk_cfg_check_name(c, k, "certificate") == -1)
 			return -1;
 		snprintf(what, sizeof(what), "certificate '%s'", k->str);
 		snprintf(where, sizeof(where), "in certificate '%s'", k->str);
@@ -448,7 +438,7 @@ int sk_cfg_ip_sets(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 	for (size_t i = 0; i < SK_CN_PAIRS(m); i++) {
 		const struct sk_cnode *k = SK_CN_KEY(m, i), *v = SK_CN_VAL(m, i);
 		struct sk_ip_set *s = &cfg->ip_sets[i];
-		if (check_name(c, k, "ip set") == -1)
+		if (sk_cfg_check_name(c, k, "ip set") == -1)
 			return -1;
 		s->name = sk_strdup(k->str);
 		s->pos = sk_cfg_pos(k);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/guard.h"
 #include "obs/metrics.h"
 #include "obs/status.h"
 #include "proxy/admin.h"
@@ -126,20 +127,6 @@ static char *status_json(const struct sk_runtime *rt, size_t *len)
 	return b.p;
 }
 
-/* Canonical text of an address (IPv4-mapped IPv6 as IPv4, as the ban records keep it) into out[64]. */
-static int canonical_ip(const char *ip, char *out)
-{
-	uint8_t a[16];
-	if (inet_pton(AF_INET, ip, a) == 1)
-		return inet_ntop(AF_INET, a, out, 64) ? 0 : -1;
-	if (inet_pton(AF_INET6, ip, a) != 1)
-		return -1;
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (memcmp(a, mapped, 12) == 0)
-		return inet_ntop(AF_INET, a + 12, out, 64) ? 0 : -1;
-	return inet_ntop(AF_INET6, a, out, 64) ? 0 : -1;
-}
-
 /* POST /bans/<ip>/delete and /lockouts/<user>/delete: true when path is one (out answered). */
 static bool state_change(struct sk_slice path, bool post, struct sk_admin_reply *out)
 {
@@ -161,7 +148,7 @@ static bool state_change(struct sk_slice path, bool post, struct sk_admin_reply 
 	}
 	memcpy(name, path.ptr + skip, n);
 	name[n] = '\0';
-	if (ban && canonical_ip(name, canon) == -1) {
+	if (ban && sk_ban_canonical_ip(name, canon) == -1) {
 		text(out, 400, "not an IP address\n");
 		return true;
 	}

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import requests
 
-from util import HOST, free_port, metrics, simple_config, wait_port, wait_until
+from util import HOST, free_port, read_metrics, scrape_metrics, simple_config, wait_port, wait_until
 
 OM_TYPE = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
@@ -54,13 +54,13 @@ def test_families_labels_and_promtool(sekisho, origin):
     assert requests.get(sk.url + "/dead/x", headers={"Host": "other.test"}, timeout=5).status_code == 502
     assert requests.get(sk.url + "/", headers={"Host": "nobody.test"}, timeout=5).status_code == 421
     # One connection refused at accept by the listener ACL of "closed" (the harness's start-up probe was one).
-    rejects = metrics(admin)[1]['sekisho_connections_total{listener="closed",action="reject"}']
+    rejects = read_metrics(admin)['sekisho_connections_total{listener="closed",action="reject"}']
     c = socket.create_connection((HOST, sk.port("closed")), timeout=5)
     c.settimeout(5)
     assert c.recv(1) == b""
     c.close()
 
-    text, v = metrics(admin)
+    text, v = scrape_metrics(admin)
     rc, out = promtool(text)
     assert rc == 0 and out == "", out
     assert v['sekisho_http_requests_total{distribution="main",code="2xx"}'] == 3
@@ -91,7 +91,7 @@ def test_families_labels_and_promtool(sekisho, origin):
     assert v["sekisho_lockouts_total"] == 0
     assert 'sekisho_tls_handshakes_total{listener="web",result="ok"}' in v
     s.close()
-    wait_until(lambda: metrics(admin)[1]['sekisho_connections_open{listener="web"}'] == 0,
+    wait_until(lambda: read_metrics(admin)['sekisho_connections_open{listener="web"}'] == 0,
                what="connections_open back to 0")
 
 
@@ -104,7 +104,7 @@ def test_counters_keep_their_labels_across_a_reload(sekisho, origin):
     cfg["distributions"].reverse()
     assert sk.reload_and_wait(cfg)
     assert requests.get(sk.url + "/a", headers={"Host": "app.test"}, timeout=5).status_code == 200
-    v = metrics(admin)[1]
+    v = read_metrics(admin)
     assert v['sekisho_http_requests_total{distribution="main",code="2xx"}'] == 2
     assert v['sekisho_http_requests_total{distribution="other",code="2xx"}'] == 0
 
@@ -193,8 +193,8 @@ def test_lockouts_and_bans_are_counted(sekisho, origin, tmp_path):
     sk = sekisho(cfg)
     for i in range(3):  # the 2nd locks alice, the 3rd bans 127.0.0.2
         assert request(sk.port(), auth=("alice", "wrong-%d" % i), src="127.0.0.2").status == 401
-    assert metrics(admin)[1]["sekisho_lockouts_total"] == 1
-    wait_until(lambda: metrics(admin)[1]["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
+    assert read_metrics(admin)["sekisho_lockouts_total"] == 1
+    wait_until(lambda: read_metrics(admin)["sekisho_bans_active"] == 1, timeout=5, what="the ban gauge")
 
 
 def test_a_failed_server_is_up_again_after_fail_timeout(sekisho, origin):
@@ -203,9 +203,9 @@ def test_a_failed_server_is_up_again_after_fail_timeout(sekisho, origin):
                         origin={"servers": ["127.0.0.1:%d" % dead], "fail_timeout": "2s"})
     sk = sekisho(cfg)
     key = 'sekisho_upstream_up{origin="app",server="127.0.0.1:%d"}' % dead
-    assert metrics(admin)[1][key] == 1  # never tried
+    assert read_metrics(admin)[key] == 1  # never tried
     t0 = time.monotonic()
     assert requests.get(sk.url + "/", headers={"Host": "app.test"}, timeout=5).status_code == 502
-    assert metrics(admin)[1][key] == 0
-    wait_until(lambda: metrics(admin)[1][key] == 1, timeout=6, what="the server retried after fail_timeout")
+    assert read_metrics(admin)[key] == 0
+    wait_until(lambda: read_metrics(admin)[key] == 1, timeout=6, what="the server retried after fail_timeout")
     assert time.monotonic() - t0 >= 1.5  # not before its fail_timeout (2 s, whole-ms clock)
