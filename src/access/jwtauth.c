@@ -9,19 +9,16 @@
  */
 #include "access/jwtauth.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "access/jwksfetch.h"
 #include "access/verify.h"
+#include "core/file.h"
 #include "core/log.h"
 
 #define MAX_JWKS_FILE (1u << 20)
@@ -63,37 +60,6 @@ struct token_entry {
 
 static __thread struct token_entry tokens[TOKEN_SLOTS];
 
-static int read_file(const char *path, char **out, size_t *len, char *why, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		snprintf(why, cap, "cannot open %s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_JWKS_FILE) {
-		close(fd);
-		return snprintf(why, cap, "%s is not a key set file of at most 1 MiB", path), -1;
-	}
-	char *buf = sk_malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n <= 0) {
-			close(fd);
-			free(buf);
-			return snprintf(why, cap, "cannot read %s", path), -1;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*out = buf;
-	*len = got;
-	return 0;
-}
-
 int sk_jwt_env_new(const struct sk_config *cfg, struct sk_jwt_env **out, struct sk_err *err)
 {
 	*out = NULL;
@@ -123,7 +89,9 @@ int sk_jwt_env_new(const struct sk_config *cfg, struct sk_jwt_env **out, struct 
 		}
 		char *doc = NULL, why[300];
 		size_t len = 0;
-		if (read_file(is->jwks, &doc, &len, why, sizeof(why)) == 0) {
+		if (sk_file_read(is->jwks, MAX_JWKS_FILE, &doc, &len, err) == -1) {
+			sk_err_format(err, why, sizeof(why));
+		} else {
 			rt->keys = sk_jwks_parse(doc, len, true, why, sizeof(why));
 			free(doc);
 		}

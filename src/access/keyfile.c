@@ -8,65 +8,17 @@
  */
 #include "access/keyfile.h"
 #include "config/yaml_quiet.h"
+#include "core/file.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 int sk_keyfile_read(const char *path, char **buf, size_t *len, struct sk_err *err)
 {
-	int rc = -1;
-	char *b = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return sk_err_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) == -1) {
-		sk_err_set(err, path, 0, 0, "fstat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SK_KEYFILE_MAX_BYTES) {
-		sk_err_set(err, path, 0, 0, "not a regular file of at most %u MiB", SK_KEYFILE_MAX_BYTES >> 20);
-		goto out;
-	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
-	b = sk_malloc(cap);
-	for (;;) {
-		if (n + 1 >= cap) {
-			/* The file grew while being read: follow it up to the cap. */
-			if (cap > SK_KEYFILE_MAX_BYTES) {
-				sk_err_set(err, path, 0, 0, "larger than %u MiB", SK_KEYFILE_MAX_BYTES >> 20);
-				goto out;
-			}
-			cap *= 2;
-			b = sk_realloc(b, cap);
-		}
-		ssize_t r = read(fd, b + n, cap - n - 1);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			sk_err_set(err, path, 0, 0, "read: %s", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	b = NULL;
-	rc = 0;
-out:
-	free(b);
-	close(fd);
-	return rc;
+	return sk_file_read(path, SK_KEYFILE_MAX_BYTES, buf, len, err);
 }
 
 /* libfyaml never prints: its errors are collected and the first one is reported by the caller. */

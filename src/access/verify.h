@@ -36,8 +36,8 @@ void sk_verify_key(uint64_t gen, const char *user, size_t ulen, const char *pw, 
 /* True when key was verified successfully within the TTL for this generation. */
 bool sk_verify_cached(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
-/* Remembers key as verified for generation gen, for the TTL (a check done on the loop, such as a token's
- * signature, or a match that sk_verify_start was told not to remember). */
+/* Remembers key as verified for generation gen, for the TTL (a match that sk_verify_start was told not to
+ * remember, once the caller knows the account may sign in). Tokens have their own cache (jwtauth.c). */
 void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[32]);
 
 /*

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -52,6 +53,56 @@ static bool changed(const char *path, const struct stat *keep)
 		return sr == 0;
 	return sr == -1 || now.st_ino != keep->st_ino || now.st_dev != keep->st_dev || now.st_size != keep->st_size ||
 	       now.st_mtim.tv_sec != keep->st_mtim.tv_sec || now.st_mtim.tv_nsec != keep->st_mtim.tv_nsec;
+}
+
+int sk_file_read(const char *path, size_t max, char **buf, size_t *len, struct sk_err *err)
+{
+	int rc = -1;
+	char *b = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return sk_err_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) == -1) {
+		sk_err_set(err, path, 0, 0, "fstat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		sk_err_set(err, path, 0, 0, "not a regular file of at most %zu KiB", max >> 10);
+		goto out;
+	}
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	b = sk_malloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			/* The file grew while being read: follow it up to the cap. */
+			if (cap > max) {
+				sk_err_set(err, path, 0, 0, "larger than %zu KiB", max >> 10);
+				goto out;
+			}
+			cap *= 2;
+			b = sk_realloc(b, cap);
+		}
+		ssize_t r = read(fd, b + n, cap - n - 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			sk_err_set(err, path, 0, 0, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	b = NULL;
+	rc = 0;
+out:
+	free(b);
+	close(fd);
+	return rc;
 }
 
 int sk_file_replace(const char *path, const char *label, const struct stat *keep, const void *buf, size_t len,

@@ -1,6 +1,7 @@
 /*
- * file.h — replacing a file atomically, for the CLI commands that rewrite operator files (users, API
- * keys, IP sets): readers see the old file or the new one, never half of one.
+ * file.h — reading an operator's file whole (users, API keys, policies, key sets), and replacing one
+ * atomically for the CLI commands that rewrite them (users, API keys, IP sets): readers see the old file
+ * or the new one, never half of one.
  */
 #ifndef SK_FILE_H
 #define SK_FILE_H
@@ -8,6 +9,13 @@
 #include <sys/stat.h>
 
 #include "core/core.h"
+
+/*
+ * Reads the regular file path whole, up to max bytes (a file that grows past it while being read is
+ * refused too). Returns 0 with *buf (NUL-terminated, the caller frees) and *len, or -1 with err filled
+ * ("cannot read: …", "not a regular file of at most …").
+ */
+int sk_file_read(const char *path, size_t max, char **buf, size_t *len, struct sk_err *err);
 
 /*
  * Replaces path with buf[0..len): writes PATH.tmp (created exclusively, so a concurrent edit or a stale

@@ -8,20 +8,17 @@
  * NotPrincipal) are refused for the same reason.
  */
 #include "policy/policy_int.h"
+#include "core/file.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "config/config_int.h"
 
@@ -943,45 +940,11 @@ out:
 
 struct sk_policy *sk_policy_load(const char *name, const char *path, struct sk_err *err)
 {
-	struct sk_policy *p = NULL;
 	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1) {
-		sk_err_set(err, path, 0, 0, "cannot open policy: %s", strerror(errno));
-		goto out;
-	}
-	struct stat st;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		sk_err_set(err, path, 0, 0, "not a regular file");
-		goto out;
-	}
-	if ((uint64_t)st.st_size > SK_POLICY_MAX_BYTES) {
-		sk_err_set(err, path, 0, 0, "policy larger than %u KiB", SK_POLICY_MAX_BYTES >> 10);
-		goto out;
-	}
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	buf = sk_malloc(cap);
-	for (;;) {
-		ssize_t r = read(fd, buf + len, cap - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			sk_err_set(err, path, 0, 0, "cannot read policy: %s", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len == cap) {
-			/* The file grew since fstat: refuse rather than chase it. */
-			sk_err_set(err, path, 0, 0, "policy changed while it was read");
-			goto out;
-		}
-	}
-	p = sk_policy_parse(name, path, buf, len, err);
-out:
-	if (fd != -1)
-		close(fd);
+	size_t len = 0;
+	if (sk_file_read(path, SK_POLICY_MAX_BYTES, &buf, &len, err) == -1)
+		return NULL;
+	struct sk_policy *p = sk_policy_parse(name, path, buf, len, err);
 	free(buf);
 	return p;
 }
