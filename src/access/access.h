@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "core/core.h"
 #include "core/reason.h"
-#include "http/h1.h"
+#include "http/msg.h"
 
 enum sk_verdict { SK_V_NEXT = 0, SK_V_ALLOW, SK_V_DENY, SK_V_AGAIN };
 
@@ -108,7 +108,7 @@ struct sk_access_req {
 	/* inputs */
 	int family;          /* of the client address (trusted, DESIGN §1) */
 	const uint8_t *addr; /* 4 or 16 bytes */
-	const struct sk_h1_request *hreq;
+	const struct sk_http_request *hreq;
 	struct sk_verifier *verifier; /* the worker's (verify.c) */
 	/* Called on the loop thread when a stage that answered AGAIN can run again. */
 	void (*resume)(struct sk_access_req *req);

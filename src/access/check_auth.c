@@ -143,8 +143,8 @@ static const struct sk_user *cert_user(const struct sk_access_env *env, const st
 static void split_code(struct sk_access_req *req, struct sk_cred *cred, char *otp)
 {
 	otp[0] = '\0';
-	const struct sk_h1_request *h = req->hreq;
-	const struct sk_h1_header *x = sk_h1_find(h->headers, h->n_headers, "x-otp");
+	const struct sk_http_request *h = req->hreq;
+	const struct sk_http_field *x = sk_http_find(h->headers, h->n_headers, "x-otp");
 	if (x) {
 		req->consumed |= SK_CONSUMED_OTP;
 		if (x->value.len == SK_TOTP_DIGITS) {

@@ -35,7 +35,7 @@ static int policy_compile(const struct sk_access *a, const struct sk_access_env 
 /* sk:Header/<name>: the first field of that name. */
 static bool find_header(const void *arg, struct sk_slice name, struct sk_slice *value)
 {
-	const struct sk_h1_request *h = arg;
+	const struct sk_http_request *h = arg;
 	for (unsigned i = 0; i < h->n_headers; i++)
 		if (h->headers[i].name.len == name.len && strncasecmp(h->headers[i].name.ptr, name.ptr, name.len) == 0) {
 			*value = h->headers[i].value;

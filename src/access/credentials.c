@@ -87,14 +87,14 @@ static bool scheme_is(struct sk_slice v, const char *scheme, struct sk_slice *re
 	return true;
 }
 
-void sk_cred_read(const struct sk_h1_request *req, bool basic, bool token, struct sk_cred *out)
+void sk_cred_read(const struct sk_http_request *req, bool basic, bool token, struct sk_cred *out)
 {
 	out->kind = SK_CRED_NONE;
 	out->bearer = false;
-	const struct sk_h1_header *auth = NULL;
-	const struct sk_h1_header *apikey = NULL;
+	const struct sk_http_field *auth = NULL;
+	const struct sk_http_field *apikey = NULL;
 	for (unsigned i = 0; i < req->n_headers; i++) {
-		const struct sk_h1_header *h = &req->headers[i];
+		const struct sk_http_field *h = &req->headers[i];
 		if (sk_slice_ieq(h->name, "authorization")) {
 			if (auth) {
 				out->kind = SK_CRED_MALFORMED;

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 
 #include "core/core.h"
-#include "http/h1.h"
+#include <sys/types.h>
+
+#include "http/msg.h"
 
 #define SK_CRED_MAX 1024 /* decoded user:password bytes; longer is malformed */
 #define SK_CRED_TOKEN_MAX 8192 /* a bearer token or API key: room for a signed JWT (RS256 with claims) */
@@ -35,7 +37,7 @@ struct sk_cred {
  * control characters are allowed in user or password (RFC 7617 §2); tokens are 1..SK_CRED_TOKEN_MAX visible
  * ASCII.
  */
-void sk_cred_read(const struct sk_h1_request *req, bool basic, bool token, struct sk_cred *out);
+void sk_cred_read(const struct sk_http_request *req, bool basic, bool token, struct sk_cred *out);
 
 /* Strict base64 (RFC 4648 §4, padding required): decodes in into out (cap bytes). Returns the decoded
  * length, or -1 when malformed or too long. */

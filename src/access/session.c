@@ -53,11 +53,11 @@ static bool is_hex_lower(const char *p, size_t n)
 	return true;
 }
 
-size_t sk_cookie_find_all(const struct sk_h1_request *req, const char *name, struct sk_slice *out, size_t max)
+size_t sk_cookie_find_all(const struct sk_http_request *req, const char *name, struct sk_slice *out, size_t max)
 {
 	size_t nl = strlen(name), n = 0;
 	for (unsigned i = 0; i < req->n_headers && n < max; i++) {
-		const struct sk_h1_header *h = &req->headers[i];
+		const struct sk_http_field *h = &req->headers[i];
 		if (!sk_slice_ieq(h->name, "cookie"))
 			continue;
 		const char *p = h->value.ptr, *end = p + h->value.len;
@@ -79,14 +79,14 @@ size_t sk_cookie_find_all(const struct sk_h1_request *req, const char *name, str
 	return n;
 }
 
-struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name)
+struct sk_slice sk_cookie_find(const struct sk_http_request *req, const char *name)
 {
 	struct sk_slice v = { 0 };
 	sk_cookie_find_all(req, name, &v, 1);
 	return v;
 }
 
-bool sk_session_cookie_find(const uint8_t key[32], const struct sk_h1_request *req, char *id)
+bool sk_session_cookie_find(const uint8_t key[32], const struct sk_http_request *req, char *id)
 {
 	struct sk_slice v[SK_SESSION_COOKIE_TRIES];
 	size_t n = sk_cookie_find_all(req, SK_SESSION_COOKIE, v, SK_SESSION_COOKIE_TRIES);

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
-#include "http/h1.h"
+#include "http/msg.h"
 
 #define SK_SESSION_COOKIE "sekisho_session"
 #define SK_CSRF_COOKIE "sekisho_csrf"
@@ -28,9 +28,9 @@
 /* out: SK_SESSION_COOKIE_LEN + 1 bytes. */
 void sk_session_cookie_make(const uint8_t key[32], const char *id, char *out);
 /* Finds the cookie named name in the request's Cookie fields: a slice of its value, or {NULL, 0}. */
-struct sk_slice sk_cookie_find(const struct sk_h1_request *req, const char *name);
+struct sk_slice sk_cookie_find(const struct sk_http_request *req, const char *name);
 /* Every cookie named name, in order, up to max: fills out and returns how many. */
-size_t sk_cookie_find_all(const struct sk_h1_request *req, const char *name, struct sk_slice *out, size_t max);
+size_t sk_cookie_find_all(const struct sk_http_request *req, const char *name, struct sk_slice *out, size_t max);
 /* True when v is a well-formed session cookie value with a valid mac; id (65 bytes) receives the id. */
 bool sk_session_cookie_check(const uint8_t key[32], struct sk_slice v, char *id);
 /*
@@ -39,7 +39,7 @@ bool sk_session_cookie_check(const uint8_t key[32], struct sk_slice v, char *id)
  * matches (other paths, a sibling domain's), and a bogus one first must not sign the user out.
  */
 #define SK_SESSION_COOKIE_TRIES 4
-bool sk_session_cookie_find(const uint8_t key[32], const struct sk_h1_request *req, char *id);
+bool sk_session_cookie_find(const uint8_t key[32], const struct sk_http_request *req, char *id);
 
 /* A new token issued at now (ms); out: SK_CSRF_LEN + 1 bytes. Returns 0, or -1 when getrandom fails. */
 int sk_csrf_make(const uint8_t key[32], uint64_t now, char *out);

@@ -260,7 +260,7 @@ int sk_http_fetch(const char *url, const char *ca, uint32_t timeout_ms, size_t m
 			 "or timed out", max);
 		goto out;
 	}
-	struct sk_h1_header headers[64];
+	struct sk_http_field headers[64];
 	struct sk_h1_response resp;
 	if (sk_h1_parse_response(raw, (size_t)len, NULL, false, &resp, headers, 64) != SK_H1_DONE) {
 		snprintf(why, cap, "not an HTTP response");

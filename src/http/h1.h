@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "core/core.h"
+#include "http/msg.h"
 
 enum sk_h1_result {
 	SK_H1_DONE = 0,         /* a complete head was parsed */
@@ -32,48 +33,14 @@ struct sk_h1_limits {
 	uint32_t header_fields; /* default 100; also bounded by the caller's header array */
 };
 
-struct sk_h1_header {
-	struct sk_slice name;  /* as received (case kept) */
-	struct sk_slice value; /* leading/trailing OWS removed */
-};
-
-enum sk_h1_body {
-	SK_BODY_NONE = 0,  /* no body follows (requests without CL/TE; HEAD, 1xx, 204, 304 responses) */
-	SK_BODY_LENGTH,    /* exactly content_length bytes follow (also for "Content-Length: 0") */
-	SK_BODY_CHUNKED,   /* chunked transfer coding follows */
-	SK_BODY_CLOSE,     /* responses only: the body runs until the origin closes */
-};
-
-/* Flags common to requests and responses, found while parsing the header fields. */
-enum {
-	SK_H1F_CONN_CLOSE = 1 << 0,      /* Connection: close (any token in any Connection field) */
-	SK_H1F_CONN_KEEPALIVE = 1 << 1,  /* Connection: keep-alive */
-	SK_H1F_CONN_UPGRADE = 1 << 2,    /* Connection: upgrade */
-	SK_H1F_HAS_UPGRADE = 1 << 3,     /* an Upgrade field is present */
-	SK_H1F_EXPECT_CONTINUE = 1 << 4, /* Expect: 100-continue (requests) */
-	SK_H1F_HAS_HOST = 1 << 5,
-};
-
-struct sk_h1_request {
-	struct sk_slice method;
-	struct sk_slice target;   /* request-target as sent (origin-form, absolute-form, authority or "*") */
-	int minor_version;        /* 0 or 1 (HTTP/1.0 or HTTP/1.1); anything else is SK_H1_BAD */
-	struct sk_slice host;     /* value of the single Host field (several Host fields: SK_H1_BAD) */
-	struct sk_h1_header *headers; /* points to the caller's array */
-	unsigned n_headers;
-	enum sk_h1_body body;     /* SK_BODY_NONE, SK_BODY_LENGTH or SK_BODY_CHUNKED */
-	uint64_t content_length;
-	unsigned flags;           /* SK_H1F_* */
-	size_t head_len;          /* bytes consumed by the head, including the blank line */
-};
-
+/* An origin's response head (the request side is struct sk_http_request, msg.h). */
 struct sk_h1_response {
 	int status;               /* 100..599 */
 	struct sk_slice reason;
 	int minor_version;
-	struct sk_h1_header *headers;
+	struct sk_http_field *headers;
 	unsigned n_headers;
-	enum sk_h1_body body;
+	enum sk_http_body body;
 	uint64_t content_length;
 	unsigned flags;
 	size_t head_len;
@@ -98,7 +65,7 @@ struct sk_h1_response {
  * complete; a prefix of a head never gets an answer other than SK_H1_INCOMPLETE or that of the whole.
  */
 enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct sk_h1_limits *lim,
-				      struct sk_h1_request *req, struct sk_h1_header *headers,
+				      struct sk_http_request *req, struct sk_http_field *headers,
 				      unsigned max_headers);
 
 /*
@@ -112,7 +79,7 @@ enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct 
  */
 enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct sk_h1_limits *lim,
 				       bool req_method_head, struct sk_h1_response *resp,
-				       struct sk_h1_header *headers, unsigned max_headers);
+				       struct sk_http_field *headers, unsigned max_headers);
 
 /*
  * Incremental chunked-body decoder, decoding in place (after picohttpparser's phr_decode_chunked).
@@ -140,18 +107,5 @@ enum sk_chunked_result { SK_CHUNKED_MORE = 0, SK_CHUNKED_DONE, SK_CHUNKED_BAD };
 void sk_h1_chunked_init(struct sk_h1_chunked *d);
 enum sk_chunked_result sk_h1_chunked_decode(struct sk_h1_chunked *d, char *buf, size_t *len,
 					    size_t *rest);
-
-/* Finds the first header named name (case-insensitive); NULL if absent. */
-const struct sk_h1_header *sk_h1_find(const struct sk_h1_header *headers, unsigned n, const char *name);
-
-/* True when a field name is hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
- * Proxy-*) or is listed in one of the Connection fields of headers[0..n). */
-bool sk_h1_is_hop_by_hop(struct sk_slice name, const struct sk_h1_header *headers, unsigned n);
-
-/* Formats an IMF-fixdate (RFC 9110 §5.6.7) for wall-clock seconds into out (30 bytes, NUL-terminated). */
-void sk_http_date(int64_t secs, char out[30]);
-/* Parses an IMF-fixdate (and the obsolete RFC 850 and asctime forms, which RFC 9110 §5.6.7 says
- * recipients must accept); returns 0 and the seconds, or -1 (also for a day that does not exist). */
-int sk_http_date_parse(struct sk_slice s, int64_t *secs);
 
 #endif

@@ -3,7 +3,7 @@
  *
  * Role: turn the bytes of a request or response head into slices of the caller's buffer and decide the
  * message framing once, here, so that nothing downstream ever copies Content-Length or
- * Transfer-Encoding blindly. Also sk_h1_find and sk_h1_is_hop_by_hop, which read parsed fields.
+ * Transfer-Encoding blindly.
  *
  * Invariants:
  *  - Pure: no allocation, no I/O, no global state; every output slice points into buf[0..len).
@@ -209,7 +209,7 @@ static bool parse_cl(struct sk_slice v, uint64_t *out)
 	return true;
 }
 
-/* Sets the SK_H1F_CONN_* flags for the comma-separated tokens of one Connection field. */
+/* Sets the SK_HF_CONN_* flags for the comma-separated tokens of one Connection field. */
 static unsigned connection_flags(struct sk_slice v)
 {
 	unsigned flags = 0;
@@ -224,11 +224,11 @@ static unsigned connection_flags(struct sk_slice v)
 			te--;
 		struct sk_slice tok = { .ptr = p, .len = (size_t)(te - p) };
 		if (SLICE_IEQ(tok, "close"))
-			flags |= SK_H1F_CONN_CLOSE;
+			flags |= SK_HF_CONN_CLOSE;
 		else if (SLICE_IEQ(tok, "keep-alive"))
-			flags |= SK_H1F_CONN_KEEPALIVE;
+			flags |= SK_HF_CONN_KEEPALIVE;
 		else if (SLICE_IEQ(tok, "upgrade"))
-			flags |= SK_H1F_CONN_UPGRADE;
+			flags |= SK_HF_CONN_UPGRADE;
 		p = comma ? comma + 1 : end;
 	}
 	return flags;
@@ -292,7 +292,7 @@ static bool reads_as(struct sk_slice name, const char *lit, size_t n)
 
 /* Applies the rules tied to one field's name; SK_H1_BAD (or, for a request's transfer coding,
  * SK_H1_NOT_IMPLEMENTED) if the field makes the message unacceptable. */
-static int field_rules(struct framing *f, const struct sk_h1_header *h)
+static int field_rules(struct framing *f, const struct sk_http_field *h)
 {
 	const char *n = h->name.ptr;
 	switch (h->name.len) {
@@ -301,16 +301,16 @@ static int field_rules(struct framing *f, const struct sk_h1_header *h)
 			if (++f->n_host > 1)
 				return SK_H1_BAD;
 			f->host = h->value;
-			f->flags |= SK_H1F_HAS_HOST;
+			f->flags |= SK_HF_HAS_HOST;
 		}
 		break;
 	case 6:
 		if (f->is_request && ieq_lit(n, "expect", 6) && SLICE_IEQ(h->value, "100-continue"))
-			f->flags |= SK_H1F_EXPECT_CONTINUE;
+			f->flags |= SK_HF_EXPECT_CONTINUE;
 		break;
 	case 7:
 		if (ieq_lit(n, "upgrade", 7))
-			f->flags |= SK_H1F_HAS_UPGRADE;
+			f->flags |= SK_HF_HAS_UPGRADE;
 		break;
 	case 10:
 		if (ieq_lit(n, "connection", 10))
@@ -354,7 +354,7 @@ static int field_rules(struct framing *f, const struct sk_h1_header *h)
  * Parses header fields from p up to and including the empty line. field_limit: the most fields
  * allowed. On SK_H1_DONE, *pp points after the blank line and *n_out holds the field count.
  */
-static int parse_fields(const char **pp, const char *end, struct framing *f, struct sk_h1_header *headers,
+static int parse_fields(const char **pp, const char *end, struct framing *f, struct sk_http_field *headers,
 			unsigned field_limit, unsigned *n_out)
 {
 	const char *p = *pp;
@@ -393,8 +393,8 @@ static int parse_fields(const char **pp, const char *end, struct framing *f, str
 			return r;
 		while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
 			value_end--;
-		struct sk_h1_header *h = &headers[n++];
-		*h = (struct sk_h1_header){
+		struct sk_http_field *h = &headers[n++];
+		*h = (struct sk_http_field){
 			.name = { .ptr = name, .len = (size_t)(name_end - name) },
 			.value = { .ptr = value, .len = (size_t)(value_end - value) },
 		};
@@ -446,7 +446,7 @@ static int line_need(bool capped, int too_long)
 	return capped ? too_long : NEED;
 }
 
-static int parse_request_line(const char **pp, const char *end, size_t cap, struct sk_h1_request *req)
+static int parse_request_line(const char **pp, const char *end, size_t cap, struct sk_http_request *req)
 {
 	const char *p = *pp;
 	/* RFC 9112 §2.2: skip empty lines before the request line (CRLF only: a bare LF is BAD). */
@@ -477,7 +477,9 @@ static int parse_request_line(const char **pp, const char *end, size_t cap, stru
 	req->target = (struct sk_slice){ .ptr = t, .len = (size_t)(p - t) };
 
 	p++;
-	r = parse_version(&p, lend, &req->minor_version);
+	int minor = 0;
+	r = parse_version(&p, lend, &minor);
+	req->version = minor == 0 ? SK_HTTP_10 : SK_HTTP_11;
 	if (r == NEED)
 		return line_need(capped, SK_H1_URI_TOO_LONG);
 	if (r != SK_H1_DONE)
@@ -492,13 +494,13 @@ static int parse_request_line(const char **pp, const char *end, size_t cap, stru
 }
 
 enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct sk_h1_limits *lim,
-				      struct sk_h1_request *req, struct sk_h1_header *headers,
+				      struct sk_http_request *req, struct sk_http_field *headers,
 				      unsigned max_headers)
 {
 	struct limits l = resolve_limits(lim, headers ? max_headers : 0);
 	const char *p = buf;
 	const char *end = buf + (len < l.block ? len : l.block);
-	*req = (struct sk_h1_request){ .headers = headers };
+	*req = (struct sk_http_request){ .headers = headers };
 
 	int r = parse_request_line(&p, end, l.line, req);
 	if (r != SK_H1_DONE)
@@ -511,9 +513,9 @@ enum sk_h1_result sk_h1_parse_request(const char *buf, size_t len, const struct 
 
 	/* RFC 9112 §3.2: exactly one Host in HTTP/1.1. RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0
 	 * message means faulty framing. */
-	if (req->minor_version == 1 && f.n_host == 0)
+	if (req->version == SK_HTTP_11 && f.n_host == 0)
 		return SK_H1_BAD;
-	if (f.has_te && req->minor_version == 0)
+	if (f.has_te && req->version == SK_HTTP_10)
 		return SK_H1_BAD;
 	req->host = f.host;
 	req->flags = f.flags;
@@ -573,7 +575,7 @@ static int parse_status_line(const char **pp, const char *end, size_t cap, struc
 
 enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct sk_h1_limits *lim,
 				       bool req_method_head, struct sk_h1_response *resp,
-				       struct sk_h1_header *headers, unsigned max_headers)
+				       struct sk_http_field *headers, unsigned max_headers)
 {
 	struct limits l = resolve_limits(lim, headers ? max_headers : 0);
 	const char *p = buf;
@@ -604,60 +606,4 @@ enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct
 		resp->body = SK_BODY_CLOSE;
 	resp->head_len = (size_t)(p - buf);
 	return SK_H1_DONE;
-}
-
-const struct sk_h1_header *sk_h1_find(const struct sk_h1_header *headers, unsigned n, const char *name)
-{
-	size_t nl = strlen(name);
-	for (unsigned i = 0; i < n; i++) {
-		if (headers[i].name.len != nl)
-			continue;
-		const char *a = headers[i].name.ptr;
-		size_t j = 0;
-		while (j < nl && lower((unsigned char)a[j]) == lower((unsigned char)name[j]))
-			j++;
-		if (j == nl)
-			return &headers[i];
-	}
-	return NULL;
-}
-
-/* True when the comma-separated list v holds the token name (case-insensitive, OWS around items). */
-static bool list_has(struct sk_slice v, struct sk_slice name)
-{
-	const char *p = v.ptr, *end = v.ptr + v.len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *e = comma ? comma : end;
-		while (p < e && (*p == ' ' || *p == '\t'))
-			p++;
-		const char *te = e;
-		while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
-			te--;
-		if ((size_t)(te - p) == name.len) {
-			size_t j = 0;
-			while (j < name.len && lower((unsigned char)p[j]) == lower((unsigned char)name.ptr[j]))
-				j++;
-			if (j == name.len)
-				return true;
-		}
-		p = comma ? comma + 1 : end;
-	}
-	return false;
-}
-
-bool sk_h1_is_hop_by_hop(struct sk_slice name, const struct sk_h1_header *headers, unsigned n)
-{
-	if (name.len == 0)
-		return false;
-	if (name.len >= 6 && ieq_lit(name.ptr, "proxy-", 6))
-		return true;
-	if (SLICE_IEQ(name, "connection") || SLICE_IEQ(name, "keep-alive") || SLICE_IEQ(name, "te") ||
-	    SLICE_IEQ(name, "trailer") || SLICE_IEQ(name, "transfer-encoding") ||
-	    SLICE_IEQ(name, "upgrade"))
-		return true;
-	for (unsigned i = 0; i < n; i++)
-		if (SLICE_IEQ(headers[i].name, "connection") && list_has(headers[i].value, name))
-			return true;
-	return false;
 }

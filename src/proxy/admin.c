@@ -30,9 +30,9 @@ static void text(struct sk_admin_reply *out, int status, const char *body)
 }
 
 /* True when the Accept header names OpenMetrics (Prometheus sends it first, with a q-value). */
-static bool wants_openmetrics(const struct sk_h1_request *h)
+static bool wants_openmetrics(const struct sk_http_request *h)
 {
-	const struct sk_h1_header *a = h->headers ? sk_h1_find(h->headers, h->n_headers, "Accept") : NULL;
+	const struct sk_http_field *a = h->headers ? sk_http_find(h->headers, h->n_headers, "Accept") : NULL;
 	static const char om[] = "application/openmetrics-text";
 	return a && memmem(a->value.ptr, a->value.len, om, sizeof(om) - 1);
 }
@@ -161,7 +161,7 @@ static bool state_change(struct sk_slice path, bool post, struct sk_admin_reply 
 	return true;
 }
 
-void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
+void sk_admin_handle(const struct sk_runtime *rt, const struct sk_http_request *h, struct sk_slice path,
 		     struct sk_admin_reply *out)
 {
 	*out = (struct sk_admin_reply){ 0 };

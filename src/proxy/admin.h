@@ -15,7 +15,7 @@ struct sk_admin_reply {
 };
 
 /* Answers the admin request h (path normalised) under snapshot rt. */
-void sk_admin_handle(const struct sk_runtime *rt, const struct sk_h1_request *h, struct sk_slice path,
+void sk_admin_handle(const struct sk_runtime *rt, const struct sk_http_request *h, struct sk_slice path,
 		     struct sk_admin_reply *out);
 
 /* The /status HTML page (status_page.c); *len gets its length; the caller frees it. */

@@ -49,7 +49,7 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 struct sk_req {
 	struct sk_req *next_free;
 	struct sk_conn *conn;
-	struct sk_h1_request hreq;
+	struct sk_http_request hreq;
 	struct sk_h1_response hresp;
 	struct sk_buf *hbuf; /* outgoing heads: the request head, then the response head or an error page */
 	struct sk_buf *ubuf; /* bytes from the upstream */
@@ -62,11 +62,11 @@ struct sk_req {
 	uint32_t head_out_len;     /* length of the request head in hbuf */
 	uint32_t connect_attempts;
 	/* request body, viewer → upstream */
-	uint8_t req_body;          /* enum sk_h1_body */
+	uint8_t req_body;          /* enum sk_http_body */
 	uint64_t req_remaining;
 	struct sk_h1_chunked req_chunk;
 	/* response body, upstream → viewer */
-	uint8_t resp_in, resp_out; /* enum sk_h1_body */
+	uint8_t resp_in, resp_out; /* enum sk_http_body */
 	uint64_t resp_remaining;
 	struct sk_h1_chunked resp_chunk;
 	/* static file */
@@ -113,8 +113,8 @@ struct sk_req {
 	char auth_groups[512];
 	struct sk_client client;
 	struct sk_jwt_ident jwt_ident; /* areq.jwt_buf: written only when a token is verified */
-	struct sk_h1_header headers[SK_MAX_HEADERS];
-	struct sk_h1_header resp_headers[SK_MAX_HEADERS];
+	struct sk_http_field headers[SK_MAX_HEADERS];
+	struct sk_http_field resp_headers[SK_MAX_HEADERS];
 	uint32_t path_len;
 	char path[SK_MAX_LINE];
 	char cert_ids[320]; /* the viewer's client-certificate identities (areq.client_cert_ids) */
@@ -355,7 +355,7 @@ static bool wants_json(const struct sk_req *r)
 {
 	if (!r->hreq.headers)
 		return false;
-	const struct sk_h1_header *h = sk_h1_find(r->hreq.headers, r->hreq.n_headers, "Accept");
+	const struct sk_http_field *h = sk_http_find(r->hreq.headers, r->hreq.n_headers, "Accept");
 	if (!h)
 		return false;
 	/* "application/json" anywhere, but not when text/html is preferred first. */
@@ -439,7 +439,7 @@ static enum step reply_error(struct sk_conn *c, enum sk_reason reason, bool clos
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
 			 "%s%s\r\n%s",
 			 status, status_text(status), ctype, blen, challenge,
-			 r->keep_alive ? (r->hreq.minor_version == 0 ? "Connection: keep-alive\r\n" : "")
+			 r->keep_alive ? (r->hreq.version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "")
 				       : "Connection: close\r\n",
 			 r->head_method ? "" : body);
 	out_set1(&r->vout, r->hbuf->data, (size_t)n);
@@ -559,7 +559,7 @@ static bool is_portal(struct sk_slice npath)
  */
 static bool body_refused(const struct sk_req *r, const struct sk_behavior *beh)
 {
-	const struct sk_h1_request *h = &r->hreq;
+	const struct sk_http_request *h = &r->hreq;
 	if (h->body == SK_BODY_NONE || (h->body == SK_BODY_LENGTH && h->content_length == 0))
 		return false;
 	if (r->head_method)
@@ -568,11 +568,11 @@ static bool body_refused(const struct sk_req *r, const struct sk_behavior *beh)
 }
 
 /* The viewer asks for a WebSocket: Connection names upgrade and an Upgrade field lists "websocket". */
-static bool wants_websocket(const struct sk_h1_request *h)
+static bool wants_websocket(const struct sk_http_request *h)
 {
-	if (!(h->flags & SK_H1F_CONN_UPGRADE) || !(h->flags & SK_H1F_HAS_UPGRADE))
+	if (!(h->flags & SK_HF_CONN_UPGRADE) || !(h->flags & SK_HF_HAS_UPGRADE))
 		return false;
-	const struct sk_h1_header *u = sk_h1_find(h->headers, h->n_headers, "upgrade");
+	const struct sk_http_field *u = sk_http_find(h->headers, h->n_headers, "upgrade");
 	if (!u)
 		return false;
 	const char *p = u->value.ptr, *end = p + u->value.len;
@@ -594,7 +594,7 @@ static bool wants_websocket(const struct sk_h1_request *h)
 static enum step begin_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
-	struct sk_h1_request *h = &r->hreq;
+	struct sk_http_request *h = &r->hreq;
 	const bool moved = follow_snapshot(c);
 	const struct sk_config *cfg = cfg_of(c);
 	struct sk_worker *w = c->w;
@@ -603,8 +603,8 @@ static enum step begin_request(struct sk_conn *c)
 	r->bytes_in += h->head_len;
 	copy_log_fields(r);
 	r->head_method = method_is(r, "HEAD");
-	r->keep_alive = h->minor_version == 1 ? !(h->flags & SK_H1F_CONN_CLOSE)
-					      : (h->flags & SK_H1F_CONN_KEEPALIVE) != 0;
+	r->keep_alive = h->version == SK_HTTP_11 ? !(h->flags & SK_HF_CONN_CLOSE)
+					      : (h->flags & SK_HF_CONN_KEEPALIVE) != 0;
 	if (w->stopping || !moved)
 		r->keep_alive = false;
 	r->req_body = (uint8_t)h->body;
@@ -687,7 +687,7 @@ static enum step begin_request(struct sk_conn *c)
 static enum step continue_request(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
-	struct sk_h1_request *h = &r->hreq;
+	struct sk_http_request *h = &r->hreq;
 	const struct sk_config *cfg = cfg_of(c);
 	struct sk_worker *w = c->w;
 	struct sk_slice npath = { .ptr = r->path, .len = r->path_len };
@@ -770,7 +770,7 @@ static enum step deny_request(struct sk_conn *c, enum sk_reason reason)
 static enum step begin_portal(struct sk_conn *c)
 {
 	struct sk_req *r = c->req;
-	struct sk_h1_request *h = &r->hreq;
+	struct sk_http_request *h = &r->hreq;
 	bool post = method_is(r, "POST");
 	if (!post && !method_is(r, "GET") && !r->head_method)
 		return reply_error(c, SK_R_METHOD_NOT_ALLOWED, true);
@@ -1084,7 +1084,7 @@ static enum step do_send(struct sk_conn *c)
 			return STEP_AGAIN;
 		}
 		/* rbuf is empty and more body is due */
-		if ((r->hreq.flags & SK_H1F_EXPECT_CONTINUE) && !r->sent_continue && r->hreq.minor_version == 1) {
+		if ((r->hreq.flags & SK_HF_EXPECT_CONTINUE) && !r->sent_continue && r->hreq.version == SK_HTTP_11) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 			r->sent_continue = true;
 			out_set1(&r->vout, cont, sizeof(cont) - 1);
@@ -1130,7 +1130,7 @@ static enum step begin_response(struct sk_conn *c)
 		r->resp_out = (uint8_t)h->body;
 		break;
 	case SK_BODY_CHUNKED:
-		if (r->hreq.minor_version == 1) {
+		if (r->hreq.version == SK_HTTP_11) {
 			r->resp_out = SK_BODY_CHUNKED;
 		} else {
 			r->resp_out = SK_BODY_CLOSE;
@@ -1142,14 +1142,14 @@ static enum step begin_response(struct sk_conn *c)
 		r->keep_alive = false;
 		break;
 	}
-	r->up_reusable = !upgrade && h->body != SK_BODY_CLOSE && !(h->flags & SK_H1F_CONN_CLOSE) &&
-			 (h->minor_version == 1 || (h->flags & SK_H1F_CONN_KEEPALIVE));
+	r->up_reusable = !upgrade && h->body != SK_BODY_CLOSE && !(h->flags & SK_HF_CONN_CLOSE) &&
+			 (h->minor_version == 1 || (h->flags & SK_HF_CONN_KEEPALIVE));
 	(void)u;
 
 	struct sk_fwd_response f = {
 		.resp = h,
 		.keep_alive = r->keep_alive,
-		.viewer_http10 = r->hreq.minor_version == 0,
+		.viewer_http10 = r->hreq.version == SK_HTTP_10,
 		.upgrade = upgrade,
 		.body = r->resp_out,
 		.content_length = h->content_length,

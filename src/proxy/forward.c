@@ -7,7 +7,7 @@
  *
  * Invariants:
  * - Framing (Content-Length / Transfer-Encoding) is never copied: it is written from the framing the
- *   caller decided (enum sk_h1_body), so a head we send always agrees with the body we send.
+ *   caller decided (enum sk_http_body), so a head we send always agrees with the body we send.
  * - Hop-by-hop fields (the fixed list and every name listed in a Connection field) never cross; Upgrade
  *   crosses only when the caller tunnels, and then with "Connection: upgrade" written by us.
  * - Whatever the viewer sends as X-Forwarded-* or X-Auth-* is removed: those fields are ours to set, and
@@ -118,10 +118,10 @@ static inline bool put_u64(struct wbuf *w, uint64_t v)
 
 /*
  * Index of the first Connection field, or n. Every name a Connection field lists is hop-by-hop, and all
- * such fields sit at or after this index, so sk_h1_is_hop_by_hop() only needs to look from there: with
+ * such fields sit at or after this index, so sk_http_is_hop_by_hop() only needs to look from there: with
  * no Connection field (the common case toward and from origins) it checks the fixed list alone.
  */
-static unsigned first_connection(const struct sk_h1_header *h, unsigned n)
+static unsigned first_connection(const struct sk_http_field *h, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (h[i].name.len == 10 && IEQ(h[i].name, "connection"))
@@ -242,7 +242,7 @@ static int parse_xff_entry(struct sk_slice e, uint8_t addr[16])
  * overflow the leftmost (oldest, least trustworthy) entries are the ones dropped, at an entry boundary.
  * Entries are copied trimmed and joined with ", "; empty list elements are skipped (RFC 9110 §5.6.1).
  */
-void sk_forward_client(const struct sockaddr *peer, const struct sk_h1_request *req,
+void sk_forward_client(const struct sockaddr *peer, const struct sk_http_request *req,
 		       const struct sk_ipset *trusted, struct sk_client *out)
 {
 	uint8_t paddr[16] = { 0 };
@@ -276,7 +276,7 @@ void sk_forward_client(const struct sockaddr *peer, const struct sk_h1_request *
 		memcpy(caddr, paddr, 16);
 
 		for (unsigned i = req->n_headers; i-- > 0 && (walking || !full);) {
-			const struct sk_h1_header *h = &req->headers[i];
+			const struct sk_http_field *h = &req->headers[i];
 			if (!IEQ(h->name, "x-forwarded-for"))
 				continue;
 			const char *v = h->value.ptr;
@@ -485,7 +485,7 @@ static bool put_identity(struct wbuf *w, const char *name, size_t nlen, const ch
  */
 ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_t cap)
 {
-	const struct sk_h1_request *req = f->req;
+	const struct sk_http_request *req = f->req;
 	const struct sk_behavior *beh = f->beh;
 	struct wbuf w = { .p = out, .end = out + cap };
 	struct sk_slice xfp = { 0 };
@@ -519,10 +519,10 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 
 	/* The viewer's fields. */
 	unsigned conn0 = first_connection(req->headers, req->n_headers);
-	const struct sk_h1_header *conn_h = req->headers + conn0;
+	const struct sk_http_field *conn_h = req->headers + conn0;
 	unsigned conn_n = req->n_headers - conn0;
 	for (unsigned i = 0; i < req->n_headers; i++) {
-		const struct sk_h1_header *h = &req->headers[i];
+		const struct sk_http_field *h = &req->headers[i];
 		if (folds(h->name) && !fold_may_cross(h->name, f->underscores))
 			continue;
 		enum req_class cls = classify_request(h->name);
@@ -564,7 +564,7 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 			continue;
 		if (beh->forward_mode == SK_FWD_LIST && !in_list(&beh->forward_headers, h->name))
 			continue;
-		if (sk_h1_is_hop_by_hop(h->name, conn_h, conn_n))
+		if (sk_http_is_hop_by_hop(h->name, conn_h, conn_n))
 			continue;
 		if (cls == RQ_COOKIE && (f->strip & SK_CONSUMED_SESSION)) {
 			if (!put_cookie(&w, h->name, h->value))
@@ -661,10 +661,10 @@ ssize_t sk_forward_response_head(const struct sk_fwd_response *f, char *out, siz
 		return -1;
 
 	unsigned conn0 = first_connection(resp->headers, resp->n_headers);
-	const struct sk_h1_header *conn_h = resp->headers + conn0;
+	const struct sk_http_field *conn_h = resp->headers + conn0;
 	unsigned conn_n = resp->n_headers - conn0;
 	for (unsigned i = 0; i < resp->n_headers; i++) {
-		const struct sk_h1_header *h = &resp->headers[i];
+		const struct sk_http_field *h = &resp->headers[i];
 		if (h->name.len == 14 && IEQ(h->name, "content-length")) {
 			if (keep_cl && !put_slice_field(&w, h->name, h->value))
 				return -1;
@@ -678,7 +678,7 @@ ssize_t sk_forward_response_head(const struct sk_fwd_response *f, char *out, siz
 			continue;
 		}
 		/* Transfer-Encoding is on the fixed hop-by-hop list. */
-		if (sk_h1_is_hop_by_hop(h->name, conn_h, conn_n))
+		if (sk_http_is_hop_by_hop(h->name, conn_h, conn_n))
 			continue;
 		if (!put_slice_field(&w, h->name, h->value))
 			return -1;

@@ -31,11 +31,11 @@ struct sk_client {
 	bool peer_trusted;
 	char xff[1024];   /* truncated lists are cut at a comma boundary, keeping the rightmost entries */
 };
-void sk_forward_client(const struct sockaddr *peer, const struct sk_h1_request *req,
+void sk_forward_client(const struct sockaddr *peer, const struct sk_http_request *req,
 		       const struct sk_ipset *trusted, struct sk_client *out);
 
 struct sk_fwd_request {
-	const struct sk_h1_request *req;
+	const struct sk_http_request *req;
 	struct sk_slice path;            /* normalised path */
 	struct sk_slice query;           /* "?..." or empty */
 	struct sk_slice viewer_host;     /* the Host the viewer asked for (from target or Host field) */
@@ -46,7 +46,7 @@ struct sk_fwd_request {
 	bool upgrade;                    /* forward "Upgrade: websocket" + Connection: upgrade */
 	bool underscores;                /* the listener's underscores_in_headers: forward */
 	unsigned strip;                  /* SK_CONSUMED_* (access.h): credential fields not to forward */
-	enum sk_h1_body body;            /* framing to send: NONE, LENGTH (content_length) or CHUNKED */
+	enum sk_http_body body;            /* framing to send: NONE, LENGTH (content_length) or CHUNKED */
 	uint64_t content_length;
 	const char *auth_user;           /* identity headers; NULL = not authenticated */
 	const char *auth_groups;         /* comma-separated */
@@ -76,7 +76,7 @@ struct sk_fwd_response {
 	bool keep_alive;          /* keep the viewer connection open afterwards */
 	bool viewer_http10;       /* the viewer spoke HTTP/1.0 */
 	bool upgrade;             /* a 101 for a tunnel: keep Upgrade and send Connection: upgrade */
-	enum sk_h1_body body;     /* framing to send: NONE, LENGTH, CHUNKED or CLOSE */
+	enum sk_http_body body;     /* framing to send: NONE, LENGTH, CHUNKED or CLOSE */
 	uint64_t content_length;
 };
 

@@ -201,7 +201,7 @@ static size_t respond(const struct sk_portal_io *io, char *out, size_t cap, int 
 	    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'\r\n"
 	    "%s%s\r\n",
 	    status_line(status), blen, extra ? extra : "",
-	    io->keep_alive ? (io->hreq->minor_version == 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
+	    io->keep_alive ? (io->hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
 	if (!io->head && !o.full && o.cap - o.n > blen) {
 		memcpy(o.p + o.n, body, blen);
 		o.n += blen;
@@ -693,7 +693,7 @@ enum sk_verdict sk_portal_run(struct sk_portal *p, const struct sk_portal_io *io
 	return SK_V_ALLOW;
 }
 
-bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_h1_request *hreq, enum sk_reason reason,
+bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_request *hreq, enum sk_reason reason,
 			struct sk_slice path, struct sk_slice query, bool keep_alive, char *out, size_t cap, size_t *n)
 {
 	if (reason != SK_R_AUTH_REQUIRED && reason != SK_R_MFA_REQUIRED)
@@ -706,7 +706,7 @@ bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_h1_reques
 	if (!sk_slice_eq(hreq->method, "GET") && !sk_slice_eq(hreq->method, "HEAD"))
 		return false;
 	/* A browser navigating asks for HTML; an API client gets the 401 it can act on. */
-	const struct sk_h1_header *acc = sk_h1_find(hreq->headers, hreq->n_headers, "accept");
+	const struct sk_http_field *acc = sk_http_find(hreq->headers, hreq->n_headers, "accept");
 	if (!acc || !memmem(acc->value.ptr, acc->value.len, "text/html", 9))
 		return false;
 	char target[MAX_TARGET + 1];
@@ -728,7 +728,7 @@ bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_h1_reques
 	struct out o = { .p = out, .cap = cap };
 	put(&o,
 	    "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nCache-Control: no-store\r\n%s\r\n", loc,
-	    keep_alive ? (hreq->minor_version == 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
+	    keep_alive ? (hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
 	if (o.full)
 		return false;
 	*n = o.n;

@@ -31,7 +31,7 @@ struct sk_portal_io {
 	const struct sk_runtime *rt;
 	const struct sk_distribution *dist;
 	size_t listener;
-	const struct sk_h1_request *hreq;
+	const struct sk_http_request *hreq;
 	struct sk_slice path, query, body;
 	bool post, head, tls, keep_alive;
 	struct sk_access_req *areq; /* filled by conn.c: client, verifier, resume */
@@ -53,7 +53,7 @@ enum sk_verdict sk_portal_run(struct sk_portal *p, const struct sk_portal_io *io
  * Returns false when this request should get the plain error instead (not a browser GET/HEAD, or the
  * behavior does not take sessions).
  */
-bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_h1_request *hreq, enum sk_reason reason,
+bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_request *hreq, enum sk_reason reason,
 			struct sk_slice path, struct sk_slice query, bool keep_alive, char *out, size_t cap, size_t *n);
 
 #endif

@@ -157,7 +157,7 @@ static const char *reason(int status)
 }
 
 /* Status line, Date and the connection field: the start every response shares. */
-static void put_start(struct wbuf *w, int status, const struct sk_h1_request *req, bool keep_alive)
+static void put_start(struct wbuf *w, int status, const struct sk_http_request *req, bool keep_alive)
 {
 	char date[30];
 	sk_http_date((int64_t)(sk_wall_ms() / 1000), date);
@@ -170,7 +170,7 @@ static void put_start(struct wbuf *w, int status, const struct sk_h1_request *re
 	put_str(w, "\r\n");
 	if (!keep_alive)
 		put_str(w, "Connection: close\r\n");
-	else if (req->minor_version == 0)
+	else if (req->version == SK_HTTP_10)
 		put_str(w, "Connection: keep-alive\r\n");
 }
 
@@ -178,7 +178,7 @@ static void put_start(struct wbuf *w, int status, const struct sk_h1_request *re
  * A complete error or redirect response: head plus a small HTML body (counted in Content-Length even
  * when head_only leaves it out). A non-empty location_path makes a Location of location_path + "/" + query.
  */
-static int error_resp(struct sk_static_resp *out, int status, const struct sk_h1_request *req,
+static int error_resp(struct sk_static_resp *out, int status, const struct sk_http_request *req,
 		      bool keep_alive, bool head_only, struct sk_slice location_path, struct sk_slice query)
 {
 	struct wbuf w = { .p = out->head, .end = out->head + sizeof(out->head) };
@@ -266,7 +266,7 @@ static bool name_is(struct sk_slice n, const char *lit, size_t len)
  * True when the request's validators say the viewer's copy is current. If-None-Match (every field)
  * takes precedence; If-Modified-Since counts only when there is none (RFC 9110 §13.2.2).
  */
-static bool not_modified(const struct sk_h1_request *req, const char *etag, size_t etag_len,
+static bool not_modified(const struct sk_http_request *req, const char *etag, size_t etag_len,
 			 int64_t mtime)
 {
 	bool have_inm = false;
@@ -274,7 +274,7 @@ static bool not_modified(const struct sk_h1_request *req, const char *etag, size
 	bool have_ims = false;
 
 	for (unsigned i = 0; i < req->n_headers; i++) {
-		const struct sk_h1_header *h = &req->headers[i];
+		const struct sk_http_field *h = &req->headers[i];
 		if (name_is(h->name, "if-none-match", 13)) {
 			have_inm = true;
 			if (inm_matches(h->value, etag, etag_len))
@@ -358,7 +358,7 @@ static int open_beneath(int root_fd, const char *rel)
  * HEAD (no body to send). A Location that does not fit in head makes the call fail (-1).
  */
 int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
-		      const struct sk_h1_request *req, bool keep_alive, struct sk_static_resp *out)
+		      const struct sk_http_request *req, bool keep_alive, struct sk_static_resp *out)
 {
 	bool head_only = sk_slice_eq(req->method, "HEAD");
 	struct sk_slice none = { 0 };

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "http/h1.h"
+#include "http/msg.h"
 
 struct sk_static_resp {
 	int status;      /* 200, 304, 301 (directory without '/'), 404, 405 */
@@ -33,7 +33,7 @@ struct sk_static_resp {
  * Returns 0, or -1 when the response did not fit (never for sane inputs).
  */
 int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
-		      const struct sk_h1_request *req, bool keep_alive, struct sk_static_resp *out);
+		      const struct sk_http_request *req, bool keep_alive, struct sk_static_resp *out);
 
 /* Content-Type for a file name by extension; "application/octet-stream" when unknown. */
 const char *sk_static_mime(const char *name);

@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size ? size : 1);
 	memcpy(buf, data, size);
-	struct sk_h1_header headers[100];
-	struct sk_h1_request req;
+	struct sk_http_field headers[100];
+	struct sk_http_request req;
 	if (sk_h1_parse_request(buf, size, NULL, &req, headers, 100) == SK_H1_DONE) {
 		for (int mode = 1; mode < 4; mode++) {
 			struct sk_cred c;

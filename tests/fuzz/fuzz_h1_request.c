@@ -30,7 +30,7 @@ static bool inside(struct sk_slice s, const char *buf, size_t len)
 }
 
 static enum sk_h1_result parse_copy(const uint8_t *data, size_t n, const struct sk_h1_limits *lim,
-				    struct sk_h1_request *req, struct sk_h1_header *h)
+				    struct sk_http_request *req, struct sk_http_field *h)
 {
 	char *b = malloc(n ? n : 1);
 	if (!b)
@@ -43,8 +43,8 @@ static enum sk_h1_result parse_copy(const uint8_t *data, size_t n, const struct 
 
 static void check(const uint8_t *data, size_t size, const struct sk_h1_limits *lim)
 {
-	struct sk_h1_header h[MAXH];
-	struct sk_h1_request req;
+	struct sk_http_field h[MAXH];
+	struct sk_http_request req;
 	const char *buf = (const char *)data;
 	enum sk_h1_result r = sk_h1_parse_request(buf, size, lim, &req, h, MAXH);
 	CHECK(r >= SK_H1_DONE && r <= SK_H1_NOT_IMPLEMENTED);
@@ -54,12 +54,12 @@ static void check(const uint8_t *data, size_t size, const struct sk_h1_limits *l
 		CHECK(req.head_len >= 16 && req.head_len <= size && req.head_len <= lim->header_block);
 		CHECK(req.n_headers <= lim->header_fields && req.n_headers <= MAXH);
 		CHECK(req.headers == h);
-		CHECK(req.minor_version == 0 || req.minor_version == 1);
+		CHECK(req.version == SK_HTTP_10 || req.version == SK_HTTP_11);
 		CHECK(req.method.len > 0 && req.target.len > 0);
 		CHECK(req.method.len + req.target.len + 10 <= lim->request_line);
 		CHECK(inside(req.method, buf, req.head_len) && inside(req.target, buf, req.head_len));
 		CHECK(inside(req.host, buf, req.head_len));
-		CHECK(req.minor_version == 0 || (req.flags & SK_H1F_HAS_HOST));
+		CHECK(req.version == SK_HTTP_10 || (req.flags & SK_HF_HAS_HOST));
 		for (unsigned i = 0; i < req.n_headers; i++) {
 			CHECK(h[i].name.len > 0);
 			CHECK(inside(h[i].name, buf, req.head_len) && inside(h[i].value, buf, req.head_len));
@@ -70,7 +70,7 @@ static void check(const uint8_t *data, size_t size, const struct sk_h1_limits *l
 		CHECK(memcmp(buf + req.head_len - 4, "\r\n\r\n", 4) == 0);
 
 		/* the head alone parses the same; one byte short is incomplete */
-		struct sk_h1_request again;
+		struct sk_http_request again;
 		CHECK(parse_copy(data, req.head_len, lim, &again, h) == SK_H1_DONE);
 		CHECK(again.head_len == req.head_len && again.n_headers == req.n_headers &&
 		      again.body == req.body && again.content_length == req.content_length &&
@@ -79,7 +79,7 @@ static void check(const uint8_t *data, size_t size, const struct sk_h1_limits *l
 	}
 	/* a prefix knows less, never something else */
 	if (size > 0) {
-		struct sk_h1_request p;
+		struct sk_http_request p;
 		size_t cuts[] = { size - 1, size / 2, size / 3 };
 		for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 			enum sk_h1_result pr = parse_copy(data, cuts[i], lim, &p, h);

@@ -28,7 +28,7 @@ static bool inside(struct sk_slice s, const char *buf, size_t len)
 }
 
 static enum sk_h1_result parse_copy(const uint8_t *data, size_t n, const struct sk_h1_limits *lim, bool head,
-				    struct sk_h1_response *resp, struct sk_h1_header *h)
+				    struct sk_h1_response *resp, struct sk_http_field *h)
 {
 	char *b = malloc(n ? n : 1);
 	if (!b)
@@ -41,7 +41,7 @@ static enum sk_h1_result parse_copy(const uint8_t *data, size_t n, const struct 
 
 static void check(const uint8_t *data, size_t size, const struct sk_h1_limits *lim, bool head)
 {
-	struct sk_h1_header h[MAXH];
+	struct sk_http_field h[MAXH];
 	struct sk_h1_response resp;
 	const char *buf = (const char *)data;
 	enum sk_h1_result r = sk_h1_parse_response(buf, size, lim, head, &resp, h, MAXH);

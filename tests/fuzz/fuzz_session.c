@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size ? size : 1);
 	memcpy(buf, data, size);
-	struct sk_h1_header headers[100];
-	struct sk_h1_request req;
+	struct sk_http_field headers[100];
+	struct sk_http_request req;
 	struct sk_slice body = { .ptr = buf, .len = size };
 	if (sk_h1_parse_request(buf, size, NULL, &req, headers, 100) == SK_H1_DONE) {
 		struct sk_slice s = sk_cookie_find(&req, SK_SESSION_COOKIE);

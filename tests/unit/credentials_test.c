@@ -31,8 +31,8 @@ static void test_base64(void **state)
 	assert_int_equal(dec("YWJjYWJj", out, 5), -1);        /* does not fit */
 }
 
-static struct sk_h1_request req;
-static struct sk_h1_header hdrs[4];
+static struct sk_http_request req;
+static struct sk_http_field hdrs[4];
 
 static void one(const char *name, const char *value)
 {

@@ -23,8 +23,8 @@
 #define MAX_H 32
 
 struct req_fx {
-	struct sk_h1_request req;
-	struct sk_h1_header h[MAX_H];
+	struct sk_http_request req;
+	struct sk_http_field h[MAX_H];
 };
 
 static struct sk_slice sl(const char *s)
@@ -38,7 +38,7 @@ static void req_init(struct req_fx *fx, const char *method, ...)
 	memset(fx, 0, sizeof(*fx));
 	fx->req.method = sl(method);
 	fx->req.target = sl("/");
-	fx->req.minor_version = 1;
+	fx->req.version = SK_HTTP_11;
 	fx->req.headers = fx->h;
 	va_list ap;
 	va_start(ap, method);
@@ -46,14 +46,14 @@ static void req_init(struct req_fx *fx, const char *method, ...)
 	while ((n = va_arg(ap, const char *))) {
 		const char *v = va_arg(ap, const char *);
 		assert_true(fx->req.n_headers < MAX_H);
-		fx->h[fx->req.n_headers++] = (struct sk_h1_header){ .name = sl(n), .value = sl(v) };
+		fx->h[fx->req.n_headers++] = (struct sk_http_field){ .name = sl(n), .value = sl(v) };
 	}
 	va_end(ap);
 }
 
 struct resp_fx {
 	struct sk_h1_response resp;
-	struct sk_h1_header h[MAX_H];
+	struct sk_http_field h[MAX_H];
 };
 
 static void resp_init(struct resp_fx *fx, int status, const char *reason_phrase, ...)
@@ -69,7 +69,7 @@ static void resp_init(struct resp_fx *fx, int status, const char *reason_phrase,
 	while ((n = va_arg(ap, const char *))) {
 		const char *v = va_arg(ap, const char *);
 		assert_true(fx->resp.n_headers < MAX_H);
-		fx->h[fx->resp.n_headers++] = (struct sk_h1_header){ .name = sl(n), .value = sl(v) };
+		fx->h[fx->resp.n_headers++] = (struct sk_http_field){ .name = sl(n), .value = sl(v) };
 	}
 	va_end(ap);
 }
@@ -182,7 +182,7 @@ static struct sk_behavior beh_fx(void)
 	return (struct sk_behavior){ .path = "*", .origin = "app", .forward_mode = SK_FWD_ALL };
 }
 
-static struct sk_client client_fx(const char *peer, const struct sk_h1_request *req,
+static struct sk_client client_fx(const char *peer, const struct sk_http_request *req,
 				  const struct sk_ipset *trusted)
 {
 	struct sockaddr_storage ss = strchr(peer, ':') ? sa6(peer, 1234) : sa4(peer, 1234);

@@ -19,9 +19,9 @@
 
 #define MAXH 128
 
-static struct sk_h1_request R;
+static struct sk_http_request R;
 static struct sk_h1_response S;
-static struct sk_h1_header H[MAXH];
+static struct sk_http_field H[MAXH];
 static char *heap; /* the last input, kept so that the parsed slices stay valid */
 
 static const char *dup_input(const char *s, size_t n)
@@ -69,7 +69,7 @@ static void req_simple_get(void **state)
 	assert_int_equal(REQ(in), SK_H1_DONE);
 	assert_slice(R.method, "GET");
 	assert_slice(R.target, "/index.html?q=1");
-	assert_int_equal(R.minor_version, 1);
+	assert_int_equal(R.version, SK_HTTP_11);
 	assert_slice(R.host, "example.com");
 	assert_int_equal(R.n_headers, 3);
 	assert_ptr_equal(R.headers, H);
@@ -79,7 +79,7 @@ static void req_simple_get(void **state)
 	assert_slice(H[2].value, "*/*");
 	assert_int_equal(R.body, SK_BODY_NONE);
 	assert_int_equal(R.head_len, sizeof(in) - 1);
-	assert_true(R.flags & SK_H1F_HAS_HOST);
+	assert_true(R.flags & SK_HF_HAS_HOST);
 }
 
 static void req_target_forms(void **state)
@@ -109,10 +109,10 @@ static void req_methods_are_tokens(void **state)
 static void req_http10_without_host(void **state)
 {
 	assert_int_equal(REQ("GET / HTTP/1.0\r\n\r\n"), SK_H1_DONE);
-	assert_int_equal(R.minor_version, 0);
+	assert_int_equal(R.version, SK_HTTP_10);
 	assert_int_equal(R.n_headers, 0);
 	assert_int_equal(R.host.len, 0);
-	assert_false(R.flags & SK_H1F_HAS_HOST);
+	assert_false(R.flags & SK_HF_HAS_HOST);
 }
 
 static void req_value_ows_trimmed(void **state)
@@ -196,30 +196,30 @@ static void req_chunked(void **state)
 static void req_connection_flags(void **state)
 {
 	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), SK_H1_DONE);
-	assert_int_equal(R.flags & (SK_H1F_CONN_CLOSE | SK_H1F_CONN_KEEPALIVE | SK_H1F_CONN_UPGRADE),
-			 SK_H1F_CONN_CLOSE);
+	assert_int_equal(R.flags & (SK_HF_CONN_CLOSE | SK_HF_CONN_KEEPALIVE | SK_HF_CONN_UPGRADE),
+			 SK_HF_CONN_CLOSE);
 	assert_int_equal(REQ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), SK_H1_DONE);
-	assert_int_equal(R.flags & (SK_H1F_CONN_CLOSE | SK_H1F_CONN_KEEPALIVE), SK_H1F_CONN_KEEPALIVE);
+	assert_int_equal(R.flags & (SK_HF_CONN_CLOSE | SK_HF_CONN_KEEPALIVE), SK_HF_CONN_KEEPALIVE);
 	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nConnection: x-foo ,UPGRADE,\t,keep-alive\r\n"
 			     "Connection: close\r\nUpgrade: websocket\r\n\r\n"),
 			 SK_H1_DONE);
-	assert_true(R.flags & SK_H1F_CONN_UPGRADE);
-	assert_true(R.flags & SK_H1F_CONN_KEEPALIVE);
-	assert_true(R.flags & SK_H1F_CONN_CLOSE);
-	assert_true(R.flags & SK_H1F_HAS_UPGRADE);
+	assert_true(R.flags & SK_HF_CONN_UPGRADE);
+	assert_true(R.flags & SK_HF_CONN_KEEPALIVE);
+	assert_true(R.flags & SK_HF_CONN_CLOSE);
+	assert_true(R.flags & SK_HF_HAS_UPGRADE);
 	/* a token that merely contains "close" is not close */
 	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, xclose\r\n\r\n"), SK_H1_DONE);
-	assert_false(R.flags & SK_H1F_CONN_CLOSE);
-	assert_false(R.flags & SK_H1F_HAS_UPGRADE);
+	assert_false(R.flags & SK_HF_CONN_CLOSE);
+	assert_false(R.flags & SK_HF_HAS_UPGRADE);
 }
 
 static void req_expect_continue(void **state)
 {
 	assert_int_equal(REQ("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n"),
 			 SK_H1_DONE);
-	assert_true(R.flags & SK_H1F_EXPECT_CONTINUE);
+	assert_true(R.flags & SK_HF_EXPECT_CONTINUE);
 	assert_int_equal(REQ("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 101-continue\r\n\r\n"), SK_H1_DONE);
-	assert_false(R.flags & SK_H1F_EXPECT_CONTINUE);
+	assert_false(R.flags & SK_HF_EXPECT_CONTINUE);
 }
 
 static void req_pipelined(void **state)
@@ -378,8 +378,8 @@ static void reject_framing_lookalikes(void **state)
 	char buf[256];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		int n = snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: a\r\n%s: 5\r\n\r\n", names[i]);
-		struct sk_h1_request req;
-		struct sk_h1_header h[16];
+		struct sk_http_request req;
+		struct sk_http_field h[16];
 		assert_int_equal(sk_h1_parse_request(buf, (size_t)n, NULL, &req, h, 16), SK_H1_BAD);
 	}
 	/* Near misses pass: another name, or the real one in any case. */
@@ -792,8 +792,8 @@ static void resp_no_body_statuses(void **state)
 	assert_int_equal(RESP("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
 			 SK_H1_DONE);
 	assert_int_equal(S.body, SK_BODY_NONE);
-	assert_true(S.flags & SK_H1F_HAS_UPGRADE);
-	assert_true(S.flags & SK_H1F_CONN_UPGRADE);
+	assert_true(S.flags & SK_HF_HAS_UPGRADE);
+	assert_true(S.flags & SK_HF_CONN_UPGRADE);
 	assert_int_equal(RESP("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"), SK_H1_DONE);
 	assert_int_equal(S.body, SK_BODY_NONE);
 }
@@ -884,7 +884,7 @@ static void resp_incomplete_every_split(void **state)
 			fail_msg("prefix of %zu bytes: not INCOMPLETE", i);
 	assert_int_equal(parse_resp_lim(in, n, false, &DEF), SK_H1_DONE);
 	assert_int_equal(S.head_len, n);
-	assert_true(S.flags & SK_H1F_CONN_CLOSE);
+	assert_true(S.flags & SK_HF_CONN_CLOSE);
 }
 
 /* ---- chunked decoder ------------------------------------------------------------------------------- */
@@ -1279,17 +1279,17 @@ static void chunked_data_across_calls(void **state)
 static void find_case_insensitive(void **state)
 {
 	assert_int_equal(REQ("GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nx-one: 2\r\n\r\n"), SK_H1_DONE);
-	const struct sk_h1_header *h = sk_h1_find(R.headers, R.n_headers, "X-ONE");
+	const struct sk_http_field *h = sk_http_find(R.headers, R.n_headers, "X-ONE");
 	assert_non_null(h);
 	assert_slice(h->value, "1");
-	assert_null(sk_h1_find(R.headers, R.n_headers, "X-On"));
-	assert_null(sk_h1_find(R.headers, R.n_headers, "X-One-"));
-	assert_null(sk_h1_find(R.headers, 0, "Host"));
+	assert_null(sk_http_find(R.headers, R.n_headers, "X-On"));
+	assert_null(sk_http_find(R.headers, R.n_headers, "X-One-"));
+	assert_null(sk_http_find(R.headers, 0, "Host"));
 }
 
 static bool hop(const char *name)
 {
-	return sk_h1_is_hop_by_hop((struct sk_slice){ .ptr = name, .len = strlen(name) }, R.headers, R.n_headers);
+	return sk_http_is_hop_by_hop((struct sk_slice){ .ptr = name, .len = strlen(name) }, R.headers, R.n_headers);
 }
 
 static void hop_by_hop_fixed(void **state)

@@ -70,8 +70,8 @@ static void unload(struct fx *fx)
 	sk_config_free(fx->cfg);
 }
 
-static struct sk_h1_header hdrs[4];
-static struct sk_h1_request hreq;
+static struct sk_http_field hdrs[4];
+static struct sk_http_request hreq;
 
 static void request(const char *name, const char *value)
 {

@@ -112,8 +112,8 @@ static int teardown(void **state)
 #define MAX_H 8
 
 struct req_fx {
-	struct sk_h1_request req;
-	struct sk_h1_header h[MAX_H];
+	struct sk_http_request req;
+	struct sk_http_field h[MAX_H];
 };
 
 static struct sk_slice sl(const char *s)
@@ -126,14 +126,14 @@ static void req_init(struct req_fx *fx, const char *method, ...)
 {
 	memset(fx, 0, sizeof(*fx));
 	fx->req.method = sl(method);
-	fx->req.minor_version = 1;
+	fx->req.version = SK_HTTP_11;
 	fx->req.headers = fx->h;
 	va_list ap;
 	va_start(ap, method);
 	const char *n;
 	while ((n = va_arg(ap, const char *))) {
 		const char *v = va_arg(ap, const char *);
-		fx->h[fx->req.n_headers++] = (struct sk_h1_header){ .name = sl(n), .value = sl(v) };
+		fx->h[fx->req.n_headers++] = (struct sk_http_field){ .name = sl(n), .value = sl(v) };
 	}
 	va_end(ap);
 }
@@ -141,7 +141,7 @@ static void req_init(struct req_fx *fx, const char *method, ...)
 static struct sk_static_resp resp;
 static char text[1024]; /* resp.head as a C string */
 
-static int serve(const struct sk_h1_request *req, const char *path, bool keep_alive)
+static int serve(const struct sk_http_request *req, const char *path, bool keep_alive)
 {
 	memset(&resp, 0x5a, sizeof(resp));
 	assert_int_equal(sk_static_prepare(root_fd, sl(path), sl(""), req, keep_alive, &resp), 0);
@@ -400,7 +400,7 @@ static void test_connection(void **state)
 	assert_int_equal(serve(&fx.req, "/missing", false), 404);
 	assert_string_equal(field("Connection"), "close");
 
-	fx.req.minor_version = 0;
+	fx.req.version = SK_HTTP_10;
 	assert_int_equal(serve(&fx.req, "/a.txt", true), 200);
 	assert_string_equal(field("Connection"), "keep-alive");
 	close(resp.fd);

@@ -1,0 +1,92 @@
+/*
+ * msg.c — readers of parsed fields shared by every protocol (msg.h).
+ */
+#include <string.h>
+
+#include "http/msg.h"
+
+static inline unsigned char lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Case-insensitive comparison of n bytes; lit must be lower case. */
+static bool ieq_lit(const char *p, const char *lit, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+static bool slice_ieq(struct sk_slice s, const char *lit, size_t n)
+{
+	return s.len == n && ieq_lit(s.ptr, lit, n);
+}
+
+#define SLICE_IEQ(s, lit) slice_ieq((s), (lit), sizeof(lit) - 1)
+
+const struct sk_http_field *sk_http_find(const struct sk_http_field *headers, unsigned n, const char *name)
+{
+	size_t nl = strlen(name);
+	for (unsigned i = 0; i < n; i++) {
+		if (headers[i].name.len != nl)
+			continue;
+		const char *a = headers[i].name.ptr;
+		size_t j = 0;
+		while (j < nl && lower((unsigned char)a[j]) == lower((unsigned char)name[j]))
+			j++;
+		if (j == nl)
+			return &headers[i];
+	}
+	return NULL;
+}
+
+/* True when the comma-separated list v holds the token name (case-insensitive, OWS around items). */
+static bool list_has(struct sk_slice v, struct sk_slice name)
+{
+	const char *p = v.ptr, *end = v.ptr + v.len;
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *e = comma ? comma : end;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *te = e;
+		while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
+			te--;
+		if ((size_t)(te - p) == name.len) {
+			size_t j = 0;
+			while (j < name.len && lower((unsigned char)p[j]) == lower((unsigned char)name.ptr[j]))
+				j++;
+			if (j == name.len)
+				return true;
+		}
+		p = comma ? comma + 1 : end;
+	}
+	return false;
+}
+
+bool sk_http_is_hop_by_hop(struct sk_slice name, const struct sk_http_field *headers, unsigned n)
+{
+	if (name.len == 0)
+		return false;
+	if (name.len >= 6 && ieq_lit(name.ptr, "proxy-", 6))
+		return true;
+	if (SLICE_IEQ(name, "connection") || SLICE_IEQ(name, "keep-alive") || SLICE_IEQ(name, "te") ||
+	    SLICE_IEQ(name, "trailer") || SLICE_IEQ(name, "transfer-encoding") ||
+	    SLICE_IEQ(name, "upgrade"))
+		return true;
+	for (unsigned i = 0; i < n; i++)
+		if (SLICE_IEQ(headers[i].name, "connection") && list_has(headers[i].value, name))
+			return true;
+	return false;
+}
+
+const char *sk_http_version_name(uint8_t version)
+{
+	switch (version) {
+	case SK_HTTP_10: return "HTTP/1.0";
+	case SK_HTTP_2: return "HTTP/2";
+	default: return "HTTP/1.1";
+	}
+}
