@@ -148,22 +148,6 @@ static void put_html(struct out *o, const char *s)
 	}
 }
 
-static const char *status_line(int status)
-{
-	switch (status) {
-	case 200: return "200 OK";
-	case 302: return "302 Found";
-	case 303: return "303 See Other";
-	case 401: return "401 Unauthorized";
-	case 403: return "403 Forbidden";
-	case 404: return "404 Not Found";
-	case 405: return "405 Method Not Allowed";
-	case 413: return "413 Content Too Large";
-	case 429: return "429 Too Many Requests";
-	default: return "503 Service Unavailable";
-	}
-}
-
 static const char STYLE[] =
 	"<style>body{font:16px/1.5 system-ui,sans-serif;background:#f4f4f5;color:#18181b;margin:0}"
 	"main{max-width:22rem;margin:12vh auto;background:#fff;padding:2rem;border-radius:.5rem;"
@@ -189,25 +173,24 @@ static void page_end(struct out *o)
 	put(o, "</main></body></html>\n");
 }
 
-/* Writes head + body into out. */
+/* Describes the page's response (fields and body kept in out, through io->reply); returns the bytes used. */
 static size_t respond(const struct sk_portal_io *io, char *out, size_t cap, int status, const char *extra,
 		      const char *body, size_t blen)
 {
-	struct out o = { .p = out, .cap = cap };
-	put(&o,
-	    "HTTP/1.1 %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'\r\n"
-	    "%s%s\r\n",
-	    status_line(status), blen, extra ? extra : "",
-	    io->keep_alive ? (io->hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
-	if (!io->head && !o.full && o.cap - o.n > blen) {
-		memcpy(o.p + o.n, body, blen);
-		o.n += blen;
-	}
-	SK_ASSERT(!o.full);
-	return o.n;
+	struct sk_reply *r = io->reply;
+	sk_reply_init(r, r->resp, r->fields, r->max_fields, out, cap, status);
+	sk_reply_field_str(r, "Content-Type", "text/html; charset=utf-8");
+	sk_reply_field_str(r, "Cache-Control", "no-store");
+	sk_reply_field_str(r, "X-Frame-Options", "DENY");
+	sk_reply_field_str(r, "Referrer-Policy", "no-referrer");
+	sk_reply_field_str(r, "X-Content-Type-Options", "nosniff");
+	sk_reply_field_str(r, "Content-Security-Policy",
+			   "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+	if (extra)
+		sk_reply_lines(r, extra);
+	sk_reply_body(r, body, blen);
+	SK_ASSERT(!r->overflow);
+	return r->used;
 }
 
 static const char *secure_attr(const struct sk_portal_io *io)
@@ -694,7 +677,7 @@ enum sk_verdict sk_portal_run(struct sk_portal *p, const struct sk_portal_io *io
 }
 
 bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_request *hreq, enum sk_reason reason,
-			struct sk_slice path, struct sk_slice query, bool keep_alive, char *out, size_t cap, size_t *n)
+			struct sk_slice path, struct sk_slice query, struct sk_reply *r, char *out, size_t cap)
 {
 	if (reason != SK_R_AUTH_REQUIRED && reason != SK_R_MFA_REQUIRED)
 		return false;
@@ -725,12 +708,9 @@ bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_requ
 	}
 	char loc[MAX_TARGET * 3 + 64];
 	page_url(reason == SK_R_MFA_REQUIRED ? "totp" : "login", target, loc, sizeof(loc));
-	struct out o = { .p = out, .cap = cap };
-	put(&o,
-	    "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nCache-Control: no-store\r\n%s\r\n", loc,
-	    keep_alive ? (hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
-	if (o.full)
-		return false;
-	*n = o.n;
-	return true;
+	sk_reply_init(r, r->resp, r->fields, r->max_fields, out, cap, 302);
+	sk_reply_field_str(r, "Location", loc);
+	sk_reply_field_str(r, "Cache-Control", "no-store");
+	sk_reply_body(r, "", 0);
+	return !r->overflow;
 }
