@@ -200,6 +200,10 @@ struct sk_pipeline;
  * pos_file/pos are used in errors. Returns NULL with err filled. */
 struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct sk_access_env *env,
 					struct sk_err *err);
+/* The same with the given checks instead of the registry's (n at most 16): a test's stages. */
+struct sk_pipeline *sk_pipeline_compile_checks(const struct sk_check_ops *const *checks, size_t n,
+					       const struct sk_access *a, const struct sk_access_env *env,
+					       struct sk_err *err);
 void sk_pipeline_free(struct sk_pipeline *p);
 /* True when the pipeline has no stage: requests pass without any check. */
 bool sk_pipeline_empty(const struct sk_pipeline *p);

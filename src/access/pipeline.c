@@ -24,31 +24,38 @@ struct sk_pipeline {
 	struct stage stages[];
 };
 
-struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct sk_access_env *env,
-					struct sk_err *err)
+struct sk_pipeline *sk_pipeline_compile_checks(const struct sk_check_ops *const *checks, size_t n,
+					       const struct sk_access *a, const struct sk_access_env *env,
+					       struct sk_err *err)
 {
-	SK_ASSERT(sk_n_checks <= 16); /* req->scratch_ready: one bit per stage */
-	struct sk_pipeline *p = sk_calloc(1, sizeof(*p) + sk_n_checks * sizeof(struct stage));
+	SK_ASSERT(n <= 16); /* req->scratch_ready: one bit per stage */
+	struct sk_pipeline *p = sk_calloc(1, sizeof(*p) + n * sizeof(struct stage));
 	if (!a->present)
 		return p;
-	for (size_t i = 0; i < sk_n_checks; i++) {
+	for (size_t i = 0; i < n; i++) {
 		void *state = NULL;
-		if (sk_checks[i]->compile(a, env, &state, err) == -1) {
+		if (checks[i]->compile(a, env, &state, err) == -1) {
 			sk_pipeline_free(p);
 			return NULL;
 		}
 		if (!state)
 			continue;
-		size_t need = sk_checks[i]->scratch_size;
+		size_t need = checks[i]->scratch_size;
 		size_t off = (p->scratch + SK_ACCESS_SCRATCH_ALIGN - 1) & ~(size_t)(SK_ACCESS_SCRATCH_ALIGN - 1);
 		if (need) {
 			/* Sizes are fixed by the code, not the config: a pipeline over the cap is a build mistake. */
 			SK_ASSERT(off + need <= SK_ACCESS_SCRATCH_MAX);
 			p->scratch = off + need;
 		}
-		p->stages[p->n++] = (struct stage){ .ops = sk_checks[i], .state = state, .scratch_off = (uint16_t)off };
+		p->stages[p->n++] = (struct stage){ .ops = checks[i], .state = state, .scratch_off = (uint16_t)off };
 	}
 	return p;
+}
+
+struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct sk_access_env *env,
+					struct sk_err *err)
+{
+	return sk_pipeline_compile_checks(sk_checks, sk_n_checks, a, env, err);
 }
 
 void sk_pipeline_free(struct sk_pipeline *p)
