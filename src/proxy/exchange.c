@@ -327,6 +327,17 @@ static void start_access(struct sk_exchange *ex)
 
 static void begin_portal(struct sk_exchange *ex);
 
+/* The pipeline's inputs every request has. ex->areq is zero already (sk_exchange_get clears it; a stage's
+ * workspace is cleared by the pipeline when the stage first runs). */
+static void access_inputs(struct sk_exchange *ex)
+{
+	ex->areq.family = ex->client_addr.family;
+	ex->areq.addr = ex->client_addr.addr;
+	ex->areq.hreq = &ex->hreq;
+	ex->areq.verifier = ex->w->verifier;
+	ex->areq.resume = on_access_resume;
+}
+
 void sk_exchange_begin(struct sk_exchange *ex)
 {
 	struct sk_http_request *h = &ex->hreq;
@@ -365,8 +376,7 @@ void sk_exchange_begin(struct sk_exchange *ex)
 		if (!ex->brt->pipeline)
 			return serve_admin(ex);
 		/* admin.access: the pipeline of a behavior, then serve_admin. */
-		ex->areq = (struct sk_access_req){ .family = ex->client_addr.family, .addr = ex->client_addr.addr,
-						   .hreq = h, .verifier = w->verifier, .resume = on_access_resume };
+		access_inputs(ex);
 		return start_access(ex);
 	}
 	ex->dist = sk_routes_find(ex->rt->routes, ex->listener, host);
@@ -376,18 +386,12 @@ void sk_exchange_begin(struct sk_exchange *ex)
 	if (ex->client_addr.peer_trusted &&
 	    sk_bans_check_addr(w->id, &w->bans, ex->client_addr.family, ex->client_addr.addr))
 		return refuse(ex, SK_R_BANNED, true);
-	ex->areq = (struct sk_access_req){
-		.family = ex->client_addr.family,
-		.addr = ex->client_addr.addr,
-		.hreq = h,
-		.verifier = w->verifier,
-		.resume = on_access_resume,
-		.jwt_buf = &ex->jwt_ident,
-		.host = host,
-		.path = npath,
-		.query = query,
-		.secure = ex->secure,
-	};
+	access_inputs(ex);
+	ex->areq.jwt_buf = &ex->jwt_ident;
+	ex->areq.host = host;
+	ex->areq.path = npath;
+	ex->areq.query = query;
+	ex->areq.secure = ex->secure;
 	if (ex->ssl && cfg_of(ex)->listeners[ex->listener].tls.client_ca)
 		set_client_cert(ex);
 	ex->query = query;
