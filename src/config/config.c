@@ -50,6 +50,9 @@ static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
 	cfg->limits.request_line = 8192;
 	cfg->limits.header_block = 16384;
 	cfg->limits.header_fields = 100;
+	cfg->limits.h2.max_concurrent_streams = 100;
+	cfg->limits.h2.max_header_list = 16384;
+	cfg->limits.h2.max_requests_per_connection = 1000;
 	cfg->timeouts.header_read_ms = 10 * 1000;
 	cfg->timeouts.keepalive_ms = 60 * 1000;
 	cfg->timeouts.send_ms = 60 * 1000;

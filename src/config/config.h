@@ -87,6 +87,8 @@ struct sk_listener {
 	size_t n_acl;
 	struct sk_listener_tls tls;
 	bool underscores_forward;  /* underscores_in_headers: forward (default drop) */
+	bool http2;                /* TLS listeners: ALPN offers h2 (default true; `http2: false`) */
+	bool h2c;                  /* cleartext listeners: prior-knowledge HTTP/2 (default false; `h2c: true`) */
 };
 
 struct sk_origin_tls {
@@ -296,6 +298,11 @@ struct sk_config {
 		uint32_t header_block;  /* default 16384 (431 beyond) */
 		uint32_t header_fields; /* default 100 (431 beyond) */
 		uint32_t max_connections; /* per worker; 0 (default) = auto: 20000, or what the open-file limit holds */
+		struct {                  /* `limits.h2` (DESIGN §2 "HTTP/2") */
+			uint32_t max_concurrent_streams;      /* default 100: REFUSED_STREAM beyond */
+			uint32_t max_header_list;             /* default 16 KiB, as RFC 9113 counts it: 431 beyond */
+			uint32_t max_requests_per_connection; /* default 1000: then a graceful GOAWAY */
+		} h2;
 	} limits;
 	struct {
 		uint64_t header_read_ms; /* default 10s (408) */
@@ -325,6 +332,8 @@ struct sk_config {
 #define SK_LIMIT_MAX_REQUEST_LINE 16384
 #define SK_LIMIT_MAX_HEADER_BLOCK (32 * 1024 - 1024)
 #define SK_LIMIT_MAX_HEADER_FIELDS 128
+/* An HTTP/2 stream keeps its decoded fields in one buffer, cookies joined into a second copy. */
+#define SK_LIMIT_MAX_H2_HEADER_LIST 16384
 
 /* Loads and validates path. Returns a config or NULL with err filled (file:line:col: message). */
 struct sk_config *sk_config_load(const char *path, struct sk_err *err);

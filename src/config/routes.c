@@ -391,13 +391,33 @@ static int read_underscores(struct sk_cfg_ctx *c, const struct sk_cnode *m, stru
 	return 0;
 }
 
+/* http2 (TLS listeners: ALPN offers h2 unless false) and h2c (cleartext listeners: prior-knowledge
+ * HTTP/2 when true), DESIGN §2 "HTTP/2"; HTTP listeners only. */
+static int read_http2(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_listener *l)
+{
+	const struct sk_cnode *k;
+	if (l->mode == SK_MODE_TCP) {
+		if ((k = sk_cfg_get_key(m, "http2")) || (k = sk_cfg_get_key(m, "h2c")))
+			return sk_cfg_fail(c, k, "'%s' is only for HTTP listeners", k->str);
+		return 0;
+	}
+	if (sk_cfg_bool(c, m, "http2", &l->http2) == -1 || sk_cfg_bool(c, m, "h2c", &l->h2c) == -1)
+		return -1;
+	if ((k = sk_cfg_get_key(m, "http2")) && !l->tls.present)
+		return sk_cfg_fail(c, k, "'http2' is for TLS listeners (ALPN); a cleartext listener takes 'h2c: true'");
+	if ((k = sk_cfg_get_key(m, "h2c")) && l->tls.present)
+		return sk_cfg_fail(c, k, "'h2c' is for cleartext listeners; a TLS listener offers h2 through ALPN ('http2')");
+	return 0;
+}
+
 static int read_listener(struct sk_cfg_ctx *c, const struct sk_cnode *m, size_t idx)
 {
 	static const char *const keys[] = { "name", "listen", "mode", "origin", "idle_timeout", "acl", "tls",
-					    "underscores_in_headers", NULL };
+					    "underscores_in_headers", "http2", "h2c", NULL };
 	struct sk_config *cfg = c->cfg;
 	struct sk_listener *l = &cfg->listeners[idx];
 	l->idle_timeout_ms = 3600 * 1000;
+	l->http2 = true;
 	if (sk_cfg_want(c, m, SK_CN_MAP, "a listener") == -1)
 		return -1;
 	if (sk_cfg_is_null(m))
@@ -465,7 +485,9 @@ static int read_listener(struct sk_cfg_ctx *c, const struct sk_cnode *m, size_t 
 	}
 	if (read_underscores(c, m, l) == -1)
 		return -1;
-	return read_acl(c, m, l) == -1 || read_listener_tls(c, m, l) == -1 ? -1 : 0;
+	if (read_acl(c, m, l) == -1 || read_listener_tls(c, m, l) == -1)
+		return -1;
+	return read_http2(c, m, l);
 }
 
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root)

@@ -296,7 +296,9 @@ static int read_u32(struct sk_cfg_ctx *c, const struct sk_cnode *m, const char *
 static int read_limits(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 {
 	static const char *const limit_keys[] = { "request_line", "header_block", "header_fields", "max_connections",
-						  NULL };
+						  "h2", NULL };
+	static const char *const h2_keys[] = { "max_concurrent_streams", "max_header_list",
+					       "max_requests_per_connection", NULL };
 	static const char *const timeout_keys[] = { "header_read", "keepalive", "send", NULL };
 	struct sk_config *cfg = c->cfg;
 	const struct sk_cnode *m;
@@ -308,6 +310,18 @@ static int read_limits(struct sk_cfg_ctx *c, const struct sk_cnode *root)
 			read_u32(c, m, "header_fields", SK_LIMIT_MAX_HEADER_FIELDS, &cfg->limits.header_fields) == -1 ||
 			read_u32(c, m, "max_connections", 10000000, &cfg->limits.max_connections) == -1)))
 		return -1;
+	const struct sk_cnode *h2;
+	if (r == 1 && (r = section(c, m, "h2", h2_keys, &h2)) == -1)
+		return -1;
+	if (r == 1) {
+		uint64_t hl = cfg->limits.h2.max_header_list;
+		if (read_u32(c, h2, "max_concurrent_streams", 10000, &cfg->limits.h2.max_concurrent_streams) == -1 ||
+		    sk_cfg_size(c, h2, "max_header_list", 1024, SK_LIMIT_MAX_H2_HEADER_LIST, &hl) == -1 ||
+		    read_u32(c, h2, "max_requests_per_connection", 1000000000,
+			     &cfg->limits.h2.max_requests_per_connection) == -1)
+			return -1;
+		cfg->limits.h2.max_header_list = (uint32_t)hl;
+	}
 	if ((r = section(c, root, "timeouts", timeout_keys, &m)) == -1 ||
 	    (r == 1 && (sk_cfg_duration(c, m, "header_read", &cfg->timeouts.header_read_ms) == -1 ||
 			sk_cfg_duration(c, m, "keepalive", &cfg->timeouts.keepalive_ms) == -1 ||

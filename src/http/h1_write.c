@@ -50,32 +50,6 @@ static inline bool put_u64(struct wbuf *w, uint64_t v)
 	return put(w, q, (size_t)(buf + 20 - q));
 }
 
-static inline unsigned char lc(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-static bool ieq(struct sk_slice s, const char *lit, size_t n)
-{
-	if (s.len != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (lc((unsigned char)s.ptr[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
-}
-
-#define IEQ(s, lit) ieq((s), (lit), sizeof(lit) - 1)
-
-/* Index of the first Connection field, or n: the names a Connection field lists are hop-by-hop, and such
- * fields sit at or after it, so the common case (none) checks the fixed list alone. */
-static unsigned first_connection(const struct sk_http_field *h, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (h[i].name.len == 10 && IEQ(h[i].name, "connection"))
-			return i;
-	return n;
-}
 
 ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wopts *o, char *out, size_t cap)
 {
@@ -98,28 +72,27 @@ ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wo
 	struct sk_slice upgrade = { 0 };
 	bool have_upgrade = false;
 	if (r->from_origin) {
-		unsigned conn0 = first_connection(r->fields, r->n_fields);
-		const struct sk_http_field *conn_h = r->fields + conn0;
-		unsigned conn_n = r->n_fields - conn0;
+		unsigned conn0 = sk_http_first_connection(r->fields, r->n_fields);
 		for (unsigned i = 0; i < r->n_fields; i++) {
 			const struct sk_http_field *h = &r->fields[i];
-			if (h->name.len == 14 && IEQ(h->name, "content-length")) {
+			switch (sk_http_resp_field(r, i, conn0)) {
+			case SK_RF_CONTENT_LENGTH:
 				if (keep_cl && !put_field(&w, h->name, h->value))
 					return -1;
-				continue;
-			}
-			if (h->name.len == 7 && IEQ(h->name, "upgrade")) {
+				break;
+			case SK_RF_UPGRADE:
 				if (!have_upgrade) {
 					upgrade = h->value;
 					have_upgrade = true;
 				}
-				continue;
+				break;
+			case SK_RF_DROP:
+				break;
+			case SK_RF_KEEP:
+				if (!put_field(&w, h->name, h->value))
+					return -1;
+				break;
 			}
-			/* Transfer-Encoding is on the fixed hop-by-hop list. */
-			if (sk_http_is_hop_by_hop(h->name, conn_h, conn_n))
-				continue;
-			if (!put_field(&w, h->name, h->value))
-				return -1;
 		}
 	} else {
 		for (unsigned i = 0; i < r->n_fields; i++)

@@ -82,6 +82,28 @@ bool sk_http_is_hop_by_hop(struct sk_slice name, const struct sk_http_field *hea
 	return false;
 }
 
+unsigned sk_http_first_connection(const struct sk_http_field *h, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (SLICE_IEQ(h[i].name, "connection"))
+			return i;
+	return n;
+}
+
+enum sk_http_rf sk_http_resp_field(const struct sk_http_response *r, unsigned i, unsigned conn0)
+{
+	struct sk_slice name = r->fields[i].name;
+	if (SLICE_IEQ(name, "content-length"))
+		return SK_RF_CONTENT_LENGTH;
+	if (SLICE_IEQ(name, "upgrade"))
+		return SK_RF_UPGRADE;
+	/* Transfer-Encoding is on the fixed hop-by-hop list; the fields a Connection field names sit at or
+	 * after the first one. */
+	if (sk_http_is_hop_by_hop(name, r->fields + conn0, r->n_fields - conn0))
+		return SK_RF_DROP;
+	return SK_RF_KEEP;
+}
+
 const char *sk_http_version_name(uint8_t version)
 {
 	switch (version) {

@@ -86,6 +86,20 @@ struct sk_http_response {
 	uint64_t length;
 };
 
+/*
+ * The one filter of an origin's response fields, shared by every protocol's writer: what a writer does
+ * with r->fields[i] (r->from_origin). conn0 is sk_http_first_connection(r->fields, r->n_fields): the
+ * fields a Connection field names sit at or after it, so the common case checks the fixed list alone.
+ */
+enum sk_http_rf {
+	SK_RF_KEEP = 0,        /* end-to-end: written */
+	SK_RF_DROP,            /* hop-by-hop (the fixed list, Transfer-Encoding among them, or named by Connection) */
+	SK_RF_CONTENT_LENGTH,  /* the writer frames the body itself (kept only on a bodiless answer that describes one) */
+	SK_RF_UPGRADE,         /* written only with a 101 that switches protocols */
+};
+unsigned sk_http_first_connection(const struct sk_http_field *h, unsigned n);
+enum sk_http_rf sk_http_resp_field(const struct sk_http_response *r, unsigned i, unsigned conn0);
+
 /* "HTTP/1.0", "HTTP/1.1" or "HTTP/2". */
 const char *sk_http_version_name(uint8_t version);
 

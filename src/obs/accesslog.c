@@ -109,6 +109,7 @@ void sk_accesslog_write(struct sk_log_buf *lb, const struct sk_access_entry *e)
 	o += put_str(out + o, cap - o, "user", e->user, e->user ? strlen(e->user) : 0, true);
 	o += put_str(out + o, cap - o, "auth", e->auth, e->auth ? strlen(e->auth) : 0, true);
 	o += put_str(out + o, cap - o, "reason", e->reason, e->reason ? strlen(e->reason) : 0, true);
+	o += put_str(out + o, cap - o, "protocol", e->protocol, e->protocol ? strlen(e->protocol) : 0, true);
 	o += put_str(out + o, cap - o, "policy", e->policy, e->policy ? strlen(e->policy) : 0, true);
 	o += put_str(out + o, cap - o, "policy_sid", e->policy_sid, e->policy_sid ? strlen(e->policy_sid) : 0, true);
 	if (o + 2 >= cap)

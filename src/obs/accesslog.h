@@ -21,6 +21,7 @@ struct sk_access_entry {
 	uint64_t bytes_in, bytes_out;
 	const char *upstream; /* NULL = none */
 	const char *user, *auth, *reason; /* NULL = none */
+	const char *protocol;   /* "HTTP/1.0", "HTTP/1.1", "HTTP/2"; NULL = unknown (a head that could not be read) */
 	const char *policy;     /* "allow", "deny", "would_deny"; NULL = no policy evaluated */
 	const char *policy_sid; /* the deciding statement's Sid; NULL = none (implicit deny, no Sid) */
 };

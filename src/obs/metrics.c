@@ -296,6 +296,15 @@ static const struct {
 	/* Handshakes completed are the family sekisho_tls_handshakes_total{listener,result}. */
 	[SK_M_TLS_RESUMED] = { "sekisho_tls_resumed_total", "Viewer TLS handshakes that resumed a session." },
 	[SK_M_TLS_FAILED] = { "sekisho_tls_handshake_failures_total", "Viewer TLS handshakes that failed." },
+	[SK_M_REQ_HTTP1] = { "sekisho_http1_requests_total", "Requests answered over HTTP/1.0 or HTTP/1.1." },
+	[SK_M_REQ_HTTP2] = { "sekisho_http2_requests_total", "Requests (streams) answered over HTTP/2." },
+	[SK_M_H2_CONNECTIONS] = { "sekisho_http2_connections_total", "Viewer connections that spoke HTTP/2." },
+	[SK_M_H2_REFUSED] = { "sekisho_http2_refused_streams_total",
+			      "HTTP/2 streams refused over max_concurrent_streams (REFUSED_STREAM)." },
+	[SK_M_H2_RESETS] = { "sekisho_http2_client_resets_total",
+			     "HTTP/2 streams the client reset before their response ended." },
+	[SK_M_H2_ABUSE] = { "sekisho_http2_abuse_total",
+			    "HTTP/2 connections ended for abuse (rapid reset, CONTINUATION or frame floods)." },
 };
 
 /* Certificates of the current configuration (written by the main thread, read by /metrics). */

@@ -25,6 +25,12 @@ enum sk_metric {
 	SK_M_BYTES_OUT,
 	SK_M_TLS_RESUMED,    /* of which resumed a session (tickets) */
 	SK_M_TLS_FAILED,     /* viewer TLS handshakes that failed */
+	SK_M_REQ_HTTP1,      /* requests answered over HTTP/1.x (the protocol of DESIGN §2's access log) */
+	SK_M_REQ_HTTP2,      /* requests answered over HTTP/2 */
+	SK_M_H2_CONNECTIONS, /* connections that spoke HTTP/2 (ALPN h2 or prior-knowledge h2c) */
+	SK_M_H2_REFUSED,     /* HTTP/2 streams refused (REFUSED_STREAM: over max_concurrent_streams) */
+	SK_M_H2_RESETS,      /* HTTP/2 streams the client reset before their response ended */
+	SK_M_H2_ABUSE,       /* HTTP/2 connections ended for abuse (rapid reset, CONTINUATION, floods) */
 	SK_M__COUNT
 };
 

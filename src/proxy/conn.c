@@ -110,6 +110,7 @@ void sk_conn_close(struct sk_conn *c)
 {
 	struct sk_worker *w = c->w;
 	sk_timer_cancel(w->loop, &c->timer);
+	sk_h2_free(c);
 	if (c->ex) {
 		sk_exchange_finish(c->ex, false);
 		sk_exchange_put(c->ex);
@@ -147,6 +148,8 @@ void sk_conn_drain_all(struct sk_worker *w)
 		struct sk_conn *next = c->next;
 		if (c->phase == SK_CP_IDLE || (c->phase == SK_CP_HEAD && !c->ex))
 			sk_conn_close(c);
+		else if (c->phase == SK_CP_H2)
+			sk_h2_drain(c); /* GOAWAY; closes once its streams have ended */
 		c = next;
 	}
 }

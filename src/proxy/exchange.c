@@ -111,6 +111,7 @@ static void log_exchange(struct sk_exchange *ex)
 	fill_client(ex);
 	uint64_t now = sk_loop_now(w->loop);
 	sk_metrics_request(w->id, ex->reason, ex->bytes_in, ex->bytes_out);
+	sk_metrics_add(w->id, ex->hreq.version == SK_HTTP_2 ? SK_M_REQ_HTTP2 : SK_M_REQ_HTTP1, 1);
 	sk_metrics_http(w->id, ex->dist ? ex->rt->dist_mslot[ex->dist - cfg_of(ex)->distributions] : 0, ex->status,
 			now - ex->start_ms, ex->reason != SK_R_NONE);
 	if (w->access_log->fd < 0)
@@ -140,6 +141,8 @@ static void log_exchange(struct sk_exchange *ex)
 				: NULL,
 		.auth = ex->areq.method,
 		.reason = ex->reason != SK_R_NONE ? sk_reason_label(ex->reason) : NULL,
+		/* A head refused unread (HTTP/1.1) has no version; an HTTP/2 stream always has one. */
+		.protocol = ex->method_len || ex->hreq.version == SK_HTTP_2 ? sk_http_version_name(ex->hreq.version) : NULL,
 		.policy = sk_access_policy_label(ex->areq.policy),
 		.policy_sid = ex->areq.policy ? ex->areq.policy_sid : NULL,
 	};

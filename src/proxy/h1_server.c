@@ -473,6 +473,8 @@ static enum step tls_accept(struct sk_conn *c)
 	sk_metrics_tls(c->w->id, sk_runtime_listener_mslot(c->rt, c->listener), true);
 	if (sk_tls_resumed(c->ep.ssl))
 		sk_metrics_add(c->w->id, SK_M_TLS_RESUMED, 1);
+	if (sk_tls_alpn_h2(c->ep.ssl))
+		sk_h2_start(c); /* the connection is HTTP/2's from here (h2_server.c) */
 	return STEP_AGAIN;
 }
 
@@ -503,9 +505,17 @@ static enum step do_head(struct sk_conn *c)
 		if (s != STEP_AGAIN)
 			return s;
 	}
+	if (c->phase == SK_CP_H2) /* ALPN chose h2 */
+		return STEP_AGAIN;
 	for (;;) {
 		struct sk_buf *b = c->rbuf;
-		if (b && b->len > b->off) {
+		bool need = false;
+		if (b && b->len > b->off && !c->ex && sk_h2_preface_start(c, b->data + b->off, b->len - b->off, &need)) {
+			if (!need) { /* prior-knowledge h2c (`h2c: true`): rbuf's bytes are the session's first */
+				sk_h2_start(c);
+				return STEP_AGAIN;
+			}
+		} else if (b && b->len > b->off) {
 			if (!c->ex)
 				c->ex = new_exchange(c);
 			struct sk_exchange *ex = c->ex;
@@ -561,6 +571,7 @@ void sk_conn_run(struct sk_conn *c)
 		case SK_CP_WRITE: s = do_write(c); break;
 		case SK_CP_TUNNEL: s = do_tunnel(c); break;
 		case SK_CP_LINGER: s = do_linger(c); break;
+		case SK_CP_H2: s = sk_h2_run(c) < 0 ? STEP_CLOSE : STEP_WAIT; break;
 		default: SK_ASSERT(!"unknown connection phase");
 		}
 		if (s == STEP_WAIT)
@@ -585,6 +596,9 @@ void sk_h1s_on_timer(struct sk_timer *t)
 	uint64_t now = sk_loop_now(c->w->loop);
 	enum step s = STEP_CLOSE;
 	switch (c->phase) {
+	case SK_CP_H2:
+		sk_h2_on_timer(c);
+		return;
 	case SK_CP_HEAD:
 		if (c->ex && c->rbuf && c->rbuf->len > c->rbuf->off)
 			s = refuse(c, SK_R_REQUEST_TIMEOUT);

@@ -211,6 +211,7 @@ enum sk_conn_phase {
 	SK_CP_WRITE,     /* writing the response */
 	SK_CP_TUNNEL,    /* bytes both ways (WebSocket after 101, tcp listeners) */
 	SK_CP_LINGER,    /* our side is shut: waiting briefly for the viewer to close */
+	SK_CP_H2,        /* HTTP/2 (h2_server.c): the connection's streams each run an exchange */
 };
 
 /* Bytes both ways between two endpoints (tunnel.c): after a 101, for tcp listeners, for CONNECT. */
@@ -265,6 +266,7 @@ struct sk_conn {
 	struct sk_h1s h1;
 	struct sk_tunnel tun;
 	struct sk_flowstate flow;
+	struct sk_h2 *h2;              /* phase SK_CP_H2: the HTTP/2 session and its streams (h2_server.c) */
 };
 
 void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, socklen_t plen,
@@ -284,6 +286,21 @@ void sk_h1s_on_io(struct sk_io *io, uint32_t ev);
 void sk_h1s_on_timer(struct sk_timer *t);
 /* Starts serving a new connection: a TLS handshake and a head, or a tcp listener's tunnel. */
 void sk_h1s_start(struct sk_conn *c);
+
+/* h2_server.c: the HTTP/2 viewer side (DESIGN §2 "HTTP/2"). */
+/* True when c's listener takes prior-knowledge h2c and b starts like the client preface (len bytes of it
+ * at least; *need says whether more must be read to decide). */
+bool sk_h2_preface_start(const struct sk_conn *c, const char *p, size_t len, bool *need);
+/* Switches c to HTTP/2 (ALPN chose h2, or an h2c preface arrived: what c->rbuf holds is fed first). */
+void sk_h2_start(struct sk_conn *c);
+/* Reads, runs the streams, writes. Returns 0 to wait, -1 to close c. */
+int sk_h2_run(struct sk_conn *c);
+/* The connection's timer (idle, handshake, the end of a drain). */
+void sk_h2_on_timer(struct sk_conn *c);
+/* Graceful shutdown: GOAWAY with the last stream id; in-flight streams end, then c closes. */
+void sk_h2_drain(struct sk_conn *c);
+/* Frees the session and every stream (their exchanges are finished as abandoned). */
+void sk_h2_free(struct sk_conn *c);
 
 /* tunnel.c */
 void sk_tunnel_start(struct sk_tunnel *t, struct sk_buf *ab, struct sk_buf *ba, const struct sk_out *to_a);

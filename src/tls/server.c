@@ -30,8 +30,10 @@
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"  \
 	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* ALPN protocols offered, in preference order (wire format). "h2" goes first once it exists. */
-static const unsigned char alpn_protos[] = "\x08http/1.1";
+/* ALPN protocols offered, in preference order (wire format): h2 first unless the listener says
+ * `http2: false` (DESIGN §2 "HTTP/2"). The select callback's argument is the list. */
+static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
+static const unsigned char alpn_h1[] = "\x08http/1.1";
 
 struct sk_tls_server {
 	size_t n;
@@ -44,8 +46,9 @@ static int alpn_cb(SSL *s, const unsigned char **out, unsigned char *outlen, con
 		   unsigned int inlen, void *arg)
 {
 	unsigned char *sel = NULL;
-	if (SSL_select_next_proto(&sel, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
+	const unsigned char *protos = arg;
+	unsigned int plen = protos == alpn_h2 ? sizeof(alpn_h2) - 1 : sizeof(alpn_h1) - 1;
+	if (SSL_select_next_proto(&sel, outlen, protos, plen, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN, like nginx */
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
@@ -127,7 +130,7 @@ static SSL_CTX *make_ctx(const struct sk_config *cfg, const struct sk_listener *
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	sk_tls_tickets_attach(ctx);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)(l->http2 ? alpn_h2 : alpn_h1));
 	if (client_store) {
 		SSL_CTX_set1_cert_store(ctx, client_store);
 		STACK_OF(X509_NAME) *cas = SSL_load_client_CA_file(l->tls.client_ca);
@@ -220,4 +223,12 @@ struct ssl_st *sk_tls_server_ssl(const struct sk_tls_server *s, int fd)
 	}
 	SSL_set_accept_state(ssl);
 	return ssl;
+}
+
+bool sk_tls_alpn_h2(const struct ssl_st *ssl)
+{
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+	SSL_get0_alpn_selected(ssl, &p, &n);
+	return n == 2 && p[0] == 'h' && p[1] == '2';
 }

@@ -96,6 +96,8 @@ struct sk_tls_server *sk_tls_server_new(const struct sk_config *cfg, const struc
 void sk_tls_server_free(struct sk_tls_server *s);
 /* A server-side SSL on fd (accept state), or NULL (logged). */
 struct ssl_st *sk_tls_server_ssl(const struct sk_tls_server *s, int fd);
+/* After the handshake: true when ALPN chose "h2". */
+bool sk_tls_alpn_h2(const struct ssl_st *ssl);
 
 /* ---- origins (client.c) ---- */
 
