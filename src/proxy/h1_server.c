@@ -571,7 +571,11 @@ void sk_conn_run(struct sk_conn *c)
 		case SK_CP_WRITE: s = do_write(c); break;
 		case SK_CP_TUNNEL: s = do_tunnel(c); break;
 		case SK_CP_LINGER: s = do_linger(c); break;
-		case SK_CP_H2: s = sk_h2_run(c) < 0 ? STEP_CLOSE : STEP_WAIT; break;
+		case SK_CP_H2: {
+			int r = sk_h2_run(c);
+			s = r == 0 ? STEP_WAIT : r > 0 ? start_linger(c) : STEP_CLOSE;
+			break;
+		}
 		default: SK_ASSERT(!"unknown connection phase");
 		}
 		if (s == STEP_WAIT)

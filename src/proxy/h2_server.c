@@ -90,6 +90,7 @@ struct sk_h2 {
 	uint32_t resets, floods;
 	uint64_t reset_since, flood_since;
 	bool draining;                     /* GOAWAY submitted: close once the streams have ended */
+	int32_t last_id;                   /* the GOAWAY's last stream id */
 	bool abuse;                        /* ended for abuse: counted once */
 	bool followed;                     /* the connection moved to this worker's newest snapshot, or may not */
 	bool idle_armed;                   /* the connection's timer holds the idle (or preface) deadline */
@@ -127,6 +128,17 @@ static void abuse(struct sk_h2 *h, const char *what)
 		h->c->listener == SK_ADMIN_LISTENER ? "admin" : cfg_of(h)->listeners[h->c->listener].name);
 	sk_metrics_add(h->c->w->id, SK_M_H2_ABUSE, 1);
 	nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* A graceful GOAWAY: streams up to last go on, later ones are refused; the connection closes when they
+ * have ended. */
+static void goaway(struct sk_h2 *h, int32_t last)
+{
+	if (h->draining)
+		return;
+	h->draining = true;
+	h->last_id = last;
+	nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 /* ---- the run queue ---- */
@@ -221,8 +233,7 @@ static struct sk_h2stream *stream_new(struct sk_h2 *h, int32_t id)
 	if (h->n_active == 0 && !h->followed && c->rt != w->rt) {
 		if (!sk_conn_follow_snapshot(c)) {
 			h->followed = true; /* its listener changed: this connection ends after what is in flight */
-			h->draining = true;
-			nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, NULL, 0);
+			goaway(h, id);
 		}
 	}
 	struct sk_exchange *ex = sk_exchange_get(w);
@@ -503,8 +514,7 @@ static void stream_on_timer(struct sk_timer *t)
 		nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 		stream_end_exchange(st, false);
 	}
-	if (sk_h2_run(c) < 0)
-		sk_conn_close(c);
+	sk_conn_run(c);
 }
 
 /* Something the stream's exchange waited on is ready (the blocking pool, an origin socket). */
@@ -513,8 +523,7 @@ static void stream_wake(struct sk_exchange *ex)
 	struct sk_h2stream *st = ex->front_ctx;
 	struct sk_conn *c = st->h2->c;
 	enqueue(st);
-	if (sk_h2_run(c) < 0)
-		sk_conn_close(c);
+	sk_conn_run(c);
 }
 
 /* ---- nghttp2's callbacks: they record, the streams run after mem_recv returns ---- */
@@ -568,13 +577,17 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	struct sk_h2 *h = ud;
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	if (h->draining && f->hd.stream_id > h->last_id) {
+		/* After our GOAWAY, before it left: refused, so that the viewer retries it elsewhere. */
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
 	struct sk_h2stream *st = stream_new(h, f->hd.stream_id);
 	nghttp2_session_set_stream_user_data(s, st->id, st);
 	uint32_t max = cfg_of(h)->limits.h2.max_requests_per_connection;
 	if (++h->requests == max && !h->draining) {
 		/* Like nginx's keepalive_requests: a graceful GOAWAY; the viewer opens a new connection. */
-		h->draining = true;
-		nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR, NULL, 0);
+		goaway(h, st->id);
 	}
 	return 0;
 }
@@ -872,7 +885,8 @@ static int send_out(struct sk_h2 *h)
 	}
 }
 
-/* Feeds what the viewer sent to nghttp2. 0: wait for more, -1: close (EOF, error, a fatal protocol error). */
+/* Feeds what the viewer sent to nghttp2. 0: wait for more, -1: close (EOF, error), -2: a fatal protocol
+ * error (nghttp2 has queued its GOAWAY). */
 static int recv_in(struct sk_h2 *h)
 {
 	struct sk_conn *c = h->c;
@@ -888,7 +902,7 @@ static int recv_in(struct sk_h2 *h)
 					client_ip(c, ip);
 					sk_info("client %s: HTTP/2 connection error: %s", ip, nghttp2_strerror((int)n));
 				}
-				return -1;
+				return -2;
 			}
 			b->off = b->len;
 			run_queue(h);
@@ -923,10 +937,11 @@ int sk_h2_run(struct sk_conn *c)
 	struct sk_h2 *h = c->h2;
 	if (!h->s)
 		return -1;
-	if (recv_in(h) < 0) {
-		send_out(h); /* a GOAWAY nghttp2 queued, if the socket takes it */
+	int r = recv_in(h);
+	if (r == -2) /* a fatal protocol error: nghttp2 queued a GOAWAY; write it, then linger */
+		return send_out(h) < 0 ? -1 : 1;
+	if (r < 0)
 		return -1;
-	}
 	run_queue(h);
 	int f = send_out(h);
 	if (f < 0)
@@ -935,7 +950,7 @@ int sk_h2_run(struct sk_conn *c)
 	if (f == 1 && nghttp2_session_want_write(h->s) && send_out(h) < 0)
 		return -1;
 	if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && !h->wout.n)
-		return -1; /* GOAWAY sent or received and every stream ended */
+		return 1; /* GOAWAY sent or received and every stream ended: a lingering close */
 	/* No stream: the idle deadline; streams have their own. */
 	if (h->n_active == 0 && !h->idle_armed) {
 		h->idle_armed = true;
@@ -952,26 +967,20 @@ void sk_h2_on_timer(struct sk_conn *c)
 	struct sk_h2 *h = c->h2;
 	/* Idle (or the preface never came): a GOAWAY that says so, if the socket takes it, then close. */
 	if (h->s && h->n_active == 0) {
-		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-				      NGHTTP2_NO_ERROR, NULL, 0);
+		goaway(h, nghttp2_session_get_last_proc_stream_id(h->s));
 		send_out(h);
 		sk_conn_close(c);
 		return;
 	}
-	if (sk_h2_run(c) < 0)
-		sk_conn_close(c);
+	sk_conn_run(c);
 }
 
 void sk_h2_drain(struct sk_conn *c)
 {
 	struct sk_h2 *h = c->h2;
-	if (h->s && !h->draining) {
-		h->draining = true;
-		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-				      NGHTTP2_NO_ERROR, NULL, 0);
-	}
-	if (sk_h2_run(c) < 0)
-		sk_conn_close(c);
+	if (h->s && !h->draining)
+		goaway(h, nghttp2_session_get_last_proc_stream_id(h->s));
+	sk_conn_run(c);
 }
 
 void sk_h2_free(struct sk_conn *c)

@@ -293,7 +293,8 @@ void sk_h1s_start(struct sk_conn *c);
 bool sk_h2_preface_start(const struct sk_conn *c, const char *p, size_t len, bool *need);
 /* Switches c to HTTP/2 (ALPN chose h2, or an h2c preface arrived: what c->rbuf holds is fed first). */
 void sk_h2_start(struct sk_conn *c);
-/* Reads, runs the streams, writes. Returns 0 to wait, -1 to close c. */
+/* Reads, runs the streams, writes. Returns 0 to wait, 1 when the session has ended (a lingering close),
+ * -1 to close c now. sk_conn_run calls it in phase SK_CP_H2. */
 int sk_h2_run(struct sk_conn *c);
 /* The connection's timer (idle, handshake, the end of a drain). */
 void sk_h2_on_timer(struct sk_conn *c);

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import h2.config
+import h2.errors
 import h2.connection
 import h2.events
 import h2.exceptions
@@ -74,13 +75,16 @@ class H2Client:
         self.conn.initiate_connection()
         if settings:
             self.conn.update_settings(settings)
-        self.flush()
         self.events = []
+        self.flush()
 
     def flush(self):
         data = self.conn.data_to_send()
         if data:
-            self.sock.sendall(data)
+            try:
+                self.sock.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.events.append("EOF")
 
     def send_raw(self, data):
         self.sock.sendall(data)
@@ -182,3 +186,289 @@ def test_access_log_protocol_http10_and_11(sekisho, origin):
     curl(["-H", "Host: app.test", "-o", "/dev/null", "http://127.0.0.1:%d/eleven" % sk.port()])
     assert sk.wait_log(lambda e: e.get("path") == "/ten")["protocol"] == "HTTP/1.0"
     assert sk.wait_log(lambda e: e.get("path") == "/eleven")["protocol"] == "HTTP/1.1"
+
+
+# ---- bodies ---------------------------------------------------------------------------------------
+
+def test_h2_request_bodies_stream_to_origin(sekisho, origin, tmp_path):
+    """A 5 MB upload with Content-Length and one without (unannounced length, sent chunked to the origin):
+    both reach the origin whole, through a stream window of 64 KiB granted back as the origin takes it."""
+    import hashlib
+    sk = sekisho(h2c_config(origin.port))
+    data = bytes(range(256)) * (5 * 4096)
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    ver, code, body = curl_h2c(sk, "/up", "--data-binary", "@%s" % f)
+    assert (ver, code) == ("2", 200)
+    rec = json.loads(body)
+    assert rec["body_len"] == len(data) and rec["body_sha256"] == hashlib.sha256(data).hexdigest()
+    assert ("Content-Length", str(len(data))) in [tuple(h) for h in rec["headers"]]
+    # No content-length: the origin gets Transfer-Encoding: chunked.
+    c = H2Client(sk.port())
+    sid = c.request("/up2", method="POST", end_stream=False)
+    sent = 0
+    chunk = data[:16384]
+    while sent < 300000:
+        window = min(c.conn.local_flow_control_window(sid), c.conn.max_outbound_frame_size)
+        if window <= 0:
+            c.pump(lambda evs: c.conn.local_flow_control_window(sid) > 0)
+            continue
+        c.conn.send_data(sid, chunk[:window])
+        sent += min(window, len(chunk))
+        c.flush()
+    c.conn.end_stream(sid)
+    c.flush()
+    status, headers, body = c.response(sid)
+    assert status == 200
+    rec = json.loads(body)
+    assert rec["body_len"] == sent
+    assert ("Transfer-Encoding", "chunked") in [tuple(h) for h in rec["headers"]]
+    c.close()
+
+
+def test_h2_response_bodies_big_head_and_304(sekisho, origin):
+    sk = sekisho(h2c_config(origin.port))
+    ver, code, body = curl_h2c(sk, "/big/3000000")  # chunked from the origin: DATA frames until END_STREAM
+    assert (ver, code, len(body)) == ("2", 200, 3000000)
+    c = H2Client(sk.port())
+    sid = c.request("/x", method="HEAD")
+    status, headers, body = c.response(sid)
+    assert status == 200 and body == b"" and headers.get("content-length") == "1234"
+    sid = c.request("/status/304")
+    status, headers, body = c.response(sid)
+    assert status == 304 and body == b""
+    # No connection-specific field reaches an HTTP/2 viewer (the origin said keep-alive framing fields).
+    sid = c.request("/y")
+    status, headers, body = c.response(sid)
+    assert status == 200 and not {"connection", "keep-alive", "transfer-encoding"} & set(headers)
+    assert headers["content-length"] == str(len(body))
+    c.close()
+
+
+def test_h2_slow_reader_gets_backpressure_not_buffering(sekisho, origin):
+    """A viewer that grants no window: sekisho stops pulling from the origin instead of buffering it."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port(), settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
+    sid = c.request("/big/50000000")
+    c.pump(lambda evs: sum(len(e.data) for e in evs if isinstance(e, h2.events.DataReceived)) >= 65535)
+    time.sleep(1.0)
+    rss1 = sk.vm_rss_kb()
+    time.sleep(1.0)
+    got = sum(len(e.data) for e in c.events if isinstance(e, h2.events.DataReceived))
+    assert got == 65535  # nothing beyond the window
+    assert sk.vm_rss_kb() - rss1 < 8 * 1024
+    # Granting window lets the rest flow.
+    c.conn.acknowledge_received_data(got, sid)
+    c.flush()
+    c.close()
+
+
+def test_h2_cookies_joined_and_trailers_dropped(sekisho, origin):
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    sid = c.request("/c", headers=[("cookie", "a=1"), ("cookie", "b=2"), ("x-one", "1")])
+    status, _, body = c.response(sid)
+    hdrs = [tuple(h) for h in json.loads(body)["headers"]]
+    assert status == 200 and [v for k, v in hdrs if k.lower() == "cookie"] == ["a=1; b=2"]
+    assert ("x-one", "1") in hdrs
+    sid = c.request("/t", method="POST", headers=[("content-length", "5")], end_stream=False)
+    c.conn.send_data(sid, b"hello")
+    c.conn.send_headers(sid, [("x-trailer", "evil")], end_stream=True)
+    c.flush()
+    status, _, body = c.response(sid)
+    rec = json.loads(body)
+    assert status == 200 and rec["body_len"] == 5
+    assert "x-trailer" not in [k.lower() for k, v in rec["headers"]]
+    c.close()
+
+
+# ---- validation (RFC 9113 §8) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra", [
+    [("connection", "keep-alive")],
+    [("transfer-encoding", "chunked")],
+    [("te", "gzip")],
+    [("upgrade", "websocket")],
+    [("X-Upper", "1")],
+    [("bad name", "1")],
+])
+def test_h2_malformed_requests_reset_and_logged(sekisho, origin, extra):
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    # python3-h2 validates what it sends: switch that off to send what a hostile client would.
+    c.conn.config.validate_outbound_headers = False
+    c.conn.config.normalize_outbound_headers = False
+    sid = c.request("/bad", headers=extra)
+    res = c.response(sid)
+    assert res[0] == "reset" and res[1] == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    # The connection goes on serving.
+    sid = c.request("/good", headers=[("te", "trailers")])
+    assert c.response(sid)[0] == 200
+    assert origin.count == 1
+    line = sk.wait_log(lambda e: e.get("status") == 400)
+    assert line["reason"] == "bad_request" and line["protocol"] == "HTTP/2"
+    c.close()
+
+
+def test_h2_unknown_authority_421_and_header_list_431(sekisho, origin):
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    sid = c.request("/", host="nope.test")
+    assert c.response(sid)[0] == 421
+    sid = c.request("/", headers=[("x-big%d" % i, "v" * 1000) for i in range(20)])
+    assert c.response(sid)[0] == 431
+    sid = c.request("/after")
+    assert c.response(sid)[0] == 200
+    assert origin.count == 1
+    line = sk.wait_log(lambda e: e.get("status") == 431)
+    assert line["reason"] == "too_large" and line["protocol"] == "HTTP/2"
+    c.close()
+
+
+# ---- limits and floods (DESIGN §2 "HTTP/2") ---------------------------------------------------------
+
+def h2_metric(sk, name):
+    return read_metrics(sk.admin_port).get(name, 0)
+
+
+def admin_cfg(cfg):
+    from util import free_port
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % free_port()}
+    return cfg
+
+
+def test_h2_rapid_reset_goaway_without_origin_requests(sekisho, origin):
+    sk = sekisho(admin_cfg(h2c_config(origin.port)))
+    c = H2Client(sk.port())
+    for _ in range(1000):
+        sid = c.request("/rr")
+        c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+    c.flush()
+    c.pump(lambda evs: c.goaway() is not None)
+    assert c.goaway().error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    assert origin.count < 150
+    assert h2_metric(sk, "sekisho_http2_abuse_total") == 1
+    c.close()
+    ver, code, _ = curl_h2c(sk, "/still")
+    assert code == 200
+
+
+def test_h2_continuation_flood_cut_off(sekisho, origin):
+    from hyperframe.frame import ContinuationFrame, HeadersFrame
+    sk = sekisho(admin_cfg(h2c_config(origin.port)))
+    c = H2Client(sk.port())
+    enc = c.conn.encoder
+    hf = HeadersFrame(1)
+    hf.data = enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "app.test"), (":path", "/")])
+    raw = hf.serialize()
+    for i in range(2000):
+        cf = ContinuationFrame(1)
+        cf.data = enc.encode([("x-c%d" % i, "v")])
+        raw += cf.serialize()
+    try:
+        c.send_raw(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    evs = c.pump(lambda evs: "EOF" in evs or c.goaway() is not None)
+    assert c.goaway() is not None or "EOF" in evs
+    assert origin.count == 0
+    wait_until(lambda: h2_metric(sk, "sekisho_http2_abuse_total") >= 1 or "CONTINUATION" in sk.stderr_text(),
+               what="the flood counted or logged")
+    c.close()
+    assert curl_h2c(sk, "/still")[1] == 200
+
+
+@pytest.mark.parametrize("kind", ["settings", "ping", "empty-data"])
+def test_h2_frame_floods_end_the_connection(sekisho, origin, kind):
+    from hyperframe.frame import DataFrame, PingFrame, SettingsFrame
+    sk = sekisho(admin_cfg(h2c_config(origin.port)))
+    c = H2Client(sk.port())
+    if kind == "empty-data":
+        sid = c.request("/e", method="POST", end_stream=False)
+        frames = [DataFrame(sid) for _ in range(5000)]
+    elif kind == "ping":
+        frames = [PingFrame(0, opaque_data=b"12345678") for _ in range(5000)]
+    else:
+        frames = [SettingsFrame(0) for _ in range(5000)]
+    raw = b"".join(f.serialize() for f in frames)
+    try:
+        c.send_raw(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    evs = c.pump(lambda evs: "EOF" in evs or (c.goaway() is not None and
+                                              c.goaway().error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM),
+                 timeout=10)
+    assert "EOF" in evs or c.goaway().error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    wait_until(lambda: h2_metric(sk, "sekisho_http2_abuse_total") >= 1, what="the flood counted")
+    c.close()
+    assert curl_h2c(sk, "/still")[1] == 200
+
+
+def test_h2_streams_over_the_limit_refused(sekisho, origin):
+    cfg = admin_cfg(h2c_config(origin.port))
+    cfg["limits"] = {"h2": {"max_concurrent_streams": 4}}
+    sk = sekisho(cfg)
+    c = H2Client(sk.port())
+    sids = [c.request("/slow/800") for _ in range(8)]
+    results = [c.response(sid) for sid in sids]
+    refused = [r for r in results if r[0] == "reset" and r[1] == h2.errors.ErrorCodes.REFUSED_STREAM]
+    assert len(refused) == 4 and sum(1 for r in results if r[0] == 200) == 4
+    assert h2_metric(sk, "sekisho_http2_refused_streams_total") == 4
+    c.close()
+
+
+def nghttp(sk, paths, *extra, timeout=20):
+    """nghttp -nv over prior-knowledge h2c, every path on one connection: its frame log."""
+    urls = ["http://127.0.0.1:%d%s" % (sk.port(), p) for p in paths]
+    p = subprocess.run(["nghttp", "-nv", "-H", ":authority: app.test"] + list(extra) + urls,
+                       capture_output=True, timeout=timeout)
+    return p.stdout.decode("utf-8", "replace")
+
+
+def test_h2_max_requests_per_connection_graceful_goaway(sekisho, origin):
+    """The third request gets its answer and a GOAWAY (NO_ERROR, last stream 5); the fourth, sent on the
+    same connection before the GOAWAY arrived, is refused so that the client retries it."""
+    cfg = h2c_config(origin.port)
+    cfg["limits"] = {"h2": {"max_requests_per_connection": 3}}
+    sk = sekisho(cfg)
+    out = nghttp(sk, ["/a", "/b", "/c", "/d"])
+    import re
+    sent = re.findall(r"send HEADERS frame <[^>]*stream_id=(\d+)>", out)
+    assert "last_stream_id=%s, error_code=NO_ERROR" % sent[2] in out, out
+    assert out.count(":status: 200") == 3
+    assert "error_code=REFUSED_STREAM" in out
+    assert origin.count == 3
+
+
+def test_h2_graceful_shutdown_lets_streams_end(sekisho, origin):
+    """SIGTERM: a GOAWAY, and the stream in flight still gets its whole answer."""
+    import signal
+    sk = sekisho(h2c_config(origin.port))
+    p = subprocess.Popen(["nghttp", "-nv", "-H", ":authority: app.test", "http://127.0.0.1:%d/slow/1500" % sk.port()],
+                         stdout=subprocess.PIPE)
+    wait_until(lambda: origin.count == 1, what="the request at the origin")
+    sk.signal(signal.SIGTERM)
+    out = p.communicate(timeout=10)[0].decode()
+    assert "recv GOAWAY" in out and ":status: 200" in out and '"path": "/slow/1500"' not in out
+    assert "DATA frame <length=" in out and "flags=0x01" in out
+
+
+def test_h2_reload_applies_to_open_connections(sekisho, origin, origin_factory):
+    other = origin_factory("other")
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    assert c.response(c.request("/one"))[0] == 200
+    sk.reload_and_wait(h2c_config(other.port))
+    status, headers, body = c.response(c.request("/two"))
+    assert status == 200 and headers.get("x-origin-name") == "other"
+    assert c.goaway() is None
+    c.close()
+
+
+def test_h2load_many_streams(sekisho, origin):
+    sk = sekisho(h2c_config(origin.port))
+    p = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "20", "-H", ":authority: app.test",
+                        "http://127.0.0.1:%d/load" % sk.port()], capture_output=True, timeout=120)
+    out = p.stdout.decode()
+    assert "2000 succeeded, 0 failed, 0 errored" in out and "status codes: 2000 2xx" in out, out
+    assert sk.alive()
