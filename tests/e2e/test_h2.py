@@ -226,6 +226,25 @@ def test_h2_request_bodies_stream_to_origin(sekisho, origin, tmp_path):
     c.close()
 
 
+@pytest.mark.parametrize("with_cl", [True, False])
+def test_h2_body_in_the_same_read_as_headers(sekisho, origin, with_cl):
+    """HEADERS, DATA and END_STREAM in one write (so usually one read): the body still reaches the origin
+    (a request ended before its exchange began is not a request without a body)."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    for i in range(5):
+        sid = c.conn.get_next_available_stream_id()
+        hdrs = [(":method", "POST"), (":scheme", "http"), (":authority", "app.test"), (":path", "/same%d" % i)]
+        if with_cl:
+            hdrs.append(("content-length", "11"))
+        c.conn.send_headers(sid, hdrs)
+        c.conn.send_data(sid, b"hello world", end_stream=True)
+        c.flush()
+        status, _, body = c.response(sid)
+        assert status == 200 and json.loads(body)["body_len"] == 11
+    c.close()
+
+
 def test_h2_response_bodies_big_head_and_304(sekisho, origin):
     sk = sekisho(h2c_config(origin.port))
     ver, code, body = curl_h2c(sk, "/big/3000000")  # chunked from the origin: DATA frames until END_STREAM

@@ -185,13 +185,27 @@ def test_min_version_1_3(sekisho, origin, pki):
     assert rc == 0, out
 
 
-def test_alpn_selects_http11_and_leaves_unknown_protocols_alone(sekisho, origin, pki):
+def test_alpn_selects_h2_then_http11_and_leaves_unknown_protocols_alone(sekisho, origin, pki):
     sk = sekisho(tls_config(pki, origin.port))
+    rc, out = s_client(sk.port(), "-alpn", "h2,http/1.1", sni="a.test")
+    assert rc == 0 and "ALPN protocol: h2" in out, out
+    rc, out = s_client(sk.port(), "-alpn", "http/1.1", sni="a.test")
+    assert rc == 0 and "ALPN protocol: http/1.1" in out, out
+    rc, out = s_client(sk.port(), "-alpn", "spdy/3", sni="a.test")
+    assert rc == 0 and "No ALPN negotiated" in out, out
+    # curl offers h2 and http/1.1 and settles on h2 (DESIGN §2 "HTTP/2").
+    p = curl(sk, "a.test", "/", "-v", pki=pki)
+    assert p.returncode == 0 and "ALPN: server accepted h2" in p.stderr, p.stderr
+
+
+def test_alpn_http2_false_selects_http11_only(sekisho, origin, pki):
+    cfg = tls_config(pki, origin.port)
+    cfg["listeners"][0]["http2"] = False
+    sk = sekisho(cfg)
     rc, out = s_client(sk.port(), "-alpn", "h2,http/1.1", sni="a.test")
     assert rc == 0 and "ALPN protocol: http/1.1" in out, out
     rc, out = s_client(sk.port(), "-alpn", "h2", sni="a.test")
     assert rc == 0 and "No ALPN negotiated" in out, out
-    # curl offers h2 and http/1.1 and must settle on HTTP/1.1.
     p = curl(sk, "a.test", "/", "-v", pki=pki)
     assert p.returncode == 0 and "ALPN: server accepted http/1.1" in p.stderr, p.stderr
 

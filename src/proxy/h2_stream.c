@@ -1,0 +1,405 @@
+/*
+ * h2_stream.c — one HTTP/2 stream of the viewer side (h2_server.c has the session): its exchange, the
+ * request body the exchange pulls, and the response the exchange described.
+ *
+ * A stream owns an exchange (exchange.h) with its own timer and a buffer for its decoded fields (nghttp2's
+ * do not outlive the callback). Its request body lands in a ring that the exchange drains through
+ * body_peek/consume; window is granted back (nghttp2_session_consume) only as the exchange consumes, so a
+ * slow origin holds the viewer back instead of making sekisho buffer. The response is the exchange's
+ * described one, written by http/h2_write.c and a data provider that pulls its body from memory, a file
+ * (pread) or the origin (sk_exchange_body_peek/consume; NGHTTP2_ERR_DEFERRED until the origin wakes it).
+ * Streams run from a queue after nghttp2_session_mem_recv returns, never inside its callbacks.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/h2.h"
+#include "proxy/h2_int.h"
+
+/* ---- the run queue ---- */
+
+void sk_h2s_enqueue(struct sk_h2stream *st)
+{
+	struct sk_h2 *h = st->h2;
+	if (st->queued)
+		return;
+	st->queued = true;
+	st->qnext = NULL;
+	st->qprev = h->qtail;
+	if (h->qtail)
+		h->qtail->qnext = st;
+	else
+		h->qhead = st;
+	h->qtail = st;
+}
+
+static void dequeue(struct sk_h2stream *st)
+{
+	struct sk_h2 *h = st->h2;
+	if (!st->queued)
+		return;
+	st->queued = false;
+	if (st->qprev)
+		st->qprev->qnext = st->qnext;
+	else
+		h->qhead = st->qnext;
+	if (st->qnext)
+		st->qnext->qprev = st->qprev;
+	else
+		h->qtail = st->qprev;
+}
+
+/* ---- the request body, as the exchange pulls it ---- */
+
+static enum sk_body_step body_peek(struct sk_exchange *ex, struct sk_slice *out)
+{
+	struct sk_h2stream *st = ex->front_ctx;
+	if (st->r_len) {
+		size_t run = SK_MIN((size_t)st->r_len, (size_t)(SK_H2_BODY_RING - st->r_off));
+		*out = (struct sk_slice){ .ptr = st->ring + st->r_off, .len = run };
+		return SK_BODY_DATA;
+	}
+	if (st->req_end)
+		return SK_BODY_END;
+	/* More is due and nothing is here: the viewer may be waiting for our go-ahead (RFC 9113 §8.1). */
+	if ((ex->hreq.flags & SK_HF_EXPECT_CONTINUE) && !st->sent_continue) {
+		st->sent_continue = true;
+		static const nghttp2_nv cont[] = { { (uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE } };
+		nghttp2_submit_headers(st->h2->s, NGHTTP2_FLAG_NONE, st->id, NULL, cont, 1, NULL);
+	}
+	return SK_BODY_WAIT;
+}
+
+static void body_consume(struct sk_exchange *ex, size_t n)
+{
+	struct sk_h2stream *st = ex->front_ctx;
+	SK_ASSERT(n <= st->r_len);
+	st->r_off = (uint32_t)((st->r_off + n) % SK_H2_BODY_RING);
+	st->r_len -= (uint32_t)n;
+	/* The window comes back only as the exchange takes bytes: the viewer waits on a slow origin. */
+	nghttp2_session_consume(st->h2->s, st->id, n);
+}
+
+static void stream_wake(struct sk_exchange *ex);
+
+static const struct sk_front_ops h2_front = {
+	.body_peek = body_peek,
+	.body_consume = body_consume,
+	.wake = stream_wake,
+};
+
+/* ---- streams ---- */
+
+static void stream_on_timer(struct sk_timer *t);
+
+struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id)
+{
+	struct sk_conn *c = h->c;
+	struct sk_worker *w = c->w;
+	struct sk_h2stream *st = sk_calloc(1, sizeof(*st));
+	st->h2 = h;
+	st->id = id;
+	st->timer.cb = stream_on_timer;
+	st->next = h->streams;
+	if (h->streams)
+		h->streams->prev = st;
+	h->streams = st;
+	/* A connection moves to the worker's newest snapshot only while no other stream holds the old one. */
+	if (h->n_active == 0 && !h->followed && c->rt != w->rt) {
+		if (!sk_conn_follow_snapshot(c)) {
+			h->followed = true; /* its listener changed: this connection ends after what is in flight */
+			sk_h2_goaway(h, id);
+		}
+	}
+	struct sk_exchange *ex = sk_exchange_get(w);
+	ex->front = &h2_front;
+	ex->front_ctx = st;
+	ex->rt = c->rt;
+	ex->timer = &st->timer;
+	ex->peer = &c->peer;
+	ex->ssl = c->ep.ssl;
+	ex->listener = c->listener;
+	ex->secure = c->tls;
+	ex->start_ms = sk_loop_now(w->loop);
+	ex->start_wall_ms = sk_wall_ms();
+	ex->hreq.version = SK_HTTP_2;
+	ex->hreq.headers = ex->headers;
+	st->ex = ex;
+	st->fields = sk_buf_get(w);
+	h->n_active++;
+	return st;
+}
+
+/* The exchange is over (answered: all, or abandoned): logged, counted, given back. */
+void sk_h2s_end(struct sk_h2stream *st, bool all)
+{
+	struct sk_h2 *h = st->h2;
+	struct sk_exchange *ex = st->ex;
+	if (!ex)
+		return;
+	sk_exchange_finish(ex, all);
+	sk_exchange_put(ex); /* cancels st->timer */
+	st->ex = NULL;
+	st->phase = ST_DONE;
+	h->n_active--;
+	if (st->fields) {
+		sk_buf_put(h->c->w, st->fields);
+		st->fields = NULL;
+	}
+}
+
+void sk_h2s_free(struct sk_h2stream *st)
+{
+	struct sk_h2 *h = st->h2;
+	dequeue(st);
+	sk_h2s_end(st, false);
+	sk_timer_cancel(h->c->w->loop, &st->timer);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		h->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	free(st->ring);
+	free(st);
+}
+
+/* Gives the rest of the request body's window back: nobody will read it. */
+void sk_h2s_drop_body(struct sk_h2stream *st)
+{
+	if (st->r_len)
+		nghttp2_session_consume(st->h2->s, st->id, st->r_len);
+	st->r_len = 0;
+	st->r_off = 0;
+}
+
+/* ---- the response ---- */
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			 nghttp2_data_source *src, void *ud)
+{
+	struct sk_h2stream *st = src->ptr;
+	struct sk_exchange *ex = st->ex;
+	if (!ex)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	size_t n = 0;
+	switch (ex->resp_src) {
+	case SK_SRC_MEM:
+		n = (size_t)SK_MIN((uint64_t)len, ex->resp.length - st->mem_off);
+		memcpy(buf, ex->body_mem + st->mem_off, n);
+		st->mem_off += n;
+		if (st->mem_off == ex->resp.length)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		break;
+	case SK_SRC_FILE: {
+		ssize_t k = pread(ex->file_fd, buf, (size_t)SK_MIN((uint64_t)len, st->file_left), ex->file_off);
+		if (k <= 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the file shrank: the stream is reset */
+		n = (size_t)k;
+		ex->file_off += k;
+		st->file_left -= n;
+		if (st->file_left == 0)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		break;
+	}
+	case SK_SRC_ORIGIN: {
+		struct sk_slice d;
+		switch (sk_exchange_body_peek(ex, &d)) {
+		case SK_BODY_DATA:
+			n = SK_MIN(len, d.len);
+			memcpy(buf, d.ptr, n);
+			sk_exchange_body_consume(ex, n);
+			break;
+		case SK_BODY_END:
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+			break;
+		case SK_BODY_WAIT:
+			st->deferred = true; /* the origin's socket wakes the stream (stream_wake) */
+			return NGHTTP2_ERR_DEFERRED;
+		default: /* the origin failed mid-body: the stream is reset, the connection goes on */
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		}
+		break;
+	}
+	default:
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		break;
+	}
+	st->last_io_ms = sk_h2_now(st->h2);
+	return (ssize_t)n;
+}
+
+/* ex->resp is described: its head goes out now, its body as nghttp2 pulls it. */
+static void submit_response(struct sk_h2stream *st)
+{
+	struct sk_h2 *h = st->h2;
+	struct sk_exchange *ex = st->ex;
+	nghttp2_nv nv[SK_H2_MAX_NV];
+	struct sk_buf *scratch = sk_buf_get(h->c->w);
+	ssize_t n = sk_h2_write_head(&ex->resp, nv, SK_ARRAY_LEN(nv), scratch->data, sizeof(scratch->data));
+	if (n < 0) {
+		SK_ASSERT(ex->resp.from_origin); /* sekisho's own heads always fit */
+		sk_buf_put(h->c->w, scratch);
+		sk_warn("response head from %s does not fit an HTTP/2 head: 502", ex->client.server->addr.text);
+		sk_exchange_reply_error(ex, SK_R_UPSTREAM_UNAVAILABLE);
+		return submit_response(st);
+	}
+	bool body = !ex->head_method;
+	switch (ex->resp_src) {
+	case SK_SRC_MEM:
+	case SK_SRC_FILE:
+		body = body && ex->resp.length > 0;
+		st->file_left = ex->resp.length;
+		break;
+	case SK_SRC_ORIGIN:
+		body = body && ex->resp.body != SK_BODY_NONE && !(ex->resp.body == SK_BODY_LENGTH && ex->resp.length == 0);
+		break;
+	default:
+		body = false;
+		break;
+	}
+	nghttp2_data_provider dp = { .source.ptr = st, .read_callback = read_body };
+	int rv = nghttp2_submit_response(h->s, st->id, nv, (size_t)n, body ? &dp : NULL);
+	sk_buf_put(h->c->w, scratch); /* nghttp2 copied the names and values */
+	st->phase = ST_WRITE;
+	st->last_io_ms = sk_h2_now(h);
+	if (rv != 0) {
+		nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		sk_h2s_end(st, false);
+		return;
+	}
+	sk_timer_arm(h->c->w->loop, &st->timer, sk_h2_cfg(h)->timeouts.send_ms);
+}
+
+static void on_step(struct sk_h2stream *st, enum sk_ex_step s)
+{
+	switch (s) {
+	case SK_EXS_WAIT:
+		return;
+	case SK_EXS_RESPOND:
+		submit_response(st);
+		return;
+	default: /* the exchange gave up (the origin failed mid-way): this stream only */
+		nghttp2_submit_rst_stream(st->h2->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		sk_h2s_end(st, false);
+		return;
+	}
+}
+
+/* A decoded request: settle what HTTP/2 decides (host, cookies, body framing) and start its exchange. */
+static void stream_begin(struct sk_h2stream *st)
+{
+	struct sk_exchange *ex = st->ex;
+	struct sk_http_request *r = &ex->hreq;
+	st->phase = ST_EXCHANGE;
+	if (st->refuse != SK_R_NONE) {
+		sk_exchange_refuse(ex, st->refuse);
+		ex->close_after = false; /* only this stream: HTTP/2 keeps the connection */
+		return on_step(st, SK_EXS_RESPOND);
+	}
+	if (!r->host.len) {
+		const struct sk_http_field *hf = sk_http_find(r->headers, r->n_headers, "host");
+		if (hf)
+			r->host = hf->value;
+	}
+	if (r->host.len)
+		r->flags |= SK_HF_HAS_HOST;
+	/* RFC 9113 §8.2.3: several cookie fields are joined with "; " before an HTTP/1.1 origin sees them. */
+	if (st->n_cookies > 1) {
+		struct sk_buf *b = st->fields;
+		char *out = b->data + b->len;
+		size_t used = 0;
+		unsigned first = r->n_headers, keep = 0;
+		for (unsigned i = 0; i < r->n_headers; i++) {
+			struct sk_http_field *f = &r->headers[i];
+			if (!sk_slice_eq(f->name, "cookie")) {
+				r->headers[keep++] = *f;
+				continue;
+			}
+			SK_ASSERT(b->len + used + f->value.len + 2 <= sizeof(b->data)); /* max_header_list bounds it */
+			if (first == r->n_headers) {
+				first = keep;
+				r->headers[keep++] = *f;
+			} else {
+				memcpy(out + used, "; ", 2);
+				used += 2;
+			}
+			memcpy(out + used, f->value.ptr, f->value.len);
+			used += f->value.len;
+		}
+		b->len += (uint32_t)used;
+		r->headers[first].value = (struct sk_slice){ .ptr = out, .len = used };
+		r->n_headers = keep;
+	}
+	/* Not req_end: DATA (and trailers) may have ended the request in the same read as its HEADERS. */
+	if (st->no_body)
+		r->body = SK_BODY_NONE;
+	else if (st->have_cl)
+		r->body = SK_BODY_LENGTH;
+	else
+		r->body = SK_BODY_CHUNKED; /* a body of unannounced length: END_STREAM ends it */
+	if (r->body == SK_BODY_NONE)
+		r->content_length = 0;
+	sk_exchange_begin(ex);
+	on_step(st, sk_exchange_run(ex));
+}
+
+static void stream_run(struct sk_h2stream *st)
+{
+	switch (st->phase) {
+	case ST_READY:
+		stream_begin(st);
+		break;
+	case ST_EXCHANGE:
+		on_step(st, sk_exchange_run(st->ex));
+		break;
+	case ST_WRITE:
+		if (st->deferred) {
+			st->deferred = false;
+			nghttp2_session_resume_data(st->h2->s, st->id);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void sk_h2s_run_queue(struct sk_h2 *h)
+{
+	while (h->qhead) {
+		struct sk_h2stream *st = h->qhead;
+		dequeue(st);
+		stream_run(st);
+	}
+}
+
+static void stream_on_timer(struct sk_timer *t)
+{
+	struct sk_h2stream *st = SK_CONTAINER_OF(t, struct sk_h2stream, timer);
+	struct sk_h2 *h = st->h2;
+	struct sk_conn *c = h->c;
+	if (st->phase == ST_EXCHANGE) {
+		on_step(st, sk_exchange_timeout(st->ex));
+	} else if (st->phase == ST_WRITE) {
+		/* The send deadline measures inactivity: re-arm for what is left since the last byte moved. */
+		uint64_t limit = sk_h2_cfg(h)->timeouts.send_ms, now = sk_h2_now(h);
+		if (now - st->last_io_ms < limit) {
+			sk_timer_arm(c->w->loop, &st->timer, limit - (now - st->last_io_ms));
+			return;
+		}
+		nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+		sk_h2s_end(st, false);
+	}
+	sk_conn_run(c);
+}
+
+/* Something the stream's exchange waited on is ready (the blocking pool, an origin socket). */
+static void stream_wake(struct sk_exchange *ex)
+{
+	struct sk_h2stream *st = ex->front_ctx;
+	struct sk_conn *c = st->h2->c;
+	sk_h2s_enqueue(st);
+	sk_conn_run(c);
+}
