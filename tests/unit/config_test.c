@@ -1169,6 +1169,41 @@ static void test_acl(void **state)
 		   3, 78, "'min_version' must be \"1.2\" or \"1.3\", not '1.1'");
 }
 
+/* DESIGN §2 "HTTP/2": http2 (TLS listeners, default true), h2c (cleartext, default false), limits.h2. */
+static void test_http2_keys(void **state)
+{
+	struct sk_config *cfg = load_ok("certificates: { a: { cert: a.pem, key: a.key } }\n"
+					"listeners:\n  - { name: w, listen: \"127.0.0.1:1\", tls: { certificates: [a] } }\n"
+					"  - { name: v, listen: \"127.0.0.1:2\", tls: { certificates: [a] }, http2: false }\n"
+					"  - { name: u, listen: \"127.0.0.1:3\", h2c: true }\n"
+					"  - { name: t, listen: \"127.0.0.1:4\" }\n");
+	assert_true(cfg->listeners[0].http2);
+	assert_false(cfg->listeners[1].http2);
+	assert_true(cfg->listeners[2].h2c);
+	assert_false(cfg->listeners[3].h2c);
+	assert_int_equal(cfg->limits.h2.max_concurrent_streams, 100);
+	assert_int_equal(cfg->limits.h2.max_header_list, 16384);
+	assert_int_equal(cfg->limits.h2.max_requests_per_connection, 1000);
+	sk_config_free(cfg);
+	cfg = load_ok("limits: { h2: { max_concurrent_streams: 10, max_header_list: 8KiB, max_requests_per_connection: 50 } }\n");
+	assert_int_equal(cfg->limits.h2.max_concurrent_streams, 10);
+	assert_int_equal(cfg->limits.h2.max_header_list, 8192);
+	assert_int_equal(cfg->limits.h2.max_requests_per_connection, 50);
+	sk_config_free(cfg);
+	expect_err("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", http2: true }\n", 2, 39,
+		   "'http2' is for TLS listeners (ALPN); a cleartext listener takes 'h2c: true'");
+	expect_err("certificates: { a: { cert: a.pem, key: a.key } }\n"
+		   "listeners:\n  - { name: w, listen: \"127.0.0.1:1\", tls: { certificates: [a] }, h2c: true }\n", 3, 67,
+		   "'h2c' is for cleartext listeners");
+	expect_err("listeners:\n  - { name: w, listen: \"127.0.0.1:1\", h2c: maybe }\n", 2, 44, "h2c");
+	expect_err("origins: { pg: { servers: [\"127.0.0.1:5\"] } }\n"
+		   "listeners:\n  - { name: t, listen: \"127.0.0.1:1\", mode: tcp, origin: pg, h2c: true }\n", 3, 62,
+		   "'h2c' is only for HTTP listeners");
+	expect_err("limits: { h2: { max_streams: 5 } }\n", 1, 17, "unknown key 'max_streams' in 'h2'");
+	expect_err("limits: { h2: { max_header_list: 64KiB } }\n", 1, 34, "'max_header_list' must be a size");
+	expect_err("limits: { h2: { max_concurrent_streams: 0 } }\n", 1, 41, "max_concurrent_streams");
+}
+
 static void test_behaviors_and_access(void **state)
 {
 	struct sk_config *cfg = load_ok("geoip: { database: geo.mmdb }\n"
@@ -1618,6 +1653,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_config_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policies_and_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http2_keys, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
