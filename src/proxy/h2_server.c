@@ -434,6 +434,10 @@ static int recv_in(struct sk_h2 *h)
 			if (n < 0) {
 				if (n == NGHTTP2_ERR_FLOODED) {
 					abuse(h, "flood (outbound queue)");
+#ifdef SK_HAVE_NGHTTP2_OPTION_SET_MAX_CONTINUATIONS
+				} else if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+					abuse(h, "CONTINUATION flood");
+#endif
 				} else if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
 					char ip[INET6_ADDRSTRLEN];
 					client_ip(c, ip);
