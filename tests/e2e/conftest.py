@@ -48,6 +48,7 @@ class Sekisho:
         self.returncode = None
         self.listeners = []
         self.admin_port = None
+        self.proto = None  # "h2" when the test runs over HTTP/2 (the `proto` fixture)
 
     # config ----------------------------------------------------------------------------------------
     def _prepare(self, cfg):
@@ -63,6 +64,10 @@ class Sekisho:
             self._note_admin(data)
             return text
         cfg = json.loads(json.dumps(cfg))  # deep copy
+        if self.proto == "h2":  # the `proto` fixture: cleartext HTTP listeners take prior-knowledge h2c
+            for l in cfg.get("listeners", []):
+                if l.get("mode", "http") == "http" and "tls" not in l:
+                    l["h2c"] = True
         cfg.setdefault("workers", 2)
         cfg.setdefault("access_log", {"path": self.access_log})
         cfg.setdefault("state", {"path": str(self.dir / ("var%d" % self.idx))})
@@ -255,9 +260,14 @@ def sekisho(tmp_path, request):
     """Factory fixture: sekisho(config, env={...}) → running Sekisho handle."""
     started = []
 
+    # A test that takes the `proto` fixture runs over both protocols: at "h2" its cleartext HTTP listeners
+    # accept prior-knowledge h2c and util.get speaks HTTP/2 (DESIGN §2 "HTTP/2").
+    proto = request.getfixturevalue("proto") if "proto" in request.fixturenames else None
+
     def start(cfg, env=None, timeout=15.0, argv=None, nofile=None, wait=True):
         sk = Sekisho(tmp_path, len(started), sekisho_env(env))
         started.append(sk)
+        sk.proto = proto
         return sk.start(cfg, timeout=timeout, argv=argv, nofile=nofile, wait=wait)
 
     yield start
@@ -278,6 +288,12 @@ def sekisho(tmp_path, request):
             problems.append("sekisho #%d: exit status %s after SIGTERM:\n%s" % (sk.idx, rc, tail))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(params=["http/1.1", "h2"])
+def proto(request):
+    """The viewer's protocol for tests that run over both (see the sekisho fixture and util.get)."""
+    return request.param
 
 
 @pytest.fixture

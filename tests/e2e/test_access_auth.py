@@ -1,4 +1,5 @@
-"""Basic auth, API keys, groups, password age and identity headers (DESIGN §3), through real requests.
+"""Basic auth, API keys, groups, password age and identity headers (DESIGN §3), through real requests
+(over HTTP/1.1 and HTTP/2 where a test takes the `proto` fixture).
 Hashes are made at test time by the real tools: htpasswd, mkpasswd, argon2, openssl."""
 
 import base64
@@ -37,7 +38,7 @@ def origin_headers(origin):
     return {k.lower(): v for k, v in origin.last()["headers"]}
 
 
-def test_basic_challenge_wrong_and_right(sekisho, origin, tmp_path):
+def test_basic_challenge_wrong_and_right(sekisho, origin, tmp_path, proto):
     users = users_yaml(tmp_path, {"alice": {"password": bcrypt("s3cret pw", 10), "groups": ["admins", "ops"]}})
     cfg = auth_config(origin, users, access={"auth": ["basic"], "realm": "Team Wiki"})
     sk = sekisho(cfg)
@@ -68,7 +69,7 @@ def test_basic_challenge_wrong_and_right(sekisho, origin, tmp_path):
     assert "s3cret" not in sk.stderr_text() and "s3cret" not in open(sk.access_log).read()
 
 
-def test_header_names_and_scheme_are_case_insensitive(sekisho, origin, tmp_path):
+def test_header_names_and_scheme_are_case_insensitive(sekisho, origin, tmp_path, proto):
     users = users_yaml(tmp_path, {"alice": {"password": bcrypt("pw", 5)}})
     sk = sekisho(auth_config(origin, users))
     token = base64.b64encode(b"alice:pw").decode()
@@ -113,7 +114,7 @@ def test_htpasswd_file_and_reload_flushes_cache(sekisho, origin, tmp_path):
     assert get(sk, auth=("bob", "second")).status_code == 200
 
 
-def test_api_keys_bearer_and_header(sekisho, origin, tmp_path):
+def test_api_keys_bearer_and_header(sekisho, origin, tmp_path, proto):
     keys = str(tmp_path / "keys.yaml")
     key = sh(sekisho_bin(), "apikey", "-f", keys, "create", "ci-bot", "--groups", "deployers")
     cfg = simple_config(origin.port, behavior={"access": {"auth": ["api_key"]}}, api_keys={"file": keys})
@@ -130,7 +131,7 @@ def test_api_keys_bearer_and_header(sekisho, origin, tmp_path):
     assert get(sk, Authorization="Bearer " + key).status_code == 401
 
 
-def test_groups(sekisho, origin, tmp_path):
+def test_groups(sekisho, origin, tmp_path, proto):
     users = users_yaml(tmp_path, {"alice": {"password": bcrypt("a", 5), "groups": ["admins"]},
                                   "bob": {"password": bcrypt("b", 5), "groups": ["staff"]}})
     sk = sekisho(auth_config(origin, users, access={"auth": ["basic"], "groups": ["admins", "ops"]}))
@@ -140,7 +141,7 @@ def test_groups(sekisho, origin, tmp_path):
     assert r.json() == {"error": "forbidden_group"}
 
 
-def test_password_age(sekisho, origin, tmp_path):
+def test_password_age(sekisho, origin, tmp_path, proto):
     users = users_yaml(tmp_path, {"old": {"password": bcrypt("o", 5), "password_changed": "2020-01-01"},
                                   "new": {"password": bcrypt("n", 5), "password_changed": time.strftime("%Y-%m-%d")}})
     cfg = auth_config(origin, users)
@@ -152,7 +153,7 @@ def test_password_age(sekisho, origin, tmp_path):
     assert get(sk, auth=("new", "n")).status_code == 200
 
 
-def test_spoofed_identity_stripped_on_anonymous_behavior(sekisho, origin):
+def test_spoofed_identity_stripped_on_anonymous_behavior(sekisho, origin, proto):
     sk = sekisho(simple_config(origin.port))
     assert get(sk, **{"X-Auth-User": "root", "X-Auth-Method": "basic", "X-Auth-Groups": "wheel"}).status_code == 200
     h = origin_headers(origin)

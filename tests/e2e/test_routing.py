@@ -1,11 +1,12 @@
-"""Routing (DESIGN §1): Host → distribution through aliases, path → behavior, path normalisation."""
+"""Routing (DESIGN §1): Host → distribution through aliases, path → behavior, path normalisation (over
+HTTP/1.1 and HTTP/2, where :authority is the Host, for the tests that take the `proto` fixture)."""
 
 import json
 import subprocess
 
 import requests
 
-from util import HOST, raw_exchange, simple_config
+from util import HOST, get, raw_exchange, simple_config
 
 
 def multi_config(o_port):
@@ -36,7 +37,7 @@ def multi_config(o_port):
 
 
 def which(sk, host, path="/"):
-    r = requests.get(sk.url + path, headers={"Host": host}, timeout=5)
+    r = get(sk, path, Host=host, timeout=5)
     origin = None
     if r.status_code == 200 and r.headers.get("Content-Type") == "application/json":
         hdrs = dict((k.lower(), v) for k, v in r.json()["headers"])
@@ -44,7 +45,7 @@ def which(sk, host, path="/"):
     return r.status_code, origin
 
 
-def test_exact_and_wildcard_aliases(sekisho, origin):
+def test_exact_and_wildcard_aliases(sekisho, origin, proto):
     sk = sekisho(multi_config(origin.port))
     assert which(sk, "app.test") == (200, "dflt")
     assert which(sk, "www.app.test") == (200, "dflt")
@@ -56,10 +57,10 @@ def test_exact_and_wildcard_aliases(sekisho, origin):
     assert which(sk, "wild.test")[0] == 421
 
 
-def test_unknown_host_is_421_and_never_reaches_origin(sekisho, origin):
+def test_unknown_host_is_421_and_never_reaches_origin(sekisho, origin, proto):
     sk = sekisho(multi_config(origin.port))
     before = origin.count
-    r = requests.get(sk.url + "/x", headers={"Host": "nobody.test"}, timeout=5)
+    r = get(sk, "/x", Host="nobody.test", timeout=5)
     assert r.status_code == 421
     assert origin.count == before
     e = sk.wait_log(lambda e: e.get("status") == 421)

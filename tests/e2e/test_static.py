@@ -5,7 +5,7 @@ import os
 import pytest
 import requests
 
-from util import RawConn
+from util import RawConn, h2_request
 
 
 @pytest.fixture
@@ -41,6 +41,8 @@ def static_config(root):
 def get(sk, path, method="GET", headers=None, **kw):
     h = {"Host": "static.test"}
     h.update(headers or {})
+    if getattr(sk, "proto", None) == "h2":
+        return h2_request(sk.port(), method, path, headers=h, body=kw.get("data"))
     return requests.request(method, sk.url + path, headers=h, timeout=10, allow_redirects=False, **kw)
 
 
@@ -48,7 +50,7 @@ def ctype(r):
     return r.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
-def test_index_at_root(sekisho, site):
+def test_index_at_root(sekisho, site, proto):
     sk = sekisho(static_config(site))
     r = get(sk, "/")
     assert r.status_code == 200
@@ -57,7 +59,7 @@ def test_index_at_root(sekisho, site):
     assert r.headers.get("Content-Length") == str(len("<h1>home</h1>\n"))
 
 
-def test_content_types(sekisho, site):
+def test_content_types(sekisho, site, proto):
     sk = sekisho(static_config(site))
     assert ctype(get(sk, "/style.css")) == "text/css"
     assert ctype(get(sk, "/index.html")) == "text/html"
@@ -66,7 +68,7 @@ def test_content_types(sekisho, site):
     assert get(sk, "/style.css").text == "body { color: red }\n"
 
 
-def test_subdir_index_and_redirect(sekisho, site):
+def test_subdir_index_and_redirect(sekisho, site, proto):
     sk = sekisho(static_config(site))
     r = get(sk, "/sub/")
     assert r.status_code == 200
@@ -86,7 +88,7 @@ def test_directory_without_index_is_404_no_listing(sekisho, site):
     assert "index.html" not in r.text
 
 
-def test_missing_file_404(sekisho, site):
+def test_missing_file_404(sekisho, site, proto):
     sk = sekisho(static_config(site))
     assert get(sk, "/nope.html").status_code == 404
     assert get(sk, "/sub/nope/").status_code == 404
@@ -100,7 +102,7 @@ def test_symlinks_outside_root_are_404(sekisho, site):
         assert "top secret" not in r.text and "root:" not in r.text
 
 
-def test_etag_if_none_match_304(sekisho, site):
+def test_etag_if_none_match_304(sekisho, site, proto):
     sk = sekisho(static_config(site))
     r = get(sk, "/style.css")
     etag = r.headers.get("ETag")
@@ -115,7 +117,7 @@ def test_etag_if_none_match_304(sekisho, site):
     assert r4.status_code == 304
 
 
-def test_last_modified_if_modified_since_304(sekisho, site):
+def test_last_modified_if_modified_since_304(sekisho, site, proto):
     sk = sekisho(static_config(site))
     r = get(sk, "/style.css")
     lm = r.headers.get("Last-Modified")
@@ -151,7 +153,7 @@ def test_head(sekisho, site):
         assert r2.status == 200 and r2.body == b"<h1>home</h1>\n"
 
 
-def test_post_is_405(sekisho, site):
+def test_post_is_405(sekisho, site, proto):
     sk = sekisho(static_config(site))
     r = get(sk, "/index.html", method="POST", data=b"x=1")
     assert r.status_code == 405

@@ -1,4 +1,5 @@
-"""Bodies stream both ways without being buffered (DESIGN §1 "Bodies", §9 "No unbounded buffering")."""
+"""Bodies stream both ways without being buffered (DESIGN §1 "Bodies", §9 "No unbounded buffering"), over
+HTTP/1.1 and, where a test takes the `proto` fixture, HTTP/2 (curl over prior-knowledge h2c)."""
 
 import hashlib
 import json
@@ -107,14 +108,32 @@ def test_upload_100mb_chunked(sekisho, origin):
         "RSS grew %d KiB over a %d KiB baseline" % (rss.peak_growth_kb(), rss.baseline)
 
 
-def test_upload_100mb_content_length(sekisho, origin):
+def h2_curl(sk, path, *extra):
+    """curl over prior-knowledge h2c (the `proto` fixture at "h2"): a Popen whose stdout is the body."""
+    return subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "--max-time", "120", "-H", "Host: app.test"] +
+                            list(extra) + ["http://127.0.0.1:%d%s" % (sk.port(), path)], stdout=subprocess.PIPE)
+
+
+def test_upload_100mb_content_length(sekisho, origin, proto, tmp_path):
     sk = sekisho(simple_config(origin.port))
     s = requests.Session()
-    warm_up(sk, s)
+    if proto == "h2":  # DATA frames, the window granted back as the origin takes the bytes
+        f = tmp_path / "up.bin"
+        with open(f, "wb") as out:
+            for _ in range(SIZE // len(PATTERN)):
+                out.write(PATTERN)
+        for _ in range(3):
+            assert h2_curl(sk, "/warm", "--data-binary", "@" + str(f)).communicate()[0]
+        time.sleep(0.2)
+    else:
+        warm_up(sk, s)
     with RssSampler(sk) as rss:
-        r = s.post(sk.url + "/upload", data=PatternFile(SIZE), headers={"Host": "app.test"}, timeout=120)
-    assert r.status_code == 200, r.text
-    b = r.json()
+        if proto == "h2":
+            b = json.loads(h2_curl(sk, "/upload", "--data-binary", "@" + str(f)).communicate()[0])
+        else:
+            r = s.post(sk.url + "/upload", data=PatternFile(SIZE), headers={"Host": "app.test"}, timeout=120)
+            assert r.status_code == 200, r.text
+            b = r.json()
     assert b["body_len"] == SIZE
     assert b["body_sha256"] == pattern_sha256(SIZE)
     # The origin saw Content-Length framing (rebuilt, equal to the viewer's).
@@ -123,20 +142,30 @@ def test_upload_100mb_content_length(sekisho, origin):
         "RSS grew %d KiB over a %d KiB baseline" % (rss.peak_growth_kb(), rss.baseline)
 
 
-def test_download_100mb_chunked(sekisho, origin):
+def test_download_100mb_chunked(sekisho, origin, proto):
     sk = sekisho(simple_config(origin.port))
     s = requests.Session()
-    r = s.get(sk.url + "/big/1048576", headers={"Host": "app.test"}, timeout=30)
-    assert len(r.content) == 1048576
+    if proto == "h2":
+        assert len(h2_curl(sk, "/big/1048576").communicate()[0]) == 1048576
+    else:
+        r = s.get(sk.url + "/big/1048576", headers={"Host": "app.test"}, timeout=30)
+        assert len(r.content) == 1048576
     time.sleep(0.2)
     with RssSampler(sk) as rss:
-        r = s.get(sk.url + "/big/%d" % SIZE, headers={"Host": "app.test"}, stream=True, timeout=120)
-        assert r.status_code == 200
         h = hashlib.sha256()
         n = 0
-        for chunk in r.iter_content(1 << 20):
-            n += len(chunk)
-            h.update(chunk)
+        if proto == "h2":
+            p = h2_curl(sk, "/big/%d" % SIZE)
+            for chunk in iter(lambda: p.stdout.read(1 << 20), b""):
+                n += len(chunk)
+                h.update(chunk)
+            assert p.wait() == 0
+        else:
+            r = s.get(sk.url + "/big/%d" % SIZE, headers={"Host": "app.test"}, stream=True, timeout=120)
+            assert r.status_code == 200
+            for chunk in r.iter_content(1 << 20):
+                n += len(chunk)
+                h.update(chunk)
     assert n == SIZE
     assert h.hexdigest() == pattern_sha256(SIZE)
     assert rss.peak_growth_kb() <= RSS_GROWTH_LIMIT_KB, \

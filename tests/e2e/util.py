@@ -64,9 +64,82 @@ def bcrypt(pw, cost=5):
 
 
 def get(sk, path="/", auth=None, timeout=10, **headers):
-    """GET path through sekisho's first listener, Host app.test unless headers name another."""
+    """GET path through sekisho's first listener, Host app.test unless headers name another. Over HTTP/2
+    (prior-knowledge h2c) when the test runs with the `proto` fixture at "h2" (conftest.py)."""
     headers.setdefault("Host", "app.test")
+    if getattr(sk, "proto", None) == "h2":
+        return h2_request(sk.port(next(n for n, _, m in sk.listeners if m != "tcp")), "GET", path, headers=headers,
+                          auth=auth, timeout=timeout)
     return requests.get(sk.url + path, auth=auth, headers=headers, timeout=timeout)
+
+
+class H2Response:
+    """The parts of a requests.Response the tests read, for an HTTP/2 answer."""
+
+    def __init__(self, status, headers, body):
+        self.status_code = status
+        self.headers = requests.structures.CaseInsensitiveDict()
+        for k, v in headers:
+            self.headers[k] = self.headers[k] + ", " + v if k in self.headers else v
+        self.content = body
+        self.text = body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def h2_request(port, method, path, headers=None, body=None, auth=None, timeout=10):
+    """One request over a new prior-knowledge h2c connection (python3-h2): Host becomes :authority, other
+    names are lower-cased. Returns an H2Response; raises on a reset or a closed connection."""
+    import base64
+    import h2.config
+    import h2.connection
+    import h2.events
+    headers = dict(headers or {})
+    authority = headers.pop("Host", None) or headers.pop("host", "app.test")
+    if auth:
+        headers["authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    hdrs = [(":method", method), (":scheme", "http"), (":authority", authority), (":path", path)]
+    hdrs += [(k.lower(), str(v)) for k, v in headers.items()]
+    if body is not None:
+        hdrs.append(("content-length", str(len(body))))
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        conn.send_headers(1, hdrs, end_stream=body is None)
+        if body is not None:
+            sent = 0
+            while sent < len(body) or sent == 0:
+                n = min(len(body) - sent, conn.local_flow_control_window(1), conn.max_outbound_frame_size)
+                if n > 0 or len(body) == 0:
+                    conn.send_data(1, body[sent:sent + n], end_stream=sent + n == len(body))
+                    sent += n
+                    if len(body) == 0:
+                        break
+                    continue
+                sock.sendall(conn.data_to_send())
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("h2: closed while sending the body")
+                conn.receive_data(data)
+        sock.sendall(conn.data_to_send())
+        status, rh, out = None, [], b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("h2: closed before the response ended")
+            for e in conn.receive_data(data):
+                if isinstance(e, h2.events.ResponseReceived):
+                    rh = [(k, v) for k, v in e.headers if not k.startswith(":")]
+                    status = int(dict(e.headers)[":status"])
+                elif isinstance(e, h2.events.DataReceived):
+                    out += e.data
+                    conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                elif isinstance(e, h2.events.StreamReset):
+                    raise ConnectionError("h2: stream reset (%s)" % e.error_code)
+                elif isinstance(e, h2.events.StreamEnded):
+                    return H2Response(status, rh, out)
+            sock.sendall(conn.data_to_send())
 
 # /big/<n> streams this 64 KiB pattern repeated; tests can rebuild the expected bytes locally.
 PATTERN = bytes(range(256)) * 256
