@@ -491,3 +491,14 @@ def test_h2load_many_streams(sekisho, origin):
     out = p.stdout.decode()
     assert "2000 succeeded, 0 failed, 0 errored" in out and "status codes: 2000 2xx" in out, out
     assert sk.alive()
+
+
+def test_metrics_by_protocol(sekisho, origin):
+    sk = sekisho(admin_cfg(h2c_config(origin.port)))
+    for _ in range(3):
+        assert curl_h2c(sk, "/m")[1] == 200
+    rc, out, err = curl(["-H", "Host: app.test", "-o", "/dev/null", "http://127.0.0.1:%d/m1" % sk.port()])
+    assert rc == 0, err
+    wait_until(lambda: h2_metric(sk, "sekisho_http2_requests_total") == 3 and
+               h2_metric(sk, "sekisho_http1_requests_total") == 1, what="requests counted by protocol")
+    assert h2_metric(sk, "sekisho_http2_connections_total") == 3
