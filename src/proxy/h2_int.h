@@ -20,6 +20,7 @@
 
 enum st_phase {
 	ST_HEADERS = 0, /* the request's header block is being decoded */
+	ST_HOLD,        /* a GET or HEAD without END_STREAM: waits for its first DATA or its end (stream timer) */
 	ST_READY,       /* decoded: waits in the run queue for sk_exchange_begin */
 	ST_EXCHANGE,    /* the exchange runs (routing, access, the origin's response head) */
 	ST_WRITE,       /* the response is submitted: nghttp2 pulls its body */

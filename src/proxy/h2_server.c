@@ -220,6 +220,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	return 0;
 }
 
+static bool bodiless_method(const struct sk_http_request *r)
+{
+	return sk_slice_eq(r->method, "GET") || sk_slice_eq(r->method, "HEAD");
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
 	struct sk_h2 *h = ud;
@@ -234,6 +239,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 			st->req_end = true;
 		if (st->phase == ST_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
 			st->no_body = st->req_end;
+			if (!st->req_end && !st->have_cl && st->ex && bodiless_method(&st->ex->hreq)) {
+				/* A GET or HEAD not ended by its HEADERS: some clients end it with an empty DATA
+				 * frame. Hold it until its first DATA (a body, refused as on HTTP/1.1) or its end. */
+				st->phase = ST_HOLD;
+				sk_timer_arm(h->c->w->loop, &st->timer, sk_h2_cfg(h)->timeouts.header_read_ms);
+				break;
+			}
 			st->phase = ST_READY;
 			sk_h2s_enqueue(st);
 		} else if (st->req_end && st->phase == ST_EXCHANGE) {
@@ -241,10 +253,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 		}
 		break;
 	case NGHTTP2_DATA:
-		if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+		if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
 			st->req_end = true;
-			if (st->phase == ST_EXCHANGE)
-				sk_h2s_enqueue(st);
+		if (st->phase == ST_HOLD) {
+			sk_timer_cancel(h->c->w->loop, &st->timer);
+			st->phase = ST_READY;
+			sk_h2s_enqueue(st);
+		} else if (st->req_end && st->phase == ST_EXCHANGE) {
+			sk_h2s_enqueue(st);
 		}
 		break;
 	case NGHTTP2_RST_STREAM:
@@ -294,7 +310,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
 	if (!st)
 		return 0;
 	sk_h2s_drop_body(st);
-	if (st->ex && (st->phase == ST_HEADERS || st->phase == ST_READY) && st->refuse == SK_R_BAD_REQUEST) {
+	if (st->ex && st->phase <= ST_READY && st->refuse == SK_R_BAD_REQUEST) {
 		/* Malformed: nghttp2 reset it (PROTOCOL_ERROR). The log and the counters still see it. */
 		st->ex->status = 400;
 		st->ex->reason = SK_R_BAD_REQUEST;

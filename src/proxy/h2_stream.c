@@ -334,8 +334,8 @@ static void stream_begin(struct sk_h2stream *st)
 		r->n_headers = keep;
 	}
 	/* Not req_end: DATA (and trailers) may have ended the request in the same read as its HEADERS. */
-	if (st->no_body)
-		r->body = SK_BODY_NONE;
+	if (st->no_body || (st->req_end && st->r_len == 0 && !st->have_cl))
+		r->body = SK_BODY_NONE; /* also a GET ended by an empty DATA frame (ST_HOLD) */
 	else if (st->have_cl)
 		r->body = SK_BODY_LENGTH;
 	else
@@ -380,7 +380,10 @@ static void stream_on_timer(struct sk_timer *t)
 	struct sk_h2stream *st = SK_CONTAINER_OF(t, struct sk_h2stream, timer);
 	struct sk_h2 *h = st->h2;
 	struct sk_conn *c = h->c;
-	if (st->phase == ST_EXCHANGE) {
+	if (st->phase == ST_HOLD) { /* nothing came after the HEADERS of a GET or HEAD: start it as it is */
+		st->phase = ST_READY;
+		sk_h2s_enqueue(st);
+	} else if (st->phase == ST_EXCHANGE) {
 		on_step(st, sk_exchange_timeout(st->ex));
 	} else if (st->phase == ST_WRITE) {
 		/* The send deadline measures inactivity: re-arm for what is left since the last byte moved. */

@@ -245,6 +245,31 @@ def test_h2_body_in_the_same_read_as_headers(sekisho, origin, with_cl):
     c.close()
 
 
+def test_h2_get_ended_by_an_empty_data_frame(sekisho, origin):
+    """Some clients end a GET with an empty DATA frame instead of END_STREAM on HEADERS: still no body."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    sid = c.request("/empty", end_stream=False)
+    c.conn.send_data(sid, b"", end_stream=True)
+    c.flush()
+    status, _, body = c.response(sid)
+    assert status == 200 and json.loads(body)["body_len"] == 0
+    # The same with the end in a later read: the stream waits for it instead of guessing.
+    sid = c.request("/empty2", end_stream=False)
+    time.sleep(0.3)
+    c.conn.send_data(sid, b"", end_stream=True)
+    c.flush()
+    status, _, body = c.response(sid)
+    assert status == 200 and json.loads(body)["body_len"] == 0
+    # A GET that does carry a body is refused as on HTTP/1.1 (DESIGN §2).
+    sid = c.request("/withbody", end_stream=False)
+    c.conn.send_data(sid, b"x", end_stream=True)
+    c.flush()
+    assert c.response(sid)[0] == 400
+    assert origin.count == 2
+    c.close()
+
+
 def test_h2_response_bodies_big_head_and_304(sekisho, origin):
     sk = sekisho(h2c_config(origin.port))
     ver, code, body = curl_h2c(sk, "/big/3000000")  # chunked from the origin: DATA frames until END_STREAM
