@@ -268,28 +268,6 @@ static int te_check(struct sk_slice v)
 	return n == 1 && chunked ? SK_H1_DONE : SK_H1_NOT_IMPLEMENTED;
 }
 
-/*
- * True when name reads as lit once lower-cased, with '_' read as '-' and runs of '-' merged (the way
- * CGI-style origins fold names). lit is lower case with single dashes.
- */
-static bool reads_as(struct sk_slice name, const char *lit, size_t n)
-{
-	size_t j = 0;
-	unsigned char prev = 0;
-	for (size_t i = 0; i < name.len; i++) {
-		unsigned char c = lower((unsigned char)name.ptr[i]);
-		if (c == '_')
-			c = '-';
-		if (c == '-' && prev == '-')
-			continue;
-		prev = c;
-		if (j == n || c != (unsigned char)lit[j])
-			return false;
-		j++;
-	}
-	return j == n;
-}
-
 /* Applies the rules tied to one field's name; SK_H1_BAD (or, for a request's transfer coding,
  * SK_H1_NOT_IMPLEMENTED) if the field makes the message unacceptable. */
 static int field_rules(struct framing *f, const struct sk_http_field *h)
@@ -343,9 +321,7 @@ static int field_rules(struct framing *f, const struct sk_http_field *h)
 	/* Look-alikes of the framing fields: CGI and WSGI origins read "Content_Length" or "Transfer_Encoding"
 	 * as the real thing, so such a request would be framed one way here and another way there. Only names
 	 * of 14 bytes or more starting with c or t can read as one, which keeps this off most fields. */
-	unsigned char c0 = lower((unsigned char)n[0]);
-	if (f->is_request && h->name.len >= 14 && (c0 == 'c' || c0 == 't') &&
-	    (reads_as(h->name, "content-length", 14) || reads_as(h->name, "transfer-encoding", 17)))
+	if (f->is_request && sk_http_framing_lookalike(h->name))
 		return SK_H1_BAD;
 	return SK_H1_DONE;
 }

@@ -82,6 +82,42 @@ bool sk_http_is_hop_by_hop(struct sk_slice name, const struct sk_http_field *hea
 	return false;
 }
 
+/*
+ * True when name reads as lit once lower-cased, with '_' read as '-' and runs of '-' merged (the way
+ * CGI-style origins fold names). lit is lower case with single dashes.
+ */
+static bool reads_as(struct sk_slice name, const char *lit, size_t n)
+{
+	size_t j = 0;
+	unsigned char prev = 0;
+	for (size_t i = 0; i < name.len; i++) {
+		unsigned char c = lower((unsigned char)name.ptr[i]);
+		if (c == '_')
+			c = '-';
+		if (c == '-' && prev == '-')
+			continue;
+		prev = c;
+		if (j == n || c != (unsigned char)lit[j])
+			return false;
+		j++;
+	}
+	return j == n;
+}
+
+bool sk_http_framing_lookalike(struct sk_slice name)
+{
+	/* Only names of 14 bytes or more starting with c or t can read as one, which keeps this off most
+	 * fields. */
+	if (name.len < 14)
+		return false;
+	unsigned char c0 = lower((unsigned char)name.ptr[0]);
+	if (c0 != 'c' && c0 != 't')
+		return false;
+	if (SLICE_IEQ(name, "content-length") || SLICE_IEQ(name, "transfer-encoding"))
+		return false;
+	return reads_as(name, "content-length", 14) || reads_as(name, "transfer-encoding", 17);
+}
+
 unsigned sk_http_first_connection(const struct sk_http_field *h, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)

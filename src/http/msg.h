@@ -87,6 +87,13 @@ struct sk_http_response {
 };
 
 /*
+ * DESIGN §2: a request field whose name is not exactly content-length or transfer-encoding but reads as
+ * one once lower-cased with '_' read as '-' and runs of '-' merged ("Transfer_Encoding", "Content--Length"):
+ * CGI and WSGI origins would frame the request by it. Refused (400) by both protocols.
+ */
+bool sk_http_framing_lookalike(struct sk_slice name);
+
+/*
  * The one filter of an origin's response fields, shared by every protocol's writer: what a writer does
  * with r->fields[i] (r->from_origin). conn0 is sk_http_first_connection(r->fields, r->n_fields): the
  * fields a Connection field names sit at or after it, so the common case checks the fixed list alone.

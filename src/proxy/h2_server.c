@@ -165,6 +165,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 			r->host = vs;
 		return 0;
 	}
+	if (sk_http_framing_lookalike(ns)) /* DESIGN §2, as on HTTP/1.1 */
+		st->refuse = SK_R_BAD_REQUEST;
 	if (sk_slice_eq(ns, "cookie"))
 		st->n_cookies++;
 	else if (sk_slice_eq(ns, "content-length")) { /* nghttp2 checked it is one number, and the DATA against it */

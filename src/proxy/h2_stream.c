@@ -295,6 +295,17 @@ static void stream_begin(struct sk_h2stream *st)
 	struct sk_http_request *r = &ex->hreq;
 	st->phase = ST_EXCHANGE;
 	if (st->refuse != SK_R_NONE) {
+		/* Unlike an HTTP/1.1 head that could not be parsed, the pseudo-headers are known: the log names
+		 * the request (as sent, not normalised). */
+		ex->method_len = (uint8_t)SK_MIN(r->method.len, sizeof(ex->method));
+		ex->host_len = (uint8_t)SK_MIN(r->host.len, sizeof(ex->host));
+		ex->path_len = (uint32_t)SK_MIN(r->target.len, sizeof(ex->path));
+		if (ex->method_len) /* an absent field is an empty slice whose ptr is NULL */
+			memcpy(ex->method, r->method.ptr, ex->method_len);
+		if (ex->host_len)
+			memcpy(ex->host, r->host.ptr, ex->host_len);
+		if (ex->path_len)
+			memcpy(ex->path, r->target.ptr, ex->path_len);
 		sk_exchange_refuse(ex, st->refuse);
 		ex->close_after = false; /* only this stream: HTTP/2 keeps the connection */
 		return on_step(st, SK_EXS_RESPOND);

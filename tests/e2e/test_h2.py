@@ -354,6 +354,19 @@ def test_h2_malformed_requests_reset_and_logged(sekisho, origin, extra):
     c.close()
 
 
+@pytest.mark.parametrize("name", ["transfer_encoding", "content--length", "Content_Length".lower()])
+def test_h2_framing_lookalikes_refused_400(sekisho, origin, name):
+    """DESIGN §2: names that read as a framing field once '_' is '-' and dashes merged get 400, as on
+    HTTP/1.1, and never reach an origin."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    sid = c.request("/la", headers=[(name, "chunked" if "transfer" in name else "5")])
+    assert c.response(sid)[0] == 400
+    assert origin.count == 0
+    assert sk.wait_log(lambda e: e.get("path") == "/la")["reason"] == "bad_request"
+    c.close()
+
+
 def test_h2_unknown_authority_421_and_header_list_431(sekisho, origin):
     sk = sekisho(h2c_config(origin.port))
     c = H2Client(sk.port())
