@@ -540,3 +540,24 @@ def test_metrics_by_protocol(sekisho, origin):
     wait_until(lambda: h2_metric(sk, "sekisho_http2_requests_total") == 3 and
                h2_metric(sk, "sekisho_http1_requests_total") == 1, what="requests counted by protocol")
     assert h2_metric(sk, "sekisho_http2_connections_total") == 3
+
+
+def test_h2_idle_and_preface_deadlines(sekisho, origin):
+    """timeouts.header_read until the first stream (the preface and SETTINGS came, nothing more), then
+    timeouts.keepalive once no stream is open: a GOAWAY, then the connection ends."""
+    cfg = h2c_config(origin.port)
+    cfg["timeouts"] = {"header_read": "1s", "keepalive": "1s"}
+    sk = sekisho(cfg)
+    c = H2Client(sk.port())
+    t0 = time.monotonic()
+    c.pump(lambda evs: "EOF" in evs, timeout=5)
+    assert 0.8 < time.monotonic() - t0 < 4 and c.goaway() is not None
+    c.close()
+    c = H2Client(sk.port())
+    assert c.response(c.request("/one"))[0] == 200
+    t0 = time.monotonic()
+    c.pump(lambda evs: "EOF" in evs, timeout=5)
+    assert 0.8 < time.monotonic() - t0 < 4
+    g = c.goaway()
+    assert g is not None and g.error_code == h2.errors.ErrorCodes.NO_ERROR and g.last_stream_id == 1
+    c.close()
