@@ -242,7 +242,8 @@ static enum step begin_write(struct sk_conn *c)
 	if (ex->close_after || c->w->stopping || s->resp_out == SK_BODY_CLOSE || !s->req_body_done)
 		s->keep_alive = false;
 	struct sk_h1_wopts o = { .keep_alive = s->keep_alive, .http10 = http10, .framing = s->resp_out };
-	SK_ASSERT(ex->hbuf);
+	if (!ex->hbuf) /* an upload's head buffer went back once the head had left */
+		ex->hbuf = sk_buf_get(c->w);
 	char *head = ex->hbuf->data + ex->hbuf_used;
 	ssize_t n = sk_h1_write_head(&ex->resp, &o, head, sizeof(ex->hbuf->data) - ex->hbuf_used);
 	if (n < 0) {
@@ -327,6 +328,10 @@ static enum step write_origin(struct sk_conn *c)
 				return STEP_WAIT;
 			s->resp_any = true;
 			s->last_io_ms = sk_loop_now(c->w->loop);
+			if (ex->hbuf) { /* the head has left: nothing points into its buffer through the body */
+				sk_buf_put(c->w, ex->hbuf);
+				ex->hbuf = NULL;
+			}
 			continue;
 		}
 		if (s->resp_done)
