@@ -86,7 +86,10 @@ static inline bool put_field(struct wbuf *w, const char *name, size_t nlen, cons
 	w->p += nlen;
 	*w->p++ = ':';
 	*w->p++ = ' ';
-	memcpy(w->p, value, vlen);
+	/* An empty value may be a slice with a NULL ptr (an HTTP/1.0 request without Host gives an empty
+	 * viewer host): memcpy from NULL is undefined even for 0 bytes. */
+	if (vlen)
+		memcpy(w->p, value, vlen);
 	w->p += vlen;
 	*w->p++ = '\r';
 	*w->p++ = '\n';

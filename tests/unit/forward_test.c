@@ -650,6 +650,33 @@ static void test_request_xff_and_xfp(void **state)
 	sk_ipset_free(t);
 }
 
+/*
+ * An HTTP/1.0 request may come without Host and in origin-form: the viewer host is then an empty slice
+ * whose ptr is NULL (conn.c), and Host (forward_host) and X-Forwarded-Host are written empty. Found by
+ * tests/fuzz/fuzz_fwd_head.c: copying from that NULL pointer, even zero bytes, is undefined behaviour.
+ */
+static void test_request_http10_without_host(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Accept", "*/*", NULL);
+	fx.req.version = SK_HTTP_10;
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	b.forward_host = true;
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.viewer_host = (struct sk_slice){ .ptr = NULL, .len = 0 };
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Host: "));
+	assert_true(has_line(head, "X-Forwarded-Host: "));
+	assert_true(has_line(head, "Accept: */*"));
+
+	b.forward_host = false;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Host: app.internal:8080"));
+	assert_true(has_line(head, "X-Forwarded-Host: "));
+}
+
 static void test_request_framing(void **state)
 {
 	struct req_fx fx;
@@ -1069,6 +1096,7 @@ int main(void)
 		cmocka_unit_test(test_request_identity_set),
 		cmocka_unit_test(test_request_origin_headers),
 		cmocka_unit_test(test_request_xff_and_xfp),
+		cmocka_unit_test(test_request_http10_without_host),
 		cmocka_unit_test(test_request_framing),
 		cmocka_unit_test(test_request_upgrade),
 		cmocka_unit_test(test_request_upgrade_only_websocket),
