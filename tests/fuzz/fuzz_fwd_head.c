@@ -8,8 +8,9 @@
  *   byte 1  bits 0-3 strip (SK_CONSUMED_*), bits 4-5 body framing (as the request's, none, a length,
  *           chunked), 6 identity set, 7 an identity value with a line break (must fail);
  *   byte 2  bit 0 claim headers, bit 1 peer is a trusted proxy, bits 2-7 a small output buffer's size.
- * The head is parsed with sk_h1_parse_request; when DONE, split and normalised as conn.c does, and
- * struct sk_fwd_request filled as continue_request fills it. What must hold for the output:
+ * The head is parsed with sk_h1_parse_request; when DONE, split and normalised as the request path does,
+ * and struct sk_fwd_request filled as continue_request fills it (src/proxy/exchange.c since the issue 10
+ * split). What must hold for the output:
  *  - it parses with sk_h1_parse_request as DONE, exactly its length, HTTP/1.1, the viewer's method and
  *    the normalised path plus query as the target;
  *  - exactly one Host, the viewer's or the origin's as forward_host says;
@@ -47,7 +48,7 @@
 
 #define MAXH 128
 #define MAXOUT 512
-#define BIG 32768 /* SK_BUF_SIZE: the buffer conn.c builds the head in */
+#define BIG 32768 /* SK_BUF_SIZE: the buffer the request path builds the head in */
 
 static unsigned char lower(unsigned char c)
 {
@@ -173,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sk_h1_parse_request(head, hlen, NULL, &req, vh, MAXH) != SK_H1_DONE)
 		return 0;
 
-	/* routing's part, as conn.c does it */
+	/* routing's part, as the request path does it */
 	struct sk_slice authority, path, query;
 	if (sk_target_split(req.target, ieq(req.method, "options"), &authority, &path, &query) == -1)
 		return 0;

@@ -3,7 +3,8 @@
  * `%2F`/`..` gate every request passes before routing.
  *
  * Input: byte 0 says whether "*" is allowed (bit 0, as for OPTIONS); the rest is the request-target.
- * The target is split as conn.c does, then its path normalised. What must hold whatever the bytes:
+ * The target is split as the request path does, then its path normalised. What must hold whatever the
+ * bytes:
  *  - split: "*" is accepted only alone and only with asterisk_ok; origin-form keeps path + query == the
  *    target; absolute-form needs an http(s) scheme and a non-empty authority without '@', '/' or '?';
  *    anything else (authority-form, relative paths, a '#') is refused; the query is empty or starts with '?'

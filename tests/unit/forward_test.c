@@ -695,8 +695,9 @@ static void test_request_xff_and_xfp(void **state)
 
 /*
  * An HTTP/1.0 request may come without Host and in origin-form: the viewer host is then an empty slice
- * whose ptr is NULL (conn.c), and Host (forward_host) and X-Forwarded-Host are written empty. Found by
- * tests/fuzz/fuzz_fwd_head.c: copying from that NULL pointer, even zero bytes, is undefined behaviour.
+ * whose ptr is NULL (the request path), and Host (forward_host) and X-Forwarded-Host are written empty.
+ * Found by tests/fuzz/fuzz_fwd_head.c: copying from that NULL pointer, even zero bytes, is undefined
+ * behaviour.
  */
 static void test_request_http10_without_host(void **state)
 {
