@@ -11,8 +11,9 @@
  *   caller decided (enum sk_http_body), so a head we send always agrees with the body we send.
  * - Hop-by-hop fields (the fixed list and every name listed in a Connection field) never cross; Upgrade
  *   crosses only when the caller tunnels, and then with "Connection: upgrade" written by us.
- * - Whatever the viewer sends as X-Forwarded-* or X-Auth-* is removed: those fields are ours to set, and
- *   an origin must be able to trust X-Auth-User. The one exception is X-Forwarded-Proto from a trusted
+ * - Whatever the viewer sends as X-Forwarded-* (any name with that prefix), Forwarded, or as one of our
+ *   identity fields (X-Auth-User, X-Auth-Groups, X-Auth-Method) is removed: those fields are ours to set,
+ *   and an origin must be able to trust X-Auth-User. Other X-Auth-* names are the viewer's and pass. The one exception is X-Forwarded-Proto from a trusted
  *   proxy, whose value is kept (it knows the viewer's real scheme).
  * - Names with '_' (or a run of '-') are dropped unless the listener forwards them, and even then never
  *   when they read as a field of ours: CGI/WSGI origins fold "X-Auth_User" into X-Auth-User (DESIGN §2).
