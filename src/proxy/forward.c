@@ -13,8 +13,9 @@
  *   crosses only when the caller tunnels, and then with "Connection: upgrade" written by us.
  * - Whatever the viewer sends as X-Forwarded-* (any name with that prefix), Forwarded, or as one of our
  *   identity fields (X-Auth-User, X-Auth-Groups, X-Auth-Method) is removed: those fields are ours to set,
- *   and an origin must be able to trust X-Auth-User. Other X-Auth-* names are the viewer's and pass. The one exception is X-Forwarded-Proto from a trusted
- *   proxy, whose value is kept (it knows the viewer's real scheme).
+ *   and an origin must be able to trust X-Auth-User. Other X-Auth-* names are the viewer's and pass. The
+ *   one exception is X-Forwarded-Proto from a trusted proxy, whose value is kept (it knows the viewer's
+ *   real scheme).
  * - Names with '_' (or a run of '-') are dropped unless the listener forwards them, and even then never
  *   when they read as a field of ours: CGI/WSGI origins fold "X-Auth_User" into X-Auth-User (DESIGN §2).
  * - Credentials sekisho consumed (the caller's strip bits) do not reach the origin; the session cookie
