@@ -302,7 +302,7 @@ static enum sk_ex_step do_resp_head(struct sk_exchange *ex)
 	for (;;) {
 		if (b->len > b->off) {
 			enum sk_h1_result pr = sk_h1_parse_response(b->data + b->off, b->len - b->off, &ex->rt->limits,
-								    ex->head_method, &k->hresp, k->resp_headers,
+								    ex->head_method, &k->hresp, ex->resp_headers,
 								    SK_MAX_HEADERS);
 			if (pr == SK_H1_DONE) {
 				if (k->hresp.status >= 100 && k->hresp.status < 200 && k->hresp.status != 101) {
