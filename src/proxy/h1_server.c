@@ -27,7 +27,6 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 
 static const char CRLF[] = "\r\n";
 static const char LAST_CHUNK[] = "0\r\n\r\n";
-static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static const struct sk_config *cfg_of(const struct sk_conn *c)
 {
@@ -107,8 +106,12 @@ static enum sk_body_step body_peek(struct sk_exchange *ex, struct sk_slice *out)
 		}
 		/* More is due and nothing is here: the viewer may be waiting for our go-ahead. */
 		if ((ex->hreq.flags & SK_HF_EXPECT_CONTINUE) && !s->sent_continue && ex->hreq.version == SK_HTTP_11) {
+			static const struct sk_http_response cont = { .status = 100 };
+			static const struct sk_h1_wopts o = { .keep_alive = true, .framing = SK_BODY_NONE };
+			ssize_t k = sk_h1_write_head(&cont, &o, s->interim, sizeof(s->interim));
+			SK_ASSERT(k > 0);
 			s->sent_continue = true;
-			sk_out_set1(&s->vout, CONTINUE, sizeof(CONTINUE) - 1);
+			sk_out_set1(&s->vout, s->interim, (size_t)k);
 		}
 		if (s->vout.n) {
 			int f = sk_endpoint_flush(&c->ep, &s->vout, &ex->bytes_out);

@@ -241,6 +241,7 @@ struct sk_h1s {
 	uint64_t last_io_ms;
 	struct sk_h1_chunked req_chunk;
 	char chunk_line[24];
+	char interim[32];              /* "HTTP/1.1 100 Continue" on its way */
 	struct sk_tunnel tun;          /* after a 101, and tcp listeners */
 };
 
