@@ -138,6 +138,8 @@ extern bool sk_cfg_resolve_names;
 int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+/* access.c: an `access:` block at m (absent: an empty one); where names its owner in messages. */
+int sk_cfg_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a, const char *where);
 
 /* Expands ${NAME} from the environment. Returns a fresh string, or NULL with err set at n. */
 char *sk_cfg_expand_env(struct sk_cfg_ctx *c, const struct sk_cnode *n, const char *s);

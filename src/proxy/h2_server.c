@@ -379,7 +379,6 @@ void sk_h2_start(struct sk_conn *c)
 	h->c = c;
 	c->h2 = h;
 	c->phase = SK_CP_H2;
-	c->h1.keep_alive = false;
 	const struct sk_config *cfg = c->rt->cfg;
 	nghttp2_session_callbacks *cbs = callbacks();
 	nghttp2_option *opt = options();
