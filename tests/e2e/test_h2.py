@@ -561,3 +561,22 @@ def test_h2_idle_and_preface_deadlines(sekisho, origin):
     g = c.goaway()
     assert g is not None and g.error_code == h2.errors.ErrorCodes.NO_ERROR and g.last_stream_id == 1
     c.close()
+
+
+def test_h2_static_file_in_many_frames(sekisho, tmp_path):
+    """A static file larger than the stream window: read with pread frame by frame as the viewer grants
+    window, whole and in order; HEAD gets its length and no DATA."""
+    import hashlib
+    root = tmp_path / "site"
+    root.mkdir()
+    data = bytes((i * 7) & 0xFF for i in range(3 * 1024 * 1024 + 17))
+    (root / "big.bin").write_bytes(data)
+    cfg = {"listeners": [{"name": "web", "h2c": True}], "origins": {"site": {"root": str(root)}},
+           "distributions": [{"name": "s", "aliases": ["app.test"], "behaviors": [{"path": "*", "origin": "site"}]}]}
+    sk = sekisho(cfg)
+    ver, code, body = curl_h2c(sk, "/big.bin")
+    assert (ver, code) == ("2", 200) and hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    c = H2Client(sk.port())
+    status, headers, body = c.response(c.request("/big.bin", method="HEAD"))
+    assert status == 200 and body == b"" and headers["content-length"] == str(len(data))
+    c.close()
