@@ -580,3 +580,20 @@ def test_h2_static_file_in_many_frames(sekisho, tmp_path):
     status, headers, body = c.response(c.request("/big.bin", method="HEAD"))
     assert status == 200 and body == b"" and headers["content-length"] == str(len(data))
     c.close()
+
+
+def test_h2_expect_100_continue(sekisho, origin):
+    """The viewer waits for the go-ahead: an interim :status 100 the first time the exchange wants the
+    body (RFC 9113 §8.1), then the body and the final answer."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    sid = c.request("/cont", method="POST", headers=[("content-length", "5"), ("expect", "100-continue")],
+                    end_stream=False)
+    c.pump(lambda evs: any(isinstance(e, h2.events.InformationalResponseReceived) for e in evs))
+    info = next(e for e in c.events if isinstance(e, h2.events.InformationalResponseReceived))
+    assert dict(info.headers)[":status"] == "100"
+    c.conn.send_data(sid, b"hello", end_stream=True)
+    c.flush()
+    status, _, body = c.response(sid)
+    assert status == 200 and json.loads(body)["body_len"] == 5
+    c.close()
