@@ -70,6 +70,7 @@ struct sk_h2 {
 	bool abuse;                        /* ended for abuse: counted once */
 	bool followed;                     /* the connection moved to this worker's newest snapshot, or may not */
 	bool idle_armed;                   /* the connection's timer holds the idle (or preface) deadline */
+	struct sk_timer flush;             /* 0 ms: streams woken in one loop round run and write once, after it */
 };
 
 static inline const struct sk_config *sk_h2_cfg(const struct sk_h2 *h)

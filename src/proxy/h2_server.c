@@ -373,10 +373,17 @@ bool sk_h2_preface_start(const struct sk_conn *c, const char *p, size_t len, boo
 	return true;
 }
 
+static void on_flush(struct sk_timer *t)
+{
+	struct sk_h2 *h = SK_CONTAINER_OF(t, struct sk_h2, flush);
+	sk_conn_run(h->c);
+}
+
 void sk_h2_start(struct sk_conn *c)
 {
 	struct sk_h2 *h = sk_calloc(1, sizeof(*h));
 	h->c = c;
+	h->flush.cb = on_flush;
 	c->h2 = h;
 	c->phase = SK_CP_H2;
 	const struct sk_config *cfg = c->rt->cfg;
@@ -547,6 +554,7 @@ void sk_h2_free(struct sk_conn *c)
 	if (!h)
 		return;
 	c->h2 = NULL;
+	sk_timer_cancel(c->w->loop, &h->flush);
 	while (h->streams)
 		sk_h2s_free(h->streams);
 	if (h->s)

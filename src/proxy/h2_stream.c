@@ -414,7 +414,10 @@ static void stream_on_timer(struct sk_timer *t)
 static void stream_wake(struct sk_exchange *ex)
 {
 	struct sk_h2stream *st = ex->front_ctx;
-	struct sk_conn *c = st->h2->c;
+	struct sk_h2 *h = st->h2;
 	sk_h2s_enqueue(st);
-	sk_conn_run(c);
+	/* Timers run after the round's I/O events: the streams this round woke run together, and their
+	 * frames leave in one write instead of one per stream. */
+	if (!sk_timer_armed(&h->flush))
+		sk_timer_arm(h->c->w->loop, &h->flush, 0);
 }
