@@ -5,7 +5,9 @@
  * Model: bytes read from the viewer go through nghttp2_session_mem_recv, whose callbacks only record
  * (a stream's decoded fields, its body bytes, resets); the streams that became runnable run after it
  * returns, never inside a callback, so that a stream reset in the same read never reaches an origin.
- * Output is pulled with nghttp2_session_mem_send into one buffer and written through the endpoint.
+ * Output is pulled with nghttp2_session_mem_send into one buffer and written through the endpoint. Streams
+ * woken outside the viewer's own events (an origin socket, the blocking pool) run from a 0 ms timer after
+ * the loop round, together, so that their frames leave in one write.
  *
  * The streams themselves (their exchanges, bodies and responses) are h2_stream.c's.
  *
