@@ -139,6 +139,14 @@ int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 
+/* routes.c: an `access:` block as a behavior reads it (where = "egress 'out'"), for egress.c. */
+int sk_cfg_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a, const char *where);
+/* egress.c: the `egress:` entries (after listeners and ip_sets, whose names and addresses they meet). */
+int sk_cfg_egress(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+void sk_cfg_egress_free(struct sk_config *cfg);
+/* The access block's fields freed (config.c), shared with egress.c. */
+void sk_cfg_access_free(struct sk_access *a);
+
 /* Expands ${NAME} from the environment. Returns a fresh string, or NULL with err set at n. */
 char *sk_cfg_expand_env(struct sk_cfg_ctx *c, const struct sk_cnode *n, const char *s);
 

@@ -742,6 +742,11 @@ static int read_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk
 	return 0;
 }
 
+int sk_cfg_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a, const char *where)
+{
+	return read_access(c, m, a, where);
+}
+
 static int read_forward_headers(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_behavior *b)
 {
 	const struct sk_cnode *v = sk_cfg_get(m, "forward_headers");
