@@ -177,22 +177,21 @@ static enum sk_egress_target_err parse_host(const char *s, size_t n, struct sk_e
 		return SK_EGRESS_TARGET_MALFORMED;
 	char *h = out->host;
 	size_t label = 0;
+	bool bad_label = false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
 		if (ch >= 'A' && ch <= 'Z')
 			ch = (char)(ch - 'A' + 'a');
 		if (ch == '.') {
-			if (i == label || i - label > 63)
-				return SK_EGRESS_TARGET_MALFORMED;
+			bad_label = bad_label || i == label || i - label > 63;
 			label = i + 1;
 		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
 			return SK_EGRESS_TARGET_MALFORMED;
 		}
 		h[i] = ch;
 	}
-	if (n - label == 0 || n - label > 63)
-		return SK_EGRESS_TARGET_MALFORMED;
 	h[n] = '\0';
+	/* A number as last label: an address as inet_aton reads it (whatever its parts' lengths), or nothing. */
 	if (numeric_label(h + label, n - label)) {
 		if (parse_aton(h, n, out->addr) == -1)
 			return SK_EGRESS_TARGET_MALFORMED;
@@ -201,6 +200,8 @@ static enum sk_egress_target_err parse_host(const char *s, size_t n, struct sk_e
 		out->host_len = strlen(out->host);
 		return SK_EGRESS_TARGET_OK;
 	}
+	if (bad_label || n - label == 0 || n - label > 63)
+		return SK_EGRESS_TARGET_MALFORMED;
 	out->kind = SK_EGRESS_HOST_NAME;
 	out->host_len = n;
 	return SK_EGRESS_TARGET_OK;
