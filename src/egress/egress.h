@@ -145,4 +145,46 @@ size_t sk_egress_local_addrs(struct sk_egress_local **out);
  * were stored in *out (owned by the caller, free()). */
 size_t sk_egress_self_addrs(const struct sk_config *cfg, struct sk_egress_self **out);
 
+/* ---- DNS off the event loop (resolve.c) ---------------------------------------------------------- */
+
+struct sk_loop;
+
+/* The most addresses one lookup keeps (in the order the server gave them); the rest are dropped, so that
+ * an answer cannot make the proxy check and try without bound. */
+#define SK_EGRESS_MAX_ADDRS 16
+
+enum sk_egress_dns {
+	SK_EGRESS_DNS_OK = 0,
+	SK_EGRESS_DNS_FAILED,  /* NXDOMAIN, no address, a server error or refusal: 502 dns_failed */
+	SK_EGRESS_DNS_TIMEOUT, /* dns.timeout passed: 504 dns_timeout */
+};
+
+/* Called on the loop's thread, never from inside sk_egress_resolve. addrs (n >= 1 when OK) carry the port
+ * asked for and are valid during the call only. */
+typedef void (*sk_egress_resolved_fn)(void *arg, enum sk_egress_dns status, const struct sockaddr_storage *addrs,
+				      size_t n);
+
+struct sk_egress_resolver;
+struct sk_egress_lookup;
+
+/*
+ * A resolver for one egress entry on one worker loop: its dns.servers (UDP, TCP on truncation), or the
+ * system's resolv.conf when there are none. Returns NULL with *why set when c-ares cannot start.
+ */
+struct sk_egress_resolver *sk_egress_resolver_new(struct sk_loop *loop, const struct sk_egress *cfg,
+						  const char **why);
+/* Ends every lookup without calling its callback (their owners are going away with the resolver). */
+void sk_egress_resolver_free(struct sk_egress_resolver *r);
+/*
+ * Looks up name's A and AAAA records (as a fully qualified name: no search domains). The callback runs
+ * once, within dns.timeout. Returns a handle for sk_egress_lookup_cancel; it is no longer valid once the
+ * callback has run.
+ */
+struct sk_egress_lookup *sk_egress_resolve(struct sk_egress_resolver *r, const char *name, uint16_t port,
+					   sk_egress_resolved_fn fn, void *arg);
+/* The callback will not run (the connection that asked is closing). */
+void sk_egress_lookup_cancel(struct sk_egress_lookup *lk);
+/* Lookups started and not yet ended (including abandoned ones that c-ares has not finished). */
+size_t sk_egress_resolver_pending(const struct sk_egress_resolver *r);
+
 #endif
