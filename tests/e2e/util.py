@@ -337,8 +337,9 @@ class EchoOrigin:
     HEAD answers Content-Length: 1234 and no body. Attributes: count, requests (list of dicts), ports.
     """
 
-    def __init__(self, name="echo", port=None):
+    def __init__(self, name="echo", port=None, host=HOST):
         self.name = name
+        self.host = host  # another loopback address (127.0.0.2...) plays an outside server for egress
         self.port = port or free_port()
         self.close_reused = False
         self._lock = threading.Lock()
@@ -383,7 +384,7 @@ class EchoOrigin:
         deadline = time.monotonic() + 5
         while True:
             try:
-                self._srv = _ThreadingServer((HOST, self.port), _EchoHandler)
+                self._srv = _ThreadingServer((self.host, self.port), _EchoHandler)
                 break
             except OSError:
                 if time.monotonic() > deadline:
