@@ -145,6 +145,45 @@ size_t sk_egress_local_addrs(struct sk_egress_local **out);
  * were stored in *out (owned by the caller, free()). */
 size_t sk_egress_self_addrs(const struct sk_config *cfg, struct sk_egress_self **out);
 
+/* ---- one entry's compiled rules, and the order they are applied in (decide.c) ------------------- */
+
+/* What a snapshot holds per egress entry: its config, its compiled allow-list and its guard. */
+struct sk_egress_entry_rt {
+	const struct sk_egress *cfg;
+	struct sk_egress_allowlist allow;
+	struct sk_egress_guard guard;
+};
+
+struct sk_egress_rt {
+	struct sk_egress_entry_rt *entries; /* in config order */
+	size_t n;
+};
+
+/* Builds every entry of cfg (reads this host's interface addresses once). Never fails. */
+struct sk_egress_rt *sk_egress_rt_build(const struct sk_config *cfg);
+void sk_egress_rt_free(struct sk_egress_rt *rt);
+
+enum sk_egress_decision {
+	SK_EGRESS_RESOLVE = 0,        /* a name on the list: look it up, then judge the addresses */
+	SK_EGRESS_CONNECT,            /* an IP literal in allow_ips that the guard lets through: connect to it */
+	SK_EGRESS_DENIED,             /* not on the list (or a literal not in allow_ips): 403 egress_denied */
+	SK_EGRESS_ADDRESS_DENIED,     /* the guard refuses the address: 403 egress_address_denied */
+};
+
+/*
+ * Judges a target before any lookup (DESIGN §5a: a name not on the list is never sent to DNS). For an IP
+ * literal, *addr is filled with the socket address to connect to (the literal and the target's port).
+ */
+enum sk_egress_decision sk_egress_decide_target(const struct sk_egress_entry_rt *e, const struct sk_egress_target *t,
+						struct sockaddr_storage *addr);
+/*
+ * Judges the addresses a name resolved to: SK_EGRESS_CONNECT when the guard lets every one through (the
+ * caller then tries them in order), else SK_EGRESS_ADDRESS_DENIED with *refused the index of the first
+ * refused one (for the log).
+ */
+enum sk_egress_decision sk_egress_decide_addrs(const struct sk_egress_entry_rt *e, const struct sockaddr_storage *addrs,
+					       size_t n, size_t *refused);
+
 /* ---- DNS off the event loop (resolve.c) ---------------------------------------------------------- */
 
 struct sk_loop;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_int.h"
 #include "egress/egress.h"
 
 /* ---- targets ---- */
@@ -430,6 +431,88 @@ static void test_guard_self(void **state)
 	sk_egress_guard_free(&g);
 }
 
+/* ---- one entry's rules in order (decide.c), from a loaded config ---- */
+
+static struct sockaddr_storage ss_list[4];
+
+static size_t addrs_of(const char *const *texts, uint16_t port)
+{
+	size_t n = 0;
+	for (; texts[n]; n++)
+		ss_list[n] = sa_of(texts[n], port);
+	return n;
+}
+
+static void test_decide(void **state)
+{
+	static const char yaml[] = "listeners: [ { name: web, listen: \"0.0.0.0:18080\" } ]\n"
+				   "egress:\n"
+				   "  - { name: out, listen: \"127.0.0.1:13128\", allow: [\"*.allowed.test:80,13128\"],\n"
+				   "      allow_ips: [127.0.0.0/8] }\n"
+				   "  - { name: strict, listen: \"127.0.0.1:13129\", allow: [allowed.test] }\n";
+	struct sk_err err = { 0 };
+	struct sk_config *cfg = sk_config_load_buffer("decide.yaml", yaml, sizeof(yaml) - 1, &err);
+	if (!cfg)
+		fail_msg("%d:%d: %s", err.line, err.col, err.msg);
+	struct sk_egress_rt *rt = sk_egress_rt_build(cfg);
+	assert_int_equal(rt->n, 2);
+	const struct sk_egress_entry_rt *out = &rt->entries[0], *strict = &rt->entries[1];
+	struct sk_egress_target t;
+	struct sockaddr_storage addr;
+	size_t refused = 99;
+
+	/* Names: the list first. */
+	assert_int_equal(connect_target("www.allowed.test:80", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_RESOLVE);
+	assert_int_equal(sk_egress_decide_target(strict, &t, &addr), SK_EGRESS_DENIED);
+	assert_int_equal(connect_target("www.allowed.test:443", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_DENIED);
+	assert_int_equal(connect_target("allowed.test:443", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(strict, &t, &addr), SK_EGRESS_RESOLVE);
+
+	/* Addresses: every one through the guard; one refused refuses all. */
+	static const char *const outside[] = { "127.0.0.2", "127.0.0.3", NULL };
+	static const char *const mixed[] = { "93.184.216.34", "127.0.0.1", NULL };
+	static const char *const metadata[] = { "169.254.169.254", NULL };
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, addrs_of(outside, 80), &refused), SK_EGRESS_CONNECT);
+	assert_int_equal(sk_egress_decide_addrs(strict, ss_list, addrs_of(outside, 443), &refused),
+			 SK_EGRESS_ADDRESS_DENIED);
+	assert_int_equal(refused, 0);
+	assert_int_equal(sk_egress_decide_addrs(strict, ss_list, addrs_of(mixed, 443), &refused),
+			 SK_EGRESS_ADDRESS_DENIED);
+	assert_int_equal(refused, 1);
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, addrs_of(mixed, 443), &refused), SK_EGRESS_CONNECT);
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, addrs_of(metadata, 80), &refused),
+			 SK_EGRESS_ADDRESS_DENIED);
+	/* An allowed name resolving to sekisho's own socket: refused even with 127/8 in allow_ips. */
+	static const char *const self[] = { "127.0.0.2", "127.0.0.1", NULL };
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, addrs_of(self, 13128), &refused),
+			 SK_EGRESS_ADDRESS_DENIED);
+	assert_int_equal(refused, 0); /* 127.0.0.2:13128 reaches the host's own 127/8 too */
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, addrs_of(self, 18080), &refused),
+			 SK_EGRESS_ADDRESS_DENIED); /* the wildcard listener */
+	assert_int_equal(sk_egress_decide_addrs(out, ss_list, 0, &refused), SK_EGRESS_ADDRESS_DENIED);
+
+	/* IP literals: allow_ips only, then the guard. */
+	assert_int_equal(connect_target("2130706434:80", &t), SK_EGRESS_TARGET_OK); /* 127.0.0.2 */
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_CONNECT);
+	assert_int_equal(addr.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&addr)->sin_port), 80);
+	assert_int_equal(((struct sockaddr_in *)&addr)->sin_addr.s_addr, htonl(0x7f000002));
+	assert_int_equal(sk_egress_decide_target(strict, &t, &addr), SK_EGRESS_DENIED);
+	assert_int_equal(connect_target("8.8.8.8:443", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_DENIED);
+	assert_int_equal(connect_target("[::ffff:127.0.0.2]:80", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_CONNECT);
+	assert_int_equal(connect_target("0x7f.1:13128", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_ADDRESS_DENIED);
+	assert_int_equal(connect_target("127.0.0.1:13129", &t), SK_EGRESS_TARGET_OK);
+	assert_int_equal(sk_egress_decide_target(out, &t, &addr), SK_EGRESS_ADDRESS_DENIED);
+
+	sk_egress_rt_free(rt);
+	sk_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,7 +520,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_literals),   cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_host_header),     cmocka_unit_test(test_allowlist),
 		cmocka_unit_test(test_guard_ranges),    cmocka_unit_test(test_guard_allow_ips),
-		cmocka_unit_test(test_guard_self),
+		cmocka_unit_test(test_guard_self),      cmocka_unit_test(test_decide),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
