@@ -431,6 +431,48 @@ static void test_guard_self(void **state)
 	sk_egress_guard_free(&g);
 }
 
+/* IPv4 inside IPv6 is judged as that IPv4, for every spelling the guard knows: IPv4-mapped, NAT64 and 6to4
+ * (a deterministic sample of the IPv4 space, with every special range's edges in it). */
+static void test_guard_embedded_agree(void **state)
+{
+	struct sk_egress_self self = { .family = AF_INET, .port = 3128 };
+	struct sk_egress_guard g;
+	sk_egress_guard_init(&g, NULL, &self, 1, NULL, 0);
+	uint32_t x = 2463534242u;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		uint32_t v4 = i < 256 ? (uint32_t)i << 24 : x; /* every /8 first */
+		uint16_t port = (i & 1) ? 3128 : 443;
+		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(v4) };
+		enum sk_egress_verdict want = sk_egress_guard_check(&g, (struct sockaddr *)&in);
+		struct sockaddr_in6 m = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+		uint8_t *a = m.sin6_addr.s6_addr;
+		uint32_t be = htonl(v4);
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &be, 4);
+		assert_int_equal(sk_egress_guard_check(&g, (struct sockaddr *)&m), want);
+		/* NAT64 and 6to4 go through a gateway: never "self", otherwise the IPv4's verdict. */
+		enum sk_egress_verdict routed = want == SK_EGRESS_ADDR_SELF ? SK_EGRESS_ADDR_OK : want;
+		if (want == SK_EGRESS_ADDR_SELF) {
+			struct sockaddr_in other = in;
+			other.sin_port = htons(443);
+			routed = sk_egress_guard_check(&g, (struct sockaddr *)&other);
+		}
+		memset(a, 0, 16);
+		a[1] = 0x64, a[2] = 0xff, a[3] = 0x9b;
+		memcpy(a + 12, &be, 4);
+		assert_int_equal(sk_egress_guard_check(&g, (struct sockaddr *)&m), routed);
+		memset(a, 0, 16);
+		a[0] = 0x20, a[1] = 0x02;
+		memcpy(a + 2, &be, 4);
+		a[15] = 1;
+		assert_int_equal(sk_egress_guard_check(&g, (struct sockaddr *)&m), routed);
+	}
+	sk_egress_guard_free(&g);
+}
+
 /* ---- one entry's rules in order (decide.c), from a loaded config ---- */
 
 static struct sockaddr_storage ss_list[4];
@@ -521,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_host_header),     cmocka_unit_test(test_allowlist),
 		cmocka_unit_test(test_guard_ranges),    cmocka_unit_test(test_guard_allow_ips),
 		cmocka_unit_test(test_guard_self),      cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_guard_embedded_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
