@@ -215,7 +215,7 @@ struct sk_egress_resolver *sk_egress_resolver_new(struct sk_loop *loop, const st
 /* Ends every lookup without calling its callback (their owners are going away with the resolver). */
 void sk_egress_resolver_free(struct sk_egress_resolver *r);
 /*
- * Looks up name's A and AAAA records (as a fully qualified name: no search domains). The callback runs
+ * Looks up name's A and AAAA records (the name as it is: no search domains). The callback runs
  * once, within dns.timeout. Returns a handle for sk_egress_lookup_cancel; it is no longer valid once the
  * callback has run.
  */

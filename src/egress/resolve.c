@@ -16,8 +16,8 @@
  * c-ares' per-try timeout is derived from dns.timeout, so abandoned lookups end soon after.
  * Invariants: a lookup's callback runs at most once, on the loop's thread, never from within
  * sk_egress_resolve; a lookup record is freed only by c-ares' completion callback (or the channel's
- * destruction), never while c-ares still refers to it; the queried name is fully qualified (a trailing
- * dot: the allow-list compared exactly this name, so no search domain may be appended).
+ * destruction), never while c-ares still refers to it; the channel has no search list (the allow-list
+ * compared exactly this name, so no domain may be appended to it).
  */
 #include "egress/egress.h"
 
@@ -45,6 +45,7 @@ struct sk_egress_resolver {
 	uint64_t timeout_ms;
 	struct sk_timer ares_timer; /* c-ares' retransmissions */
 	struct sock *socks;
+	struct sk_egress_lookup *immediate; /* answered inside ares_getaddrinfo, waiting for their 0 ms timer */
 	size_t pending;
 	bool destroying;
 };
@@ -57,6 +58,7 @@ struct sk_egress_lookup {
 	bool done;       /* the owner was answered or cancelled: c-ares' completion only frees */
 	bool submitting; /* inside ares_getaddrinfo: a completion now must be delivered later */
 	struct sk_timer deadline;
+	struct sk_egress_lookup *imm_next, *imm_prev; /* on r->immediate */
 	/* A result that came while submitting, delivered by the 0 ms deadline timer. */
 	enum sk_egress_dns status;
 	struct sockaddr_storage addrs[SK_EGRESS_MAX_ADDRS];
@@ -69,6 +71,17 @@ static int lib_rc;
 static void lib_init(void)
 {
 	lib_rc = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+static void immediate_unlink(struct sk_egress_lookup *lk)
+{
+	if (lk->imm_prev)
+		lk->imm_prev->imm_next = lk->imm_next;
+	else
+		lk->r->immediate = lk->imm_next;
+	if (lk->imm_next)
+		lk->imm_next->imm_prev = lk->imm_prev;
+	lk->imm_next = lk->imm_prev = NULL;
 }
 
 static void rearm_ares_timer(struct sk_egress_resolver *r)
@@ -153,6 +166,7 @@ static void deadline_cb(struct sk_timer *t)
 		return;
 	if (lk->n > 0 || lk->status != SK_EGRESS_DNS_OK) {
 		/* The result came while submitting: deliver it now. */
+		immediate_unlink(lk);
 		deliver(lk);
 		free(lk);
 		return;
@@ -203,6 +217,10 @@ static void addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinf
 		/* ares_getaddrinfo answered at once (an error, or a hosts-file entry): the owner hears it from
 		 * the loop, never from inside sk_egress_resolve. The deadline timer carries it. */
 		r->pending--;
+		lk->imm_next = r->immediate;
+		if (r->immediate)
+			r->immediate->imm_prev = lk;
+		r->immediate = lk;
 		sk_timer_arm(r->loop, &lk->deadline, 0);
 		return;
 	}
@@ -219,13 +237,11 @@ struct sk_egress_lookup *sk_egress_resolve(struct sk_egress_resolver *r, const c
 	lk->arg = arg;
 	lk->port = port;
 	lk->deadline.cb = deadline_cb;
-	char fqdn[SK_EGRESS_HOST_MAX + 2];
-	snprintf(fqdn, sizeof(fqdn), "%s.", name);
 	struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 					     .ai_protocol = IPPROTO_TCP, .ai_flags = ARES_AI_NOSORT };
 	r->pending++;
 	lk->submitting = true;
-	ares_getaddrinfo(r->channel, fqdn, NULL, &hints, addrinfo_cb, lk);
+	ares_getaddrinfo(r->channel, name, NULL, &hints, addrinfo_cb, lk);
 	/* When c-ares completed at once, addrinfo_cb armed the 0 ms delivery and dropped it from pending:
 	 * the record is now the timer's (deadline_cb frees it). */
 	bool immediate = sk_timer_armed(&lk->deadline);
@@ -244,8 +260,10 @@ void sk_egress_lookup_cancel(struct sk_egress_lookup *lk)
 	if (sk_timer_armed(&lk->deadline))
 		sk_timer_cancel(lk->r->loop, &lk->deadline);
 	/* A result already in hand (immediate completion) has no c-ares query left to free the record. */
-	if (lk->n > 0 || lk->status != SK_EGRESS_DNS_OK)
+	if (lk->n > 0 || lk->status != SK_EGRESS_DNS_OK) {
+		immediate_unlink(lk);
 		free(lk);
+	}
 }
 
 size_t sk_egress_resolver_pending(const struct sk_egress_resolver *r)
@@ -275,12 +293,14 @@ struct sk_egress_resolver *sk_egress_resolver_new(struct sk_loop *loop, const st
 	uint64_t per_try = cfg->dns_timeout_ms / (3 * servers);
 	o.timeout = (int)(per_try < 50 ? 50 : per_try);
 	o.tries = 2;
+	/* No search list: the allow-list judged this exact name, so no domain may be appended to it. */
+	o.ndomains = 0;
+	o.domains = NULL;
+	mask |= ARES_OPT_DOMAINS;
 	if (cfg->n_dns_servers) {
-		/* The servers given are the whole truth: no hosts file, no search list. */
+		/* The servers given are the whole truth: no hosts file. */
 		o.lookups = (char *)"b";
-		o.ndomains = 0;
-		o.domains = NULL;
-		mask |= ARES_OPT_LOOKUPS | ARES_OPT_DOMAINS;
+		mask |= ARES_OPT_LOOKUPS;
 	}
 	int rc = ares_init_options(&r->channel, &o, mask);
 	if (rc != ARES_SUCCESS) {
@@ -321,9 +341,16 @@ void sk_egress_resolver_free(struct sk_egress_resolver *r)
 		return;
 	/* ares_destroy completes every query with ARES_EDESTRUCTION: addrinfo_cb frees their records without
 	 * calling owners. Lookups answered at once and still waiting on their 0 ms timer are not c-ares' any
-	 * more; their owners cancel them before freeing the resolver (sk_egress_lookup_cancel frees them). */
+	 * more: freed here. */
 	r->destroying = true;
 	ares_destroy(r->channel);
+	while (r->immediate) {
+		struct sk_egress_lookup *lk = r->immediate;
+		immediate_unlink(lk);
+		if (sk_timer_armed(&lk->deadline))
+			sk_timer_cancel(r->loop, &lk->deadline);
+		free(lk);
+	}
 	if (sk_timer_armed(&r->ares_timer))
 		sk_timer_cancel(r->loop, &r->ares_timer);
 	while (r->socks) {

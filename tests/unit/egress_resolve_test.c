@@ -318,12 +318,40 @@ static void test_cancel_and_free(void **state)
 	sk_loop_free(loop);
 }
 
+/* Without dns.servers: resolv.conf and the hosts file. "localhost" is answered by the hosts file inside
+ * c-ares' call: the owner still hears it from the loop, never from inside sk_egress_resolve; such a
+ * lookup can be cancelled, or the resolver freed, before that. */
+static void test_system_and_immediate(void **state)
+{
+	struct sk_loop *loop = sk_loop_new();
+	struct sk_egress cfg = { .dns_timeout_ms = 1000 };
+	const char *why = NULL;
+	struct sk_egress_resolver *r = sk_egress_resolver_new(loop, &cfg, &why);
+	assert_non_null(r);
+	struct result a = { 0 }, b = { 0 }, c = { 0 };
+	sk_egress_resolve(r, "localhost", 8080, on_resolved, &a);
+	assert_int_equal(a.calls, 0);
+	run_until(loop, &a, 1, 2000);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, SK_EGRESS_DNS_OK);
+	assert_true(has_addr(&a, "127.0.0.1", 8080));
+	struct sk_egress_lookup *lb = sk_egress_resolve(r, "localhost", 80, on_resolved, &b);
+	sk_egress_lookup_cancel(lb);
+	sk_egress_resolve(r, "localhost", 80, on_resolved, &c);
+	sk_egress_resolver_free(r); /* c's answer is in hand, not yet delivered */
+	run_until(loop, NULL, 0, 100);
+	assert_int_equal(b.calls, 0);
+	assert_int_equal(c.calls, 0);
+	sk_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel_and_free),
+		cmocka_unit_test(test_system_and_immediate),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
