@@ -3,7 +3,9 @@
  * array of check stages, once per runtime snapshot. A stage returns NEXT, ALLOW, DENY (with a reason
  * from core/tbl/reasons.h) or AGAIN (waiting on the blocking pool; the request resumes at that stage).
  * Checks are plug-ins: struct sk_check_ops in the registry (registry.c), one check_<name>.c each.
- * Compiled pipelines are immutable and shared by all workers; per-request data lives in sk_access_req.
+ * Compiled pipelines are immutable and shared by all workers; per-request data lives in sk_access_req:
+ * its inputs, the outputs later layers read, and one fixed workspace from which each stage of the
+ * pipeline gets its own slice of scratch state (ops.scratch_size; see docs/internals/access.md).
  */
 #ifndef SK_ACCESS_H
 #define SK_ACCESS_H
@@ -103,7 +105,20 @@ enum {
 	SK_CONSUMED_SESSION = 1 << 3,       /* the session cookie's pairs in Cookie fields */
 };
 
-/* One request as the checks see it. Zero it, then fill the inputs. */
+/*
+ * The workspace a request carries for its stages' scratch. The pipeline compile step lays the stages'
+ * slices side by side (each SK_ACCESS_SCRATCH_ALIGN-aligned, never overlapping, so a later stage cannot
+ * clobber what an earlier one left, such as the session id req->session_id points at) and refuses a
+ * pipeline whose sum would exceed the cap; each check also asserts at build time that its own scratch fits.
+ */
+#define SK_ACCESS_SCRATCH_MAX 224 /* today: the auth stage's 216 (struct sk_login); raise it with a new stage's */
+#define SK_ACCESS_SCRATCH_ALIGN 16
+
+/*
+ * One request as the checks see it. Zero it up to the workspace (sk_access_req_clear, or a compound
+ * literal, which zeroes it all), then fill the inputs. The workspace itself needs no clearing: a stage's
+ * slice is zeroed when that stage first runs for the request (scratch_ready).
+ */
 struct sk_access_req {
 	/* inputs */
 	int family;          /* of the client address (trusted, DESIGN §1) */
@@ -130,28 +145,23 @@ struct sk_access_req {
 	const struct sk_jwt_ident *jwt; /* verified token (== jwt_buf), or NULL */
 	const char *method;             /* "basic" | "api_key" | "session" | "client_cert", or NULL */
 	bool mfa;                       /* a second factor was verified for this request or its session */
-	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into req */
+	const char *session_id;         /* the valid session cookie's id (64 hex), or NULL; points into the
+					 * auth stage's scratch */
 	uint8_t consumed;               /* SK_CONSUMED_*: the credential fields the auth stage read */
-	/* the outcome of the latest state-store job (guardjob.h) */
-	uint8_t guard_reason;           /* enum sk_reason, SK_R_NONE = passed */
-	bool guard_mfa;
-	uint8_t guard_level;
-	char guard_user[129];           /* SESSION: the session's user */
-	char session_buf[65];           /* SESSION/LOGIN: the session id */
-	bool guard_locked;              /* LOCK: the account is locked: its password must not be verified */
-	bool guard_settled;             /* LOCK: no failure on record: a success needs no AUTH job */
-	/* internal to the auth stage */
-	uint8_t auth_phase;
-	int8_t verify_result;     /* 1 ok, 0 wrong, -1 overloaded */
-	struct sk_waiter *waiter; /* while waiting on a verification */
-	struct sk_guard_job *gjob; /* while waiting on the state store */
-	char otp[8];              /* the code split off a Basic password, or from X-OTP ("" = none) */
-	bool remember;            /* with lockout: cache verify_key once the account is known to be unlocked */
-	uint8_t verify_key[32];   /* the credential's cache key (a keyed hash; no secret) */
 	/* the policy stage's outcome, for the access log */
 	uint8_t policy;           /* enum sk_access_policy_log */
+	uint16_t scratch_ready;   /* bit i: stage i's scratch is zeroed and in use for this request */
 	const char *policy_sid;   /* the deciding statement's Sid (belongs to the snapshot), or NULL */
+	/* The one pool job the request waits on (a request waits on at most one): closing its connection
+	 * detaches it (sk_access_req_cancel) and its deadline names the wait (timeout_reason). */
+	struct sk_waiter *waiter;  /* a verification (verify.c) */
+	struct sk_guard_job *gjob; /* a state-store job (guardjob.c) */
+	/* the stages' scratch: each stage's slice, at the offset its pipeline gave it */
+	_Alignas(SK_ACCESS_SCRATCH_ALIGN) unsigned char scratch[SK_ACCESS_SCRATCH_MAX];
 };
+
+/* Zeroes req's inputs and outputs, not its workspace (the per-request cost of a keep-alive request). */
+void sk_access_req_clear(struct sk_access_req *req);
 
 /* What the access log says of policies for one request. */
 enum sk_access_policy_log { SK_APOL_NONE = 0, SK_APOL_ALLOW, SK_APOL_DENY, SK_APOL_WOULD_DENY };
@@ -172,8 +182,12 @@ struct sk_check_ops {
 	 * use this check (the stage is left out). Returns 0, or -1 with err filled. */
 	int (*compile)(const struct sk_access *a, const struct sk_access_env *env, void **state,
 		       struct sk_err *err);
-	enum sk_verdict (*run)(const void *state, const struct sk_access_env *env, struct sk_access_req *req);
+	/* scratch: the stage's own slice of req's workspace (scratch_size bytes, zeroed when the stage first
+	 * runs for req, kept as it was left when the stage runs again after AGAIN); NULL when scratch_size is 0. */
+	enum sk_verdict (*run)(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+			       void *scratch);
 	void (*free)(void *state);
+	size_t scratch_size; /* per-request state of the stage (<= SK_ACCESS_SCRATCH_MAX, asserted in its file) */
 };
 
 /* registry.c: every check, in pipeline order (cheap network checks first). */
@@ -186,6 +200,10 @@ struct sk_pipeline;
  * pos_file/pos are used in errors. Returns NULL with err filled. */
 struct sk_pipeline *sk_pipeline_compile(const struct sk_access *a, const struct sk_access_env *env,
 					struct sk_err *err);
+/* The same with the given checks instead of the registry's (n at most 16): a test's stages. */
+struct sk_pipeline *sk_pipeline_compile_checks(const struct sk_check_ops *const *checks, size_t n,
+					       const struct sk_access *a, const struct sk_access_env *env,
+					       struct sk_err *err);
 void sk_pipeline_free(struct sk_pipeline *p);
 /* True when the pipeline has no stage: requests pass without any check. */
 bool sk_pipeline_empty(const struct sk_pipeline *p);

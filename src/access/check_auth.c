@@ -25,7 +25,8 @@
  * locked account's password is then neither looked up in the cache nor verified; a random decoy of its
  * length is verified against the account's hash instead, so the refusal costs and reads exactly like a
  * wrong password. A match is cached only once the account is known to be unlocked (DESIGN §3 "No oracle
- * through timing or caching").
+ * through timing or caching"). That whole sequence (tally, verification, verdict, session lookup) is
+ * login.c's, shared with the portal's sign-in pages; the stage's scratch is its struct sk_login.
  *
  * Where a method succeeds it records the credential fields it read (req->consumed), so that the origin
  * request can leave them out (DESIGN §1; forward_credentials keeps them).
@@ -37,27 +38,24 @@
 #include "access/access.h"
 #include "access/apikeys.h"
 #include "access/credentials.h"
-#include "access/guardjob.h"
 #include "access/jwtauth.h"
+#include "access/login.h"
 #include "access/session.h"
 #include "access/users.h"
-#include "access/verify.h"
 #include "core/log.h"
 
 struct auth_state {
 	bool basic;
 	bool api_key;
 	bool session;
-	bool mfa;           /* the behavior requires a second factor */
-	bool guard;         /* verified passwords go through a state-store job */
-	bool lockout;       /* the account's tally is read before its password is verified */
 	bool client_cert;
 	bool jwt;
+	struct sk_login_opts login; /* guard, lockout, need_mfa (the behavior requires a second factor) */
 	uint64_t max_age_s; /* 0 = passwords never expire */
 };
 
-/* PHASE_LOCK: waiting on the tally read; PHASE_LOCK_READ: read, the credentials are looked at again. */
-enum { PHASE_START = 0, PHASE_WAITING, PHASE_GUARDING, PHASE_SESSION, PHASE_DONE, PHASE_LOCK, PHASE_LOCK_READ };
+/* The stage's scratch: the sign-in in progress (login.c) is all the auth stage keeps across AGAIN. */
+_Static_assert(sizeof(struct sk_login) <= SK_ACCESS_SCRATCH_MAX, "the auth stage's scratch fits the workspace");
 
 static int auth_compile(const struct sk_access *a, const struct sk_access_env *env, void **state,
 			struct sk_err *err)
@@ -93,9 +91,7 @@ static int auth_compile(const struct sk_access *a, const struct sk_access_env *e
 		return sk_err_set(err, env->cfg->path, 0, 0, "auth: [session] needs users, session.key_file and "
 				  "the state store");
 	}
-	s->mfa = a->mfa == SK_MFA_REQUIRED;
-	s->guard = env->store && (env->cfg->lockout.present || env->cfg->ban.present || s->mfa);
-	s->lockout = s->guard && env->cfg->lockout.present && env->cfg->lockout.deny > 0;
+	sk_login_opts_init(&s->login, env, a->mfa == SK_MFA_REQUIRED, false);
 	SK_ASSERT(!(s->basic || s->client_cert) || env->users); /* the config loader requires users */
 	SK_ASSERT(!s->api_key || env->apikeys); /* and api_keys for api_key */
 	SK_ASSERT(!s->jwt || env->jwt);         /* and issuers for jwt */
@@ -164,74 +160,34 @@ static void split_code(struct sk_access_req *req, struct sk_cred *cred, char *ot
 	cred->password.len -= SK_TOTP_DIGITS;
 }
 
-static enum sk_verdict guard(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in,
-			     uint8_t phase)
+/* A sign-in step's outcome (login.c) as the stage's verdict. */
+static enum sk_verdict password_done(const struct auth_state *s, struct sk_access_req *req, struct sk_login *l,
+				     enum sk_login_rc rc)
 {
-	if (sk_guard_start(req, env, in) == -1) {
-		free(in->totp_enc);
+	if (rc == SK_LOGIN_AGAIN)
+		return SK_V_AGAIN;
+	if (rc == SK_LOGIN_FAIL) {
 		req->user = NULL;
-		return deny(req, SK_R_STATE_UNAVAILABLE);
+		return deny(req, (enum sk_reason)l->reason);
 	}
-	req->auth_phase = phase;
-	return SK_V_AGAIN;
-}
-
-/* After the password: lockout, the code, the failure counts. named: the credential was a password for a
- * name (its failure counts toward that name's lockout, or the decoy write for an unknown name); false for
- * API keys and malformed credentials. */
-static enum sk_verdict after_verify(const struct auth_state *s, const struct sk_access_env *env,
-				    struct sk_access_req *req, bool ok, bool named)
-{
-	if (!s->guard) {
-		if (ok)
-			return user_verified(s, req);
-		req->user = NULL;
-		return deny(req, SK_R_BAD_CREDENTIALS);
-	}
-	if (ok && req->user && s->lockout && req->guard_settled && !s->mfa) {
-		/* LOCK saw no failure on record: nothing to reset (a failure since is the usual race of
-		 * concurrent guesses, see access.md). */
-		if (req->remember)
-			sk_verify_remember(req->verifier, env->generation, req->verify_key);
-		return user_verified(s, req);
-	}
-	struct sk_guard_in in;
-	sk_guard_in_init(&in, SK_GJ_AUTH, req, req->user, NULL, 0);
-	in.password_ok = ok && req->user;
-	in.named = named;
-	in.need_mfa = s->mfa;
-	if (req->otp[0]) {
-		in.have_code = true;
-		memcpy(in.code, req->otp, sizeof(in.code));
-		explicit_bzero(req->otp, sizeof(req->otp));
-	}
-	return guard(req, env, &in, PHASE_GUARDING);
-}
-
-static enum sk_verdict after_guard(const struct auth_state *s, const struct sk_access_env *env,
-				   struct sk_access_req *req)
-{
-	if (req->guard_reason != SK_R_NONE) {
-		req->user = NULL;
-		return deny(req, (enum sk_reason)req->guard_reason);
-	}
-	if (req->remember) /* the account is not locked: the match may be remembered now */
-		sk_verify_remember(req->verifier, env->generation, req->verify_key);
-	req->mfa = req->guard_mfa;
+	SK_ASSERT(rc == SK_LOGIN_OK);
+	req->mfa = l->out.mfa;
 	return user_verified(s, req);
 }
 
-static enum sk_verdict after_session(const struct auth_state *s, const struct sk_access_env *env,
-				     struct sk_access_req *req)
+static enum sk_verdict session_done(const struct auth_state *s, const struct sk_access_env *env,
+				    struct sk_access_req *req, struct sk_login *l, enum sk_login_rc rc)
 {
-	if (req->guard_reason != SK_R_NONE)
-		return deny(req, (enum sk_reason)req->guard_reason);
-	const struct sk_user *u = sk_users_find(env->users, req->guard_user, strlen(req->guard_user));
+	if (rc == SK_LOGIN_AGAIN)
+		return SK_V_AGAIN;
+	if (rc == SK_LOGIN_FAIL)
+		return deny(req, (enum sk_reason)l->reason);
+	const struct sk_user *u = sk_users_find(env->users, l->session.user, strlen(l->session.user));
 	if (!u) /* removed from the users file since: the session is worth nothing */
 		return deny(req, SK_R_AUTH_REQUIRED);
 	req->user = u;
-	req->mfa = req->guard_mfa;
-	req->session_id = req->session_buf;
+	req->mfa = l->out.mfa;
+	req->session_id = l->session.id;
 	enum sk_verdict v = user_verified(s, req);
 	if (v == SK_V_NEXT) {
 		req->method = "session";
@@ -240,29 +196,34 @@ static enum sk_verdict after_session(const struct auth_state *s, const struct sk
 	return v;
 }
 
-static enum sk_verdict start_session(const struct sk_access_env *env, struct sk_access_req *req)
+/* A failure that is not a name's password (malformed, unknown API key, refused token). */
+static enum sk_verdict refuse(const struct auth_state *s, const struct sk_access_env *env, struct sk_access_req *req,
+			      struct sk_login *l)
+{
+	req->user = NULL;
+	return password_done(s, req, l, sk_login_refuse(l, &s->login, env, req));
+}
+
+static enum sk_verdict start_session(const struct auth_state *s, const struct sk_access_env *env,
+				     struct sk_access_req *req, struct sk_login *l)
 {
 	char id[65];
 	if (!sk_session_cookie_find(env->session_key, req->hreq, id))
 		return deny(req, SK_R_AUTH_REQUIRED);
-	struct sk_guard_in in;
-	sk_guard_in_init(&in, SK_GJ_SESSION, req, NULL, NULL, 0);
-	memcpy(in.session_id, id, sizeof(id));
-	return guard(req, env, &in, PHASE_SESSION);
+	return session_done(s, env, req, l, sk_login_session(l, env, req, id));
 }
 
 /* auth: [jwt]: a bearer JWS, checked on the loop (a signature check costs tens of microseconds, and the
  * worker's cache makes a repeated token a hash lookup). A failure counts like a wrong password. */
 static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_access_env *env,
-			       struct sk_access_req *req, struct sk_slice tok)
+			       struct sk_access_req *req, struct sk_login *l, struct sk_slice tok)
 {
 	SK_ASSERT(req->jwt_buf);
 	enum sk_jwt_result r = sk_jwt_env_authenticate(env->jwt, env->generation, tok.ptr, tok.len,
 						       (int64_t)time(NULL), req->jwt_buf);
 	if (r != SK_JWT_OK) {
 		sk_info("bearer token refused: %s", sk_jwt_result_text(r));
-		req->user = NULL;
-		return after_verify(s, env, req, false, false);
+		return refuse(s, env, req, l);
 	}
 	req->jwt = req->jwt_buf;
 	req->method = "jwt";
@@ -271,28 +232,18 @@ static enum sk_verdict jwt_run(const struct auth_state *s, const struct sk_acces
 	return SK_V_NEXT;
 }
 
-static enum sk_verdict auth_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+static enum sk_verdict auth_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
 {
 	const struct auth_state *s = state;
-	switch (req->auth_phase) {
-	case PHASE_WAITING:
-		req->auth_phase = PHASE_DONE;
-		return after_verify(s, env, req, req->verify_result == 1 && !(s->lockout && req->guard_locked), true);
-	case PHASE_GUARDING:
-		req->auth_phase = PHASE_DONE;
-		return after_guard(s, env, req);
-	case PHASE_SESSION:
-		req->auth_phase = PHASE_DONE;
-		return after_session(s, env, req);
-	case PHASE_LOCK:
-		if (req->guard_reason != SK_R_NONE) {
-			req->auth_phase = PHASE_DONE;
-			return deny(req, (enum sk_reason)req->guard_reason);
-		}
-		req->auth_phase = PHASE_LOCK_READ; /* and read the credentials again, knowing the lock */
-		break;
-	default:
-		break;
+	struct sk_login *l = scratch;
+	if (sk_login_waiting(l)) {
+		enum sk_login_rc rc = sk_login_resume(l, &s->login, env, req);
+		if (l->job == SK_GJ_SESSION)
+			return session_done(s, env, req, l, rc);
+		if (rc != SK_LOGIN_CRED)
+			return password_done(s, req, l, rc);
+		/* the tally is read: the credentials are read again, knowing the lock */
 	}
 	if (s->client_cert) {
 		const struct sk_user *u = cert_user(env, req);
@@ -311,26 +262,21 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	switch (cred.kind) {
 	case SK_CRED_NONE:
 		if (s->session)
-			return start_session(env, req);
+			return start_session(s, env, req, l);
 		return deny(req, s->client_cert && req->client_cert != SK_CC_NONE ? SK_R_BAD_CREDENTIALS
 										    : SK_R_AUTH_REQUIRED);
 	case SK_CRED_MALFORMED:
 		/* A failure like any other: it counts toward the client's ban. */
-		req->user = NULL;
-		return after_verify(s, env, req, false, false);
+		return refuse(s, env, req, l);
 	case SK_CRED_TOKEN: {
 		/* A bearer value of three base64url parts is a token; anything else is an API key (DESIGN §3). */
 		if (s->jwt && cred.bearer && sk_jwt_is_jws(cred.token.ptr, cred.token.len))
-			return jwt_run(s, env, req, cred.token);
-		if (!s->api_key) {
-			req->user = NULL;
-			return after_verify(s, env, req, false, false);
-		}
+			return jwt_run(s, env, req, l, cred.token);
+		if (!s->api_key)
+			return refuse(s, env, req, l);
 		const struct sk_apikey *k = sk_apikeys_find(env->apikeys, cred.token.ptr, cred.token.len);
-		if (!k) {
-			req->user = NULL;
-			return after_verify(s, env, req, false, false);
-		}
+		if (!k)
+			return refuse(s, env, req, l);
 		req->apikey = k;
 		req->method = "api_key";
 		req->consumed |= cred.bearer ? SK_CONSUMED_AUTHORIZATION : SK_CONSUMED_API_KEY;
@@ -339,45 +285,14 @@ static enum sk_verdict auth_run(const void *state, const struct sk_access_env *e
 	case SK_CRED_BASIC:
 		break;
 	}
-	if (s->lockout && req->auth_phase != PHASE_LOCK_READ) {
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_LOCK, req, NULL, cred.user.ptr, cred.user.len);
-		explicit_bzero(cred.buf, sizeof(cred.buf));
-		return guard(req, env, &in, PHASE_LOCK);
-	}
-	if (s->mfa)
-		split_code(req, &cred, req->otp);
-	const struct sk_user *u = sk_users_find(env->users, cred.user.ptr, cred.user.len);
-	req->user = u;
-	bool locked = s->lockout && req->guard_locked;
-	uint8_t key[32];
-	sk_verify_key(env->generation, cred.user.ptr, cred.user.len, cred.password.ptr, cred.password.len, key);
-	if (u && !locked && sk_verify_cached(req->verifier, env->generation, key)) {
-		explicit_bzero(cred.buf, sizeof(cred.buf));
-		req->remember = false; /* already cached: a hit does not extend its life */
-		return after_verify(s, env, req, true, true);
-	}
-	const char *hash = u ? u->hash : sk_users_dummy_hash(env->users);
-	req->remember = s->lockout && u && !locked;
-	memcpy(req->verify_key, key, sizeof(key));
-	/* A locked account's password is not verified: a decoy of its shape is, against the account's own
-	 * hash, at exactly the cost of a wrong password. */
-	char decoy[SK_CRED_MAX];
-	const char *pw = cred.password.ptr;
-	if (locked && u) {
-		sk_verify_decoy(cred.password.ptr, cred.password.len, decoy, key);
-		pw = decoy;
-	}
-	int rc = sk_verify_start(req->verifier, req, env->generation, key, hash, pw, cred.password.len, !s->lockout,
-				 sk_users_pad_ns(env->users, u));
+	/* The tally (with lockout), the password (or a locked account's decoy), then the verdict: login.c. */
+	char otp[SK_TOTP_DIGITS + 1] = "";
+	if (s->login.need_mfa)
+		split_code(req, &cred, otp);
+	enum sk_login_rc rc = sk_login_password(l, &s->login, env, req, cred.user, cred.password, otp);
 	explicit_bzero(cred.buf, sizeof(cred.buf));
-	if (rc == -1) {
-		req->user = NULL;
-		explicit_bzero(req->otp, sizeof(req->otp));
-		return deny(req, SK_R_TOO_MANY_ATTEMPTS);
-	}
-	req->auth_phase = PHASE_WAITING;
-	return SK_V_AGAIN;
+	explicit_bzero(otp, sizeof(otp));
+	return password_done(s, req, l, rc);
 }
 
 static void auth_free(void *state)
@@ -390,4 +305,5 @@ const struct sk_check_ops sk_check_auth = {
 	.compile = auth_compile,
 	.run = auth_run,
 	.free = auth_free,
+	.scratch_size = sizeof(struct sk_login),
 };

@@ -51,7 +51,8 @@ static bool in(char (*list)[3], size_t n, const char cc[3])
 	return false;
 }
 
-static enum sk_verdict geo_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+static enum sk_verdict geo_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
 {
 	const struct geo_state *s = state;
 	bool ok;

@@ -32,7 +32,7 @@ static bool in_csv(const char *csv, const char *name)
 }
 
 static enum sk_verdict groups_run(const void *state, const struct sk_access_env *env,
-				  struct sk_access_req *req)
+				  struct sk_access_req *req, void *scratch)
 {
 	const struct sk_strlist *groups = state;
 	if (!req->user && !req->apikey && !req->jwt) {

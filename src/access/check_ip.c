@@ -40,7 +40,8 @@ static int ip_compile(const struct sk_access *a, const struct sk_access_env *env
 	return 0;
 }
 
-static enum sk_verdict ip_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+static enum sk_verdict ip_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
 {
 	const struct ip_state *s = state;
 	for (size_t i = 0; i < s->n_deny; i++) {

@@ -28,7 +28,8 @@ static int mfa_compile(const struct sk_access *a, const struct sk_access_env *en
 	return 0;
 }
 
-static enum sk_verdict mfa_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+static enum sk_verdict mfa_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
 {
 	if (req->mfa)
 		return SK_V_NEXT;

@@ -107,7 +107,8 @@ static void jwt_set(const struct sk_access_env *env, const struct sk_jwt_ident *
 	*set = (struct sk_policy_set){ .docs = docs, .n = n, .country = country };
 }
 
-static enum sk_verdict policy_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req)
+static enum sk_verdict policy_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
 {
 	const struct policy_stage *s = state;
 	const struct sk_policy_set *set = NULL;

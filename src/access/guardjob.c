@@ -32,6 +32,8 @@
 struct sk_guard_job {
 	struct sk_job job;
 	struct sk_access_req *req;
+	struct sk_guard_out *out;     /* in req's scratch: written in done unless detached */
+	struct sk_guard_session *ses; /* likewise, or NULL */
 	struct sk_verifier *v;
 	struct sk_store *store;
 	/* settings copied from the snapshot */
@@ -295,13 +297,17 @@ static void done(struct sk_job *job)
 	sk_verifier_hold(j->v, -1);
 	if (req) {
 		req->gjob = NULL;
-		req->guard_reason = (uint8_t)j->reason;
-		req->guard_mfa = j->mfa || j->session.level >= SK_SESSION_MFA;
-		req->guard_level = j->session.level;
-		req->guard_locked = j->locked;
-		req->guard_settled = j->settled;
-		snprintf(req->guard_user, sizeof(req->guard_user), "%s", j->session.user);
-		snprintf(req->session_buf, sizeof(req->session_buf), "%s", j->session_id);
+		*j->out = (struct sk_guard_out){
+			.reason = (uint8_t)j->reason,
+			.mfa = j->mfa || j->session.level >= SK_SESSION_MFA,
+			.level = j->session.level,
+			.locked = j->locked,
+			.settled = j->settled,
+		};
+		if (j->ses) {
+			snprintf(j->ses->user, sizeof(j->ses->user), "%s", j->session.user);
+			snprintf(j->ses->id, sizeof(j->ses->id), "%s", j->session_id);
+		}
 	}
 	free(j->in.totp_enc);
 	free(j);
@@ -328,12 +334,15 @@ void sk_guard_in_init(struct sk_guard_in *in, enum sk_guard_kind kind, const str
 		inet_ntop(AF_INET6, req->addr, in->ip, sizeof(in->ip));
 }
 
-int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in)
+int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in,
+		   struct sk_guard_out *out, struct sk_guard_session *ses)
 {
-	SK_ASSERT(env->store && !req->gjob);
+	SK_ASSERT(env->store && !req->gjob && out);
 	const struct sk_config *cfg = env->cfg;
 	struct sk_guard_job *j = sk_calloc(1, sizeof(*j));
 	j->req = req;
+	j->out = out;
+	j->ses = ses;
 	j->v = req->verifier;
 	j->store = env->store;
 	if (cfg->lockout.present) {

@@ -39,12 +39,29 @@ struct sk_guard_in {
 	uint8_t level;                 /* LOGIN: the level reached */
 };
 
+/* A job's outcome, written into the caller's scratch (which lives as long as the request) just before
+ * req->resume runs; nothing is written once the request is detached (sk_guard_cancel). */
+struct sk_guard_out {
+	uint8_t reason; /* enum sk_reason, SK_R_NONE = the step passed */
+	bool mfa;       /* AUTH: a code was verified; SESSION: the session is at the MFA level */
+	uint8_t level;  /* SESSION: the session's level */
+	bool locked;    /* LOCK: the account is locked: its password must not be verified */
+	bool settled;   /* LOCK: no failure on record: a success needs no AUTH job */
+};
+
+/* SESSION and LOGIN also name the session (the other kinds leave this alone). */
+struct sk_guard_session {
+	char id[65];                      /* SESSION: the session found; LOGIN: the new one */
+	char user[SK_GUARD_MAX_USER + 1]; /* SESSION: its user */
+};
+
 /*
- * Queues the job for req; req->resume runs on the loop thread with req->guard_reason (SK_R_NONE when
- * the step passed), guard_mfa, guard_level, guard_user, session_buf, guard_locked and guard_settled
- * filled, and the job gone. Returns 0, or -1 when the lane's queue is full (nothing queued; answer 503).
+ * Queues the job for req; req->resume runs on the loop thread with *out (and *ses when not NULL, for
+ * SESSION and LOGIN) filled, and the job gone. Returns 0, or -1 when the lane's queue is full (nothing
+ * queued; answer 503).
  */
-int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in);
+int sk_guard_start(struct sk_access_req *req, const struct sk_access_env *env, struct sk_guard_in *in,
+		   struct sk_guard_out *out, struct sk_guard_session *ses);
 /* Fills in.user, user_known, totp_enc and ip from req and env. */
 void sk_guard_in_init(struct sk_guard_in *in, enum sk_guard_kind kind, const struct sk_access_req *req,
 		      const struct sk_user *u, const char *name, size_t name_len);

@@ -28,6 +28,7 @@
 struct sk_waiter {
 	struct sk_waiter *next;
 	struct sk_access_req *req;
+	int8_t *result; /* the waiting stage's scratch (1 match, 0 mismatch) */
 	struct verification *ver;
 };
 
@@ -177,7 +178,7 @@ static void done(struct sk_job *job)
 	ver->waiters = NULL;
 	for (struct sk_waiter *x = w; x; x = x->next) {
 		x->req->waiter = NULL;
-		x->req->verify_result = (int8_t)ver->result;
+		*x->result = (int8_t)ver->result;
 	}
 	while (w) {
 		struct sk_waiter *next = w->next;
@@ -191,10 +192,11 @@ static void done(struct sk_job *job)
 	free(ver);
 }
 
-static void attach(struct verification *ver, struct sk_access_req *req)
+static void attach(struct verification *ver, struct sk_access_req *req, int8_t *result)
 {
 	struct sk_waiter *w = sk_calloc(1, sizeof(*w));
 	w->req = req;
+	w->result = result;
 	w->ver = ver;
 	w->next = ver->waiters;
 	ver->waiters = w;
@@ -215,14 +217,14 @@ void sk_verify_decoy(const char *pw, size_t plen, char *out, uint8_t key[32])
 }
 
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns)
+		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns, int8_t *result)
 {
 	unsigned same_client = 0;
 	for (struct verification *ver = v->inflight; ver; ver = ver->next) {
 		/* The same hash too: a locked account's request, verified against the stand-in, must never
 		 * share the outcome of its real password's verification. */
 		if (ver->gen == gen && ver->hash_src == hash && sk_ct_eq(ver->key, key, 32)) {
-			attach(ver, req); /* identical credentials: wait on the same verification */
+			attach(ver, req, result); /* identical credentials: wait on the same verification */
 			ver->remember = ver->remember && remember;
 			return 0;
 		}
@@ -257,7 +259,7 @@ int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t g
 	ver->next = v->inflight;
 	v->inflight = ver;
 	v->n_inflight++;
-	attach(ver, req);
+	attach(ver, req, result);
 	return 0;
 }
 

@@ -42,14 +42,15 @@ void sk_verify_remember(struct sk_verifier *v, uint64_t gen, const uint8_t key[3
 
 /*
  * Starts (or joins) the verification of pw against hash for req; req->resume is called later on the
- * loop thread with req->verify_result set (1 match, 0 mismatch). Only a verification of the same key
+ * loop thread with *result set (1 match, 0 mismatch; result lies in the caller's scratch, which lives as
+ * long as req). Only a verification of the same key
  * against the same hash is joined. remember: cache a match at once; false when the caller must first
  * learn whether the account may sign in at all (lockout), and calls sk_verify_remember itself. pad_ns: a
  * mismatch takes at least that long (sk_users_pad_ns; 0 for none). Returns 0,
  * or -1 when the per-client or global bound is reached (nothing was queued: answer too_many_attempts).
  */
 int sk_verify_start(struct sk_verifier *v, struct sk_access_req *req, uint64_t gen, const uint8_t key[32],
-		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns);
+		    const char *hash, const char *pw, size_t plen, bool remember, uint64_t pad_ns, int8_t *result);
 /*
  * For a locked account, whose presented password must not be verified: fills out (plen bytes) with a
  * decoy (out must not overlap pw) of the same length with NUL bytes where pw has them and random non-NUL bytes elsewhere, so that

@@ -81,6 +81,30 @@ enum sk_h1_result sk_h1_parse_response(const char *buf, size_t len, const struct
 				       bool req_method_head, struct sk_h1_response *resp,
 				       struct sk_http_field *headers, unsigned max_headers);
 
+/* How a response head is written toward an HTTP/1.x viewer (sk_h1_write_head). */
+struct sk_h1_wopts {
+	bool keep_alive;            /* else "Connection: close" */
+	bool http10;                /* the viewer spoke HTTP/1.0: a kept-alive answer says "Connection: keep-alive" */
+	enum sk_http_body framing;  /* what is sent: NONE, LENGTH (r->length), CHUNKED or CLOSE (sk_h1_framing) */
+};
+
+/*
+ * Writes the response head: status line ("HTTP/1.1", the origin's reason or the table's text), the fields
+ * (an origin's minus hop-by-hop ones, its Content-Length and Transfer-Encoding and Upgrade; an origin's
+ * Content-Length is kept on a bodiless 2xx/3xx answer such as HEAD's or a 304), the framing field, then the
+ * connection fields: "Upgrade" + "Connection: upgrade" for r->upgrade, else "Connection: close" when not
+ * keep_alive, else "Connection: keep-alive" to an HTTP/1.0 viewer. Returns the length, or -1 if it does
+ * not fit in cap.
+ */
+ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wopts *o, char *out, size_t cap);
+
+/* The framing an HTTP/1.x viewer gets for r's body: an unknown length is chunked to HTTP/1.1 and
+ * close-delimited to HTTP/1.0 (which then cannot keep alive). */
+enum sk_http_body sk_h1_framing(const struct sk_http_response *r, bool http10);
+
+/* Writes the size line of a chunk of n bytes ("<hex>\r\n") into out; returns its length. */
+size_t sk_h1_chunk_line(char out[24], uint64_t n);
+
 /*
  * Incremental chunked-body decoder, decoding in place (after picohttpparser's phr_decode_chunked).
  * Call with buf[0..*len) of newly received bytes. It consumes them all, moving chunk data down so that on

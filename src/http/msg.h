@@ -67,6 +67,25 @@ void sk_http_date(int64_t secs, char out[30]);
  * recipients must accept); returns 0 and the seconds, or -1 (also for a day that does not exist). */
 int sk_http_date_parse(struct sk_slice s, int64_t *secs);
 
+/* The text of a status code from the one table (status.c): "Not Found"; "Error" for unknown 4xx/5xx. */
+const char *sk_http_status_text(int status);
+
+/*
+ * A response as a handler describes it, whatever protocol writes it (HTTP/1.1: h1_write.c). The writer
+ * adds the framing field and the connection management fields itself.
+ */
+struct sk_http_response {
+	int status;
+	struct sk_slice reason;              /* an origin's reason phrase (kept as sent); sekisho's own: the table's */
+	const struct sk_http_field *fields;  /* end-to-end fields, in order */
+	unsigned n_fields;
+	bool from_origin;                    /* fields are an origin's: the writer drops hop-by-hop ones (and those
+					      * its Connection fields name), its framing fields and Upgrade */
+	bool upgrade;                        /* a 101 that switches the connection to a tunnel */
+	enum sk_http_body body;              /* NONE, LENGTH (length bytes), CHUNKED (unknown length), CLOSE */
+	uint64_t length;
+};
+
 /* "HTTP/1.0", "HTTP/1.1" or "HTTP/2". */
 const char *sk_http_version_name(uint8_t version);
 

@@ -73,10 +73,10 @@ void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, i
 	const struct sk_config *cfg = c->rt->cfg;
 	int64_t now_ms = (int64_t)sk_wall_ms();
 	struct tcp_info ti;
-	bool ok = tcp_info(c->io.fd, &ti);
+	bool ok = tcp_info(c->ep.io.fd, &ti);
 	struct sockaddr_storage local = { 0 };
 	socklen_t llen = sizeof(local);
-	getsockname(c->io.fd, (struct sockaddr *)&local, &llen);
+	getsockname(c->ep.io.fd, (struct sockaddr *)&local, &llen);
 	char peer[INET6_ADDRSTRLEN], me[INET6_ADDRSTRLEN];
 	int pport, mport;
 	struct sockaddr_storage pss = { 0 };

@@ -1,5 +1,6 @@
 /*
- * forward.c — the header policy toward origins and back to viewers (DESIGN §1 "Origin request").
+ * forward.c — the header policy toward origins (DESIGN §1 "Origin request"); the way back to viewers is the
+ * response writer's (http/h1_write.c drops an origin's hop-by-hop fields).
  *
  * Pure functions of their input: they read parsed heads (slices into a connection's read buffer) and
  * write a complete HTTP/1.1 head into a caller's buffer, with no allocation and one pass over the fields.
@@ -624,85 +625,6 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	/* Tunnel: the one protocol we carry is WebSocket, so that is the one token the origin may pick. */
 	if (f->upgrade && have_upgrade) {
 		if (!PUT_LIT(&w, "Upgrade: websocket\r\nConnection: upgrade\r\n"))
-			return -1;
-	}
-
-	if (!PUT_LIT(&w, "\r\n"))
-		return -1;
-	return w.p - out;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Response head toward the viewer. */
-
-/*
- * See forward.h. Content-Length is kept from the origin only when no body follows and the field
- * describes a representation rather than this message: the response to HEAD and a 304 (never for 1xx or
- * 204, where it must not appear). With body == SK_BODY_CLOSE nothing is written: the caller closes the
- * viewer connection after the body (and passes keep_alive = false, which writes "Connection: close").
- * With upgrade, "Connection: upgrade" replaces the close/keep-alive field.
- */
-ssize_t sk_forward_response_head(const struct sk_fwd_response *f, char *out, size_t cap)
-{
-	const struct sk_h1_response *resp = f->resp;
-	struct wbuf w = { .p = out, .end = out + cap };
-	struct sk_slice upgrade = { 0 };
-	bool have_upgrade = false;
-	bool keep_cl = f->body == SK_BODY_NONE && resp->status >= 200 && resp->status != 204;
-
-	/* Status line. */
-	int st = resp->status;
-	if (st < 100 || st > 999)
-		return -1;
-	char sl[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + st / 100),
-			(char)('0' + st / 10 % 10), (char)('0' + st % 10), ' ' };
-	if (!put(&w, sl, sizeof(sl)) || !put(&w, resp->reason.ptr, resp->reason.len) ||
-	    !PUT_LIT(&w, "\r\n"))
-		return -1;
-
-	unsigned conn0 = first_connection(resp->headers, resp->n_headers);
-	const struct sk_http_field *conn_h = resp->headers + conn0;
-	unsigned conn_n = resp->n_headers - conn0;
-	for (unsigned i = 0; i < resp->n_headers; i++) {
-		const struct sk_http_field *h = &resp->headers[i];
-		if (h->name.len == 14 && IEQ(h->name, "content-length")) {
-			if (keep_cl && !put_slice_field(&w, h->name, h->value))
-				return -1;
-			continue;
-		}
-		if (h->name.len == 7 && IEQ(h->name, "upgrade")) {
-			if (!have_upgrade) {
-				upgrade = h->value;
-				have_upgrade = true;
-			}
-			continue;
-		}
-		/* Transfer-Encoding is on the fixed hop-by-hop list. */
-		if (sk_http_is_hop_by_hop(h->name, conn_h, conn_n))
-			continue;
-		if (!put_slice_field(&w, h->name, h->value))
-			return -1;
-	}
-
-	if (f->body == SK_BODY_CHUNKED) {
-		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
-			return -1;
-	} else if (f->body == SK_BODY_LENGTH) {
-		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, f->content_length) ||
-		    !PUT_LIT(&w, "\r\n"))
-			return -1;
-	}
-
-	if (f->upgrade) {
-		if (have_upgrade && !put_slice_field(&w, SK_SLICE("Upgrade"), upgrade))
-			return -1;
-		if (!PUT_LIT(&w, "Connection: upgrade\r\n"))
-			return -1;
-	} else if (!f->keep_alive) {
-		if (!PUT_LIT(&w, "Connection: close\r\n"))
-			return -1;
-	} else if (f->viewer_http10) {
-		if (!PUT_LIT(&w, "Connection: keep-alive\r\n"))
 			return -1;
 	}
 

@@ -71,21 +71,4 @@ struct sk_fwd_request {
  */
 ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_t cap);
 
-struct sk_fwd_response {
-	const struct sk_h1_response *resp;
-	bool keep_alive;          /* keep the viewer connection open afterwards */
-	bool viewer_http10;       /* the viewer spoke HTTP/1.0 */
-	bool upgrade;             /* a 101 for a tunnel: keep Upgrade and send Connection: upgrade */
-	enum sk_http_body body;     /* framing to send: NONE, LENGTH, CHUNKED or CLOSE */
-	uint64_t content_length;
-};
-
-/*
- * Writes the response head toward the viewer: status line (HTTP/1.1, or the origin's reason), the
- * origin's fields minus hop-by-hop ones and minus Content-Length/Transfer-Encoding, then the framing
- * field for body, then "Connection: close" when !keep_alive (or "Connection: keep-alive" to an HTTP/1.0
- * viewer that keeps alive). Returns the length, or -1 if it does not fit.
- */
-ssize_t sk_forward_response_head(const struct sk_fwd_response *f, char *out, size_t cap);
-
 #endif

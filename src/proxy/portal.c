@@ -15,24 +15,24 @@
 #include <time.h>
 
 #include "access/credentials.h"
-#include "access/guardjob.h"
+#include "access/login.h"
 #include "access/session.h"
 #include "access/users.h"
-#include "access/verify.h"
 #include "proxy/route.h"
 
 #define MAX_TARGET 1024
 
 enum page { PAGE_NONE = 0, PAGE_LOGIN, PAGE_TOTP, PAGE_LOGOUT };
-enum phase { PH_START = 0, PH_VERIFY, PH_AUTH, PH_SESSION, PH_LOGIN, PH_LOGOUT, PH_LOCK };
+/* What a POST waits on; the sign-in steps themselves (and their protections) are login.c's. */
+enum phase { PH_START = 0, PH_PASSWORD, PH_SESSION, PH_CODE, PH_LOGIN, PH_LOGOUT };
 
 struct sk_portal {
 	uint8_t phase;
-	const struct sk_user *user;
 	char rd[MAX_TARGET + 1];      /* validated target, "" = / */
 	char old_session[65];
-	uint8_t level;                /* of the session being made */
 	char code[SK_TOTP_DIGITS + 1];
+	struct sk_login_opts opts;    /* the login form's: state always kept, no code with the password */
+	struct sk_login login;        /* the sign-in in progress (its user: login.user) */
 };
 
 struct sk_portal *sk_portal_new(void)
@@ -148,22 +148,6 @@ static void put_html(struct out *o, const char *s)
 	}
 }
 
-static const char *status_line(int status)
-{
-	switch (status) {
-	case 200: return "200 OK";
-	case 302: return "302 Found";
-	case 303: return "303 See Other";
-	case 401: return "401 Unauthorized";
-	case 403: return "403 Forbidden";
-	case 404: return "404 Not Found";
-	case 405: return "405 Method Not Allowed";
-	case 413: return "413 Content Too Large";
-	case 429: return "429 Too Many Requests";
-	default: return "503 Service Unavailable";
-	}
-}
-
 static const char STYLE[] =
 	"<style>body{font:16px/1.5 system-ui,sans-serif;background:#f4f4f5;color:#18181b;margin:0}"
 	"main{max-width:22rem;margin:12vh auto;background:#fff;padding:2rem;border-radius:.5rem;"
@@ -189,25 +173,24 @@ static void page_end(struct out *o)
 	put(o, "</main></body></html>\n");
 }
 
-/* Writes head + body into out. */
+/* Describes the page's response (fields and body kept in out, through io->reply); returns the bytes used. */
 static size_t respond(const struct sk_portal_io *io, char *out, size_t cap, int status, const char *extra,
 		      const char *body, size_t blen)
 {
-	struct out o = { .p = out, .cap = cap };
-	put(&o,
-	    "HTTP/1.1 %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'\r\n"
-	    "%s%s\r\n",
-	    status_line(status), blen, extra ? extra : "",
-	    io->keep_alive ? (io->hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
-	if (!io->head && !o.full && o.cap - o.n > blen) {
-		memcpy(o.p + o.n, body, blen);
-		o.n += blen;
-	}
-	SK_ASSERT(!o.full);
-	return o.n;
+	struct sk_reply *r = io->reply;
+	sk_reply_init(r, r->resp, r->fields, r->max_fields, out, cap, status);
+	sk_reply_field_str(r, "Content-Type", "text/html; charset=utf-8");
+	sk_reply_field_str(r, "Cache-Control", "no-store");
+	sk_reply_field_str(r, "X-Frame-Options", "DENY");
+	sk_reply_field_str(r, "Referrer-Policy", "no-referrer");
+	sk_reply_field_str(r, "X-Content-Type-Options", "nosniff");
+	sk_reply_field_str(r, "Content-Security-Policy",
+			   "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+	if (extra)
+		sk_reply_lines(r, extra);
+	sk_reply_body(r, body, blen);
+	SK_ASSERT(!r->overflow);
+	return r->used;
 }
 
 static const char *secure_attr(const struct sk_portal_io *io)
@@ -384,17 +367,6 @@ static bool cookie_session(const struct sk_portal_io *io, char *id)
 	return sk_session_cookie_find(io->rt->access.session_key, io->hreq, id);
 }
 
-static enum sk_verdict start_guard(struct sk_portal *p, const struct sk_portal_io *io, struct sk_guard_in *in,
-				   enum phase next)
-{
-	if (sk_guard_start(io->areq, &io->rt->access, in) == -1) {
-		free(in->totp_enc);
-		return SK_V_DENY;
-	}
-	p->phase = next;
-	return SK_V_AGAIN;
-}
-
 struct result {
 	size_t n;
 	int status;
@@ -422,105 +394,62 @@ static enum sk_verdict fail_page(const struct sk_portal_io *io, enum sk_reason r
 	return SK_V_ALLOW;
 }
 
-/* POST /.sekisho/login */
+/* The form's name and password handed to the sign-in (login.c); false when the form lacks them. */
+static bool form_password(struct sk_portal *p, const struct sk_portal_io *io, enum sk_login_rc *rc)
+{
+	char user[SK_GUARD_MAX_USER + 2], pw[SK_CRED_MAX];
+	long ul = sk_form_get(io->body, "username", user, sizeof(user));
+	long pl = sk_form_get(io->body, "password", pw, sizeof(pw));
+	if (ul <= 0 || pl < 0) {
+		explicit_bzero(pw, sizeof(pw));
+		return false;
+	}
+	*rc = sk_login_password(&p->login, &p->opts, &io->rt->access, io->areq,
+				(struct sk_slice){ .ptr = user, .len = (size_t)ul },
+				(struct sk_slice){ .ptr = pw, .len = (size_t)pl }, NULL);
+	explicit_bzero(pw, sizeof(pw));
+	return true;
+}
+
+static enum sk_verdict wrong_password(struct sk_portal *p, const struct sk_portal_io *io, char *out, size_t cap,
+				      struct result *res)
+{
+	io->areq->user = NULL;
+	res->status = 401;
+	res->reason = SK_R_BAD_CREDENTIALS;
+	res->n = login_page(io, p->rd, "Wrong username or password.", 401, out, cap, NULL);
+	return SK_V_ALLOW;
+}
+
+/* POST /.sekisho/login: the password (with lockout, the name's tally first; see login.c), then a session
+ * at the password level. */
 static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io *io, char *out, size_t cap,
 				  struct result *res)
 {
 	const struct sk_access_env *env = &io->rt->access;
 	struct sk_access_req *areq = io->areq;
-	/* With lockout the name's tally is read first (PH_LOCK), as the auth stage does (check_auth.c): a
-	 * locked account's password is never verified nor cached, a decoy of its shape is verified instead. */
-	bool lockout = env->cfg->lockout.present && env->cfg->lockout.deny > 0;
+	struct sk_login *l = &p->login;
+	enum sk_login_rc rc;
 	switch (p->phase) {
-	case PH_LOCK: /* the tally is read: the form is read again, knowing the lock */
-	case PH_START: {
-		if (p->phase == PH_LOCK && areq->guard_reason != SK_R_NONE)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		if (p->phase == PH_START && !csrf_ok(io))
+	case PH_START:
+		if (!csrf_ok(io))
 			return fail_page(io, SK_R_CSRF_FAILED, out, cap, res);
-		char user[SK_GUARD_MAX_USER + 2], pw[SK_CRED_MAX];
-		long ul = sk_form_get(io->body, "username", user, sizeof(user));
-		long pl = sk_form_get(io->body, "password", pw, sizeof(pw));
-		if (ul <= 0 || pl < 0) {
-			explicit_bzero(pw, sizeof(pw));
-			res->status = 401;
-			res->reason = SK_R_BAD_CREDENTIALS;
-			res->n = login_page(io, p->rd, "Wrong username or password.", 401, out, cap, NULL);
-			return SK_V_ALLOW;
-		}
-		if (lockout && p->phase == PH_START) {
-			explicit_bzero(pw, sizeof(pw));
-			struct sk_guard_in in;
-			sk_guard_in_init(&in, SK_GJ_LOCK, areq, NULL, user, (size_t)ul);
-			if (start_guard(p, io, &in, PH_LOCK) == SK_V_DENY)
-				return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-			return SK_V_AGAIN;
-		}
-		bool locked = lockout && areq->guard_locked;
-		p->user = sk_users_find(env->users, user, (size_t)ul);
-		areq->user = p->user;
-		uint8_t key[32];
-		sk_verify_key(env->generation, user, (size_t)ul, pw, (size_t)pl, key);
-		if (p->user && !locked && sk_verify_cached(areq->verifier, env->generation, key)) {
-			explicit_bzero(pw, sizeof(pw));
-			areq->verify_result = 1;
-			areq->remember = false;
-			p->phase = PH_VERIFY;
-			return login_post(p, io, out, cap, res);
-		}
-		const char *hash = p->user ? p->user->hash : sk_users_dummy_hash(env->users);
-		areq->remember = lockout && p->user && !locked;
-		memcpy(areq->verify_key, key, sizeof(key));
-		if (locked && p->user) { /* a decoy of the password's shape, never the password itself */
-			char decoy[SK_CRED_MAX];
-			sk_verify_decoy(pw, (size_t)pl, decoy, key);
-			memcpy(pw, decoy, (size_t)pl);
-		}
-		int rc = sk_verify_start(areq->verifier, areq, env->generation, key, hash, pw, (size_t)pl, !lockout,
-					 sk_users_pad_ns(env->users, p->user));
-		explicit_bzero(pw, sizeof(pw));
-		if (rc == -1)
-			return fail_page(io, SK_R_TOO_MANY_ATTEMPTS, out, cap, res);
-		p->phase = PH_VERIFY;
-		return SK_V_AGAIN;
-	}
-	case PH_VERIFY: {
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_AUTH, areq, p->user, NULL, 0);
-		in.password_ok = areq->verify_result == 1 && p->user && !(lockout && areq->guard_locked);
-		in.named = true;
-		if (start_guard(p, io, &in, PH_AUTH) == SK_V_DENY)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		return SK_V_AGAIN;
-	}
-	case PH_AUTH: {
-		if (areq->guard_reason == SK_R_STATE_UNAVAILABLE)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		if (areq->guard_reason != SK_R_NONE) {
-			areq->user = NULL;
-			res->status = 401;
-			res->reason = SK_R_BAD_CREDENTIALS;
-			res->n = login_page(io, p->rd, "Wrong username or password.", 401, out, cap, NULL);
-			return SK_V_ALLOW;
-		}
-		if (areq->remember) /* the account is not locked: the match may be remembered now */
-			sk_verify_remember(areq->verifier, env->generation, areq->verify_key);
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_LOGIN, areq, p->user, NULL, 0);
-		in.level = SK_SESSION_PASSWORD;
-		char old[65];
-		if (cookie_session(io, old))
-			memcpy(in.session_id, old, sizeof(old));
-		if (start_guard(p, io, &in, PH_LOGIN) == SK_V_DENY)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		return SK_V_AGAIN;
-	}
+		sk_login_opts_init(&p->opts, env, false, true);
+		p->phase = PH_PASSWORD;
+		if (!form_password(p, io, &rc))
+			return wrong_password(p, io, out, cap, res);
+		break;
+	case PH_PASSWORD:
+		rc = sk_login_resume(l, &p->opts, env, areq);
+		if (rc == SK_LOGIN_CRED && !form_password(p, io, &rc)) /* the tally is read: the form again */
+			return wrong_password(p, io, out, cap, res);
+		break;
 	case PH_LOGIN: {
-		if (areq->guard_reason != SK_R_NONE)
+		if (sk_login_resume(l, &p->opts, env, areq) != SK_LOGIN_OK)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 		char cookie[256], loc[MAX_TARGET * 3 + 64];
-		session_cookie(io, areq->session_buf, cookie, sizeof(cookie));
-		if (p->user->totp && env->totp_ready)
+		session_cookie(io, l->session.id, cookie, sizeof(cookie));
+		if (l->user->totp && env->totp_ready)
 			page_url("totp", p->rd, loc, sizeof(loc));
 		else
 			snprintf(loc, sizeof(loc), "%s", p->rd[0] ? p->rd : "/");
@@ -532,14 +461,30 @@ static enum sk_verdict login_post(struct sk_portal *p, const struct sk_portal_io
 		SK_ASSERT(!"login: bad phase");
 		return SK_V_DENY;
 	}
+	if (rc == SK_LOGIN_AGAIN)
+		return SK_V_AGAIN;
+	if (rc == SK_LOGIN_FAIL) {
+		if (l->reason == SK_R_STATE_UNAVAILABLE || l->reason == SK_R_TOO_MANY_ATTEMPTS)
+			return fail_page(io, (enum sk_reason)l->reason, out, cap, res);
+		return wrong_password(p, io, out, cap, res);
+	}
+	SK_ASSERT(rc == SK_LOGIN_OK && l->user); /* the portal always keeps state: no user, no match */
+	char old[65];
+	if (sk_login_open(l, env, areq, l->user, SK_SESSION_PASSWORD, cookie_session(io, old) ? old : NULL) ==
+	    SK_LOGIN_FAIL)
+		return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+	p->phase = PH_LOGIN;
+	return SK_V_AGAIN;
 }
 
-/* POST /.sekisho/totp */
+/* POST /.sekisho/totp: the password-level session, the code (checked and marked used), then a new
+ * session at the MFA level. */
 static enum sk_verdict totp_post(struct sk_portal *p, const struct sk_portal_io *io, char *out, size_t cap,
 				 struct result *res)
 {
 	const struct sk_access_env *env = &io->rt->access;
 	struct sk_access_req *areq = io->areq;
+	struct sk_login *l = &p->login;
 	switch (p->phase) {
 	case PH_START: {
 		if (!csrf_ok(io))
@@ -551,57 +496,47 @@ static enum sk_verdict totp_post(struct sk_portal *p, const struct sk_portal_io 
 		if (n != SK_TOTP_DIGITS)
 			p->code[0] = '\0';
 		memcpy(p->old_session, id, sizeof(id));
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_SESSION, areq, NULL, NULL, 0);
-		memcpy(in.session_id, id, sizeof(id));
-		if (start_guard(p, io, &in, PH_SESSION) == SK_V_DENY)
+		if (sk_login_session(l, env, areq, id) == SK_LOGIN_FAIL)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+		p->phase = PH_SESSION;
 		return SK_V_AGAIN;
 	}
 	case PH_SESSION: {
-		if (areq->guard_reason == SK_R_STATE_UNAVAILABLE)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		if (areq->guard_reason != SK_R_NONE)
+		if (sk_login_resume(l, &p->opts, env, areq) == SK_LOGIN_FAIL) {
+			if (l->reason == SK_R_STATE_UNAVAILABLE)
+				return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 			goto to_login;
-		p->user = sk_users_find(env->users, areq->guard_user, strlen(areq->guard_user));
-		if (!p->user)
-			goto to_login;
-		areq->user = p->user;
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_AUTH, areq, p->user, NULL, 0);
-		in.password_ok = true; /* the session says so */
-		in.need_mfa = true;
-		if (p->code[0]) {
-			in.have_code = true;
-			memcpy(in.code, p->code, sizeof(in.code));
 		}
+		const struct sk_user *u = sk_users_find(env->users, l->session.user, strlen(l->session.user));
+		if (!u)
+			goto to_login;
+		areq->user = u;
+		enum sk_login_rc rc = sk_login_code(l, env, areq, u, p->code);
 		explicit_bzero(p->code, sizeof(p->code));
-		if (start_guard(p, io, &in, PH_AUTH) == SK_V_DENY)
+		if (rc == SK_LOGIN_FAIL)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+		p->phase = PH_CODE;
 		return SK_V_AGAIN;
 	}
-	case PH_AUTH: {
-		if (areq->guard_reason == SK_R_STATE_UNAVAILABLE)
-			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
-		if (areq->guard_reason != SK_R_NONE) {
+	case PH_CODE: {
+		if (sk_login_resume(l, &p->opts, env, areq) == SK_LOGIN_FAIL) {
+			if (l->reason == SK_R_STATE_UNAVAILABLE)
+				return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 			res->status = 401;
-			res->reason = areq->guard_reason == SK_R_MFA_REQUIRED ? SK_R_MFA_REQUIRED : SK_R_MFA_FAILED;
+			res->reason = l->reason == SK_R_MFA_REQUIRED ? SK_R_MFA_REQUIRED : SK_R_MFA_FAILED;
 			res->n = totp_page(io, p->rd, "Wrong code.", 401, out, cap);
 			return SK_V_ALLOW;
 		}
-		struct sk_guard_in in;
-		sk_guard_in_init(&in, SK_GJ_LOGIN, areq, p->user, NULL, 0);
-		in.level = SK_SESSION_MFA;
-		memcpy(in.session_id, p->old_session, sizeof(in.session_id));
-		if (start_guard(p, io, &in, PH_LOGIN) == SK_V_DENY)
+		if (sk_login_open(l, env, areq, l->user, SK_SESSION_MFA, p->old_session) == SK_LOGIN_FAIL)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+		p->phase = PH_LOGIN;
 		return SK_V_AGAIN;
 	}
 	case PH_LOGIN: {
-		if (areq->guard_reason != SK_R_NONE)
+		if (sk_login_resume(l, &p->opts, env, areq) != SK_LOGIN_OK)
 			return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 		char cookie[256];
-		session_cookie(io, areq->session_buf, cookie, sizeof(cookie));
+		session_cookie(io, l->session.id, cookie, sizeof(cookie));
 		res->status = 303;
 		res->n = redirect(io, 303, p->rd[0] ? p->rd : "/", cookie, out, cap);
 		return SK_V_ALLOW;
@@ -626,19 +561,18 @@ static const char CLEAR_SESSION[] = "Set-Cookie: " SK_SESSION_COOKIE "=; Path=/;
 static enum sk_verdict logout_post(struct sk_portal *p, const struct sk_portal_io *io, char *out, size_t cap,
 				   struct result *res)
 {
+	const struct sk_access_env *env = &io->rt->access;
 	if (p->phase == PH_START) {
 		if (!csrf_ok(io))
 			return fail_page(io, SK_R_CSRF_FAILED, out, cap, res);
 		char id[65];
 		if (cookie_session(io, id)) {
-			struct sk_guard_in in;
-			sk_guard_in_init(&in, SK_GJ_LOGOUT, io->areq, NULL, NULL, 0);
-			memcpy(in.session_id, id, sizeof(id));
-			if (start_guard(p, io, &in, PH_LOGOUT) == SK_V_DENY)
+			if (sk_login_close(&p->login, env, io->areq, id) == SK_LOGIN_FAIL)
 				return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
+			p->phase = PH_LOGOUT;
 			return SK_V_AGAIN;
 		}
-	} else if (io->areq->guard_reason != SK_R_NONE) {
+	} else if (sk_login_resume(&p->login, &p->opts, env, io->areq) != SK_LOGIN_OK) {
 		return fail_page(io, SK_R_STATE_UNAVAILABLE, out, cap, res);
 	}
 	res->status = 200;
@@ -694,7 +628,7 @@ enum sk_verdict sk_portal_run(struct sk_portal *p, const struct sk_portal_io *io
 }
 
 bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_request *hreq, enum sk_reason reason,
-			struct sk_slice path, struct sk_slice query, bool keep_alive, char *out, size_t cap, size_t *n)
+			struct sk_slice path, struct sk_slice query, struct sk_reply *r, char *out, size_t cap)
 {
 	if (reason != SK_R_AUTH_REQUIRED && reason != SK_R_MFA_REQUIRED)
 		return false;
@@ -725,12 +659,9 @@ bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_requ
 	}
 	char loc[MAX_TARGET * 3 + 64];
 	page_url(reason == SK_R_MFA_REQUIRED ? "totp" : "login", target, loc, sizeof(loc));
-	struct out o = { .p = out, .cap = cap };
-	put(&o,
-	    "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nCache-Control: no-store\r\n%s\r\n", loc,
-	    keep_alive ? (hreq->version == SK_HTTP_10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
-	if (o.full)
-		return false;
-	*n = o.n;
-	return true;
+	sk_reply_init(r, r->resp, r->fields, r->max_fields, out, cap, 302);
+	sk_reply_field_str(r, "Location", loc);
+	sk_reply_field_str(r, "Cache-Control", "no-store");
+	sk_reply_body(r, "", 0);
+	return !r->overflow;
 }

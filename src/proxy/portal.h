@@ -21,6 +21,7 @@
 
 #include "access/access.h"
 #include "proxy/proxy.h"
+#include "proxy/reply.h"
 
 #define SK_PORTAL_PREFIX "/.sekisho/"
 #define SK_PORTAL_MAX_BODY 4096 /* a login form; larger is 413 */
@@ -33,27 +34,29 @@ struct sk_portal_io {
 	size_t listener;
 	const struct sk_http_request *hreq;
 	struct sk_slice path, query, body;
-	bool post, head, tls, keep_alive;
-	struct sk_access_req *areq; /* filled by conn.c: client, verifier, resume */
+	bool post, tls;
+	struct sk_access_req *areq; /* filled by the exchange: client, verifier, resume */
+	struct sk_reply *reply;     /* where the page's response is described (its resp, fields; out is its buffer) */
 };
 
 struct sk_portal *sk_portal_new(void);
 void sk_portal_free(struct sk_portal *p);
 
 /*
- * Runs the page. SK_V_AGAIN: waiting on the pool (areq->resume will be called). Otherwise the whole
- * response (head and body) is in out[0..*n), with *status and *reason (SK_R_NONE on success) for the log.
+ * Runs the page. SK_V_AGAIN: waiting on the pool (areq->resume will be called). Otherwise the response is
+ * described in io->reply (its text in out[0..*n)), with *status and *reason (SK_R_NONE on success) for
+ * the log.
  */
 enum sk_verdict sk_portal_run(struct sk_portal *p, const struct sk_portal_io *io, char *out, size_t cap, size_t *n,
 			      int *status, enum sk_reason *reason);
 
 /*
  * A browser's request for a page of a session behavior was refused with reason (auth_required or
- * mfa_required): writes a 302 to the login (or code) page with the original path and query as target.
- * Returns false when this request should get the plain error instead (not a browser GET/HEAD, or the
- * behavior does not take sessions).
+ * mfa_required): describes in r a 302 to the login (or code) page with the original path and query as
+ * target (its text in out[0..cap)). Returns false when this request should get the plain error instead
+ * (not a browser GET/HEAD, or the behavior does not take sessions).
  */
 bool sk_portal_redirect(const struct sk_behavior *beh, const struct sk_http_request *hreq, enum sk_reason reason,
-			struct sk_slice path, struct sk_slice query, bool keep_alive, char *out, size_t cap, size_t *n);
+			struct sk_slice path, struct sk_slice query, struct sk_reply *r, char *out, size_t cap);
 
 #endif

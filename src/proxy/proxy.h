@@ -20,13 +20,13 @@
 #include "core/reason.h"
 #include "http/h1.h"
 #include "loop/loop.h"
+#include "net/endpoint.h"
 #include "net/ipset.h"
 #include "obs/accesslog.h"
 #include "obs/flowlog.h"
 #include "proxy/route.h"
 #include "tls/tls.h"
 
-#define SK_BUF_SIZE (32 * 1024)
 #define SK_MAX_HEADERS 128
 #define SK_MAX_LINE 16384
 #define SK_MAX_WORKERS 256
@@ -46,6 +46,22 @@ struct sk_listener_rt {
 	uint16_t mslot;            /* metrics slot (obs/metrics.h) */
 };
 
+/*
+ * A behavior as the request path uses it, resolved when the snapshot is built (route lookup returns it):
+ * nothing per request reads or scans the config for these.
+ */
+struct sk_behavior_rt {
+	const struct sk_behavior *cfg;       /* NULL: the admin listener's */
+	const struct sk_distribution *dist;  /* NULL: the admin listener's */
+	const struct sk_pipeline *pipeline;  /* NULL: no checks (an open admin listener) */
+	const struct sk_origin *origin;      /* NULL: the admin listener's */
+	const struct sk_origin_rt *ort;
+	uint16_t dist_mslot;                 /* metrics slot of its distribution */
+	bool session;                        /* takes login sessions: a refused browser goes to the login page */
+	uint64_t idle_timeout_ms;            /* tunnels after a WebSocket upgrade */
+	char challenge[300];                 /* a 401's WWW-Authenticate value; "" when Basic is not taken */
+};
+
 struct sk_runtime {
 	atomic_uint refs;
 	uint64_t generation;
@@ -59,20 +75,18 @@ struct sk_runtime {
 	struct sk_h1_limits limits;       /* as configured: the reader caps them to what the buffers hold */
 	uint32_t max_connections;         /* per worker: the configured value, or sk_max_connections_auto */
 	struct sk_access_env access;      /* IP sets and the country database for the checks */
-	struct sk_pipeline **pipelines;   /* one per behavior, see sk_runtime_pipeline */
+	struct sk_pipeline **pipelines;   /* one per behavior, parallel to behaviors */
+	struct sk_behavior_rt *behaviors; /* every behavior compiled, distribution by distribution */
 	size_t *beh_base;                 /* per distribution: index of its first behavior */
 	size_t n_pipelines;
 	uint16_t *dist_mslot;             /* per distribution: its metrics slot (obs/metrics.h) */
 	struct sk_pipeline *admin_pipeline; /* admin.access compiled; NULL when the admin listener is open */
+	struct sk_behavior_rt admin_behavior; /* the admin listener's */
 };
 
-/* The compiled access pipeline of a behavior of distribution d. */
-static inline const struct sk_pipeline *sk_runtime_pipeline(const struct sk_runtime *rt,
-							    const struct sk_distribution *d,
-							    const struct sk_behavior *b)
-{
-	return rt->pipelines[rt->beh_base[d - rt->cfg->distributions] + (size_t)(b - d->behaviors)];
-}
+/* The compiled behavior of d that a normalised path selects, or NULL (404). */
+const struct sk_behavior_rt *sk_runtime_behavior(const struct sk_runtime *rt, const struct sk_distribution *d,
+						 struct sk_slice path);
 
 /* The metrics slot of a listener index of rt (SK_ADMIN_LISTENER included). */
 static inline uint16_t sk_runtime_listener_mslot(const struct sk_runtime *rt, uint16_t listener)
@@ -122,30 +136,19 @@ void sk_runtime_reap(void);
 /* Marks the calling thread as a worker: a snapshot freed on it is a bug, caught by an assert. */
 void sk_runtime_on_worker_thread(void);
 
-/* ---- buffers (worker.c) ---- */
-
-struct sk_buf {
-	struct sk_buf *next; /* free-list link */
-	uint32_t off;        /* first unconsumed byte */
-	uint32_t len;        /* bytes filled */
-	char data[SK_BUF_SIZE];
-};
+/* ---- buffers (worker.c; struct sk_buf is core/buf.h) ---- */
 
 /* ---- upstream pool (upstream.c) ---- */
 
-struct sk_conn;
+struct sk_exchange;
 
 struct sk_upconn {
-	struct sk_io io;
-	struct ssl_st *ssl;            /* TLS toward the origin, or NULL */
+	struct sk_endpoint ep;         /* ep.ssl: TLS toward the origin, or NULL */
 	struct sk_timer idle_timer;
 	struct sk_upconn *next;        /* idle list link */
 	struct sk_server_pool *pool;
-	struct sk_conn *owner;         /* NULL while idle */
-	bool can_read, can_write;
-	bool hup;                      /* the peer has half-closed or failed: read until EOF */
+	struct sk_exchange *owner;     /* NULL while idle */
 	bool connected;
-	bool tls_ready;                /* the TLS handshake is done */
 	uint32_t uses;                 /* requests sent on this connection */
 };
 
@@ -179,8 +182,8 @@ struct sk_worker {
 	size_t n_listen_io;
 	struct sk_buf *free_bufs;
 	unsigned n_free_bufs;
-	struct sk_req *free_reqs;
-	unsigned n_free_reqs;
+	struct sk_exchange *free_exchanges;
+	unsigned n_free_exchanges;
 	struct sk_server_pool **pools;   /* by server address */
 	size_t n_pools;
 	uint32_t rr;                     /* round-robin cursor */
@@ -198,29 +201,46 @@ struct sk_worker {
 struct sk_buf *sk_buf_get(struct sk_worker *w);
 void sk_buf_put(struct sk_worker *w, struct sk_buf *b);
 
-/* ---- connections (conn.c, tunnel.c) ---- */
+/* ---- connections (conn.c: lifetime; h1_server.c: the HTTP/1.1 viewer side; tunnel.c) ---- */
 
-/* Pending output toward one socket: up to 6 slices (a head, a framed chunk, the last chunk) that must stay valid until flushed. */
-struct sk_out {
-	struct iovec iov[6];
-	uint8_t n;
+/* Where a viewer connection is (h1_server.c drives it). */
+enum sk_conn_phase {
+	SK_CP_IDLE = 0,  /* keep-alive: waiting for the first byte of a request; holds no buffer */
+	SK_CP_HEAD,      /* reading a request head (after the TLS handshake) */
+	SK_CP_EXCHANGE,  /* the exchange runs: routing, access, the origin's response head (exchange.h) */
+	SK_CP_WRITE,     /* writing the response */
+	SK_CP_TUNNEL,    /* bytes both ways (WebSocket after 101, tcp listeners) */
+	SK_CP_LINGER,    /* our side is shut: waiting briefly for the viewer to close */
 };
 
-enum sk_conn_state {
-	SK_CS_IDLE = 0,    /* keep-alive: waiting for the first byte of a request; holds no buffer */
-	SK_CS_HEAD,        /* reading a request head */
-	SK_CS_ACCESS,      /* running the access pipeline (possibly waiting on the blocking pool) */
-	SK_CS_CONNECT,     /* connecting to an upstream server */
-	SK_CS_SEND,        /* sending the request head and body upstream */
-	SK_CS_RESP_HEAD,   /* waiting for the response head */
-	SK_CS_RESP_BODY,   /* streaming the response to the viewer */
-	SK_CS_STATIC,      /* sending a static file */
-	SK_CS_REPLY,       /* sending a response sekisho made itself (error page) */
-	SK_CS_TUNNEL,      /* bytes both ways (WebSocket after 101, tcp listeners) */
-	SK_CS_PORTAL,      /* a page under /.sekisho/: reading its form, then waiting on the pool */
+/* Bytes both ways between two endpoints (tunnel.c): after a 101, for tcp listeners, for CONNECT. */
+struct sk_tunnel {
+	struct sk_buf *ab, *ba;        /* a → b and b → a; given back while they hold nothing */
+	struct sk_out a_out, b_out;    /* pending toward a and toward b */
+	bool a_eof, b_eof;             /* a (b) has ended its direction */
+	bool a_shut, b_shut;           /* our direction toward a (b) is shut */
 };
 
-struct sk_req;
+/* The HTTP/1.1 server side's state for the request in progress (h1_server.c). */
+struct sk_h1s {
+	struct sk_out vout;            /* pending toward the viewer */
+	struct sk_buf *fbuf;           /* a static file's bytes on their way through TLS */
+	uint8_t req_body;              /* the viewer's framing: NONE, LENGTH or CHUNKED */
+	uint8_t resp_out;              /* the framing written: NONE, LENGTH, CHUNKED or CLOSE */
+	bool req_body_done;
+	bool req_last;                 /* chunked: the last chunk was decoded; the body ends with rbuf's data */
+	bool sent_continue;
+	bool resp_any;                 /* something of the response body was queued or written */
+	bool resp_done;
+	bool resp_last_chunk;          /* the final "0\r\n\r\n" is still to be queued */
+	bool keep_alive;
+	uint32_t dec_end;              /* chunked: rbuf holds decoded data up to here */
+	uint64_t req_remaining;
+	uint64_t file_left;
+	uint64_t last_io_ms;
+	struct sk_h1_chunked req_chunk;
+	char chunk_line[24];
+};
 
 /* What a connection last reported to the flow log (flow.c). */
 struct sk_flowstate {
@@ -231,23 +251,19 @@ struct sk_flowstate {
 };
 
 struct sk_conn {
-	struct sk_io io;
-	struct ssl_st *ssl;            /* TLS listeners: the viewer's TLS, else NULL */
+	struct sk_endpoint ep;         /* ep.ssl: TLS listeners: the viewer's TLS, else NULL */
 	struct sk_timer timer;
 	struct sk_worker *w;
 	struct sk_runtime *rt;
 	struct sk_conn *prev, *next;   /* worker's list */
 	struct sk_buf *rbuf;           /* bytes from the viewer */
-	struct sk_req *req;            /* the request in progress, or NULL */
-	struct sk_upconn *up;
+	struct sk_exchange *ex;        /* the request in progress, or NULL */
 	struct sockaddr_in6 peer;      /* sockaddr_in or sockaddr_in6 */
 	uint16_t listener;             /* index into rt->cfg->listeners */
-	uint8_t state;                 /* enum sk_conn_state */
-	bool can_read, can_write;
-	bool hup;                      /* the viewer has half-closed or failed: read until EOF */
+	uint8_t phase;                 /* enum sk_conn_phase */
 	bool tls;
-	bool tls_ready;                /* the TLS handshake is done */
-	bool closing;                  /* close once the pending output is flushed */
+	struct sk_h1s h1;
+	struct sk_tunnel tun;
 	struct sk_flowstate flow;
 };
 
@@ -257,7 +273,28 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 void sk_conn_drain_all(struct sk_worker *w);
 /* Closes c now, whatever its state (shutdown after the drain period). */
 void sk_conn_force_close(struct sk_conn *c);
-void sk_conn_free_reqs(struct sk_worker *w);
+/* Runs c's state machine (h1_server.c). */
+void sk_conn_run(struct sk_conn *c);
+/* Closes c now (conn.c): logs what is in progress, frees everything. */
+void sk_conn_close(struct sk_conn *c);
+/* A keep-alive connection moves to its worker's newest snapshot when its next request begins (conn.c). */
+bool sk_conn_follow_snapshot(struct sk_conn *c);
+/* Viewer events and deadlines (h1_server.c). */
+void sk_h1s_on_io(struct sk_io *io, uint32_t ev);
+void sk_h1s_on_timer(struct sk_timer *t);
+/* Starts serving a new connection: a TLS handshake and a head, or a tcp listener's tunnel. */
+void sk_h1s_start(struct sk_conn *c);
+
+/* tunnel.c */
+void sk_tunnel_start(struct sk_tunnel *t, struct sk_buf *ab, struct sk_buf *ba, const struct sk_out *to_a);
+/* Moves bytes both ways. Returns 1 when both directions have ended (close), 0 to wait, -1 on an error.
+ * *progress is set when a byte moved; the byte counts grow. */
+int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *a, struct sk_endpoint *b,
+		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress);
+/* Gives back every buffer that holds nothing still to be sent (a silent tunnel holds none). */
+void sk_tunnel_release(struct sk_tunnel *t, struct sk_worker *w);
+/* Frees the tunnel's buffers (at close). */
+void sk_tunnel_free(struct sk_tunnel *t, struct sk_worker *w);
 
 /* flow.c (see there) */
 void sk_flow_accept(struct sk_conn *c);
@@ -274,7 +311,7 @@ struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_add
 				       uint32_t max_idle);
 /* Takes an idle connection (reused = true) or starts a new non-blocking connect, with TLS through tls
  * when not NULL (its id must be the pool's). NULL on socket errors. */
-struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_exchange *owner, bool fresh, bool *reused,
 				  const struct sk_tls_client *tls);
 /* Returns a healthy connection to its pool (or closes it when the pool is full). */
 void sk_upstream_release(struct sk_upconn *u);
@@ -282,8 +319,6 @@ void sk_upstream_close(struct sk_upconn *u);
 /* Picks the next server of an origin (round robin, skipping ones marked failed). */
 struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o, uint64_t tls_id);
 void sk_upstream_mark_failed(struct sk_server_pool *p);
-/* Called by the upstream socket's events while owned. */
-void sk_conn_upstream_event(struct sk_conn *c);
 
 
 /* ---- state store (statesvc.c) ---- */

@@ -9,6 +9,7 @@
  * main thread drains (reap), so tearing down tries, databases and TLS contexts never stalls a worker.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,54 @@ static int build_access(struct sk_runtime *rt, bool check_only, struct sk_err *e
 	return 0;
 }
 
+/* What a 401 under acc carries: the Basic challenge when Basic is taken (the config loader only accepts
+ * realms that are safe inside a quoted string). */
+static void set_challenge(char *out, size_t cap, const struct sk_access *acc)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < acc->n_auth; i++)
+		if (acc->auth[i] == SK_AUTH_BASIC)
+			snprintf(out, cap, "Basic realm=\"%.256s\", charset=\"UTF-8\"", acc->realm);
+}
+
+/* Every behavior resolved once (DESIGN §9): pipeline, origin and its runtime, challenge, timeouts. */
+static void build_behaviors(struct sk_runtime *rt)
+{
+	const struct sk_config *cfg = rt->cfg;
+	rt->behaviors = sk_calloc(rt->n_pipelines ? rt->n_pipelines : 1, sizeof(*rt->behaviors));
+	for (size_t d = 0; d < cfg->n_distributions; d++) {
+		const struct sk_distribution *dist = &cfg->distributions[d];
+		for (size_t b = 0; b < dist->n_behaviors; b++) {
+			const struct sk_behavior *beh = &dist->behaviors[b];
+			struct sk_behavior_rt *br = &rt->behaviors[rt->beh_base[d] + b];
+			const struct sk_origin *o = sk_config_origin(cfg, beh->origin);
+			SK_ASSERT(o);
+			br->cfg = beh;
+			br->dist = dist;
+			br->pipeline = rt->pipelines[rt->beh_base[d] + b];
+			br->origin = o;
+			br->ort = &rt->origins[o - cfg->origins];
+			br->dist_mslot = rt->dist_mslot[d];
+			br->idle_timeout_ms = beh->idle_timeout_ms;
+			for (size_t i = 0; i < beh->access.n_auth; i++)
+				br->session |= beh->access.auth[i] == SK_AUTH_SESSION;
+			set_challenge(br->challenge, sizeof(br->challenge), &beh->access);
+		}
+	}
+	rt->admin_behavior.pipeline = rt->admin_pipeline;
+	if (cfg->admin.present)
+		set_challenge(rt->admin_behavior.challenge, sizeof(rt->admin_behavior.challenge), &cfg->admin.access);
+}
+
+const struct sk_behavior_rt *sk_runtime_behavior(const struct sk_runtime *rt, const struct sk_distribution *d,
+						 struct sk_slice path)
+{
+	const struct sk_behavior *b = sk_routes_behavior(d, path);
+	if (!b)
+		return NULL;
+	return &rt->behaviors[rt->beh_base[d - rt->cfg->distributions] + (size_t)(b - d->behaviors)];
+}
+
 /* Metrics slots are per name and outlive snapshots: a reload keeps each name's counters. */
 static void build_metric_slots(struct sk_runtime *rt)
 {
@@ -203,6 +252,7 @@ static struct sk_runtime *build(struct sk_config *cfg, uint64_t generation, bool
 		sk_runtime_unref(rt);
 		return NULL;
 	}
+	build_behaviors(rt);
 	/* The config reader refuses limits above SK_LIMIT_MAX_* (so check-config does too). */
 	SK_ASSERT(cfg->limits.request_line <= SK_MAX_LINE && cfg->limits.header_block <= SK_BUF_SIZE - 1024 &&
 		  cfg->limits.header_fields <= SK_MAX_HEADERS);
@@ -253,6 +303,7 @@ void sk_runtime_unref(struct sk_runtime *rt)
 	for (size_t i = 0; i < rt->n_pipelines; i++)
 		sk_pipeline_free(rt->pipelines[i]);
 	free(rt->pipelines);
+	free(rt->behaviors);
 	if (rt->admin_pipeline)
 		sk_pipeline_free(rt->admin_pipeline);
 	free(rt->beh_base);

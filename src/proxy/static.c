@@ -15,6 +15,7 @@
 #include "proxy/static.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -86,7 +87,7 @@ const char *sk_static_mime(const char *name)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Head writer. */
+/* The ETag writer. */
 
 struct wbuf {
 	char *p;
@@ -102,22 +103,6 @@ static void put(struct wbuf *w, const void *s, size_t n)
 	}
 	memcpy(w->p, s, n);
 	w->p += n;
-}
-
-static void put_str(struct wbuf *w, const char *s)
-{
-	put(w, s, strlen(s));
-}
-
-static void put_u64(struct wbuf *w, uint64_t v)
-{
-	char buf[20];
-	char *q = buf + sizeof(buf);
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, q, (size_t)(buf + sizeof(buf) - q));
 }
 
 static void put_hex(struct wbuf *w, uint64_t v)
@@ -144,76 +129,74 @@ static size_t make_etag(char *out, const struct stat *st)
 	return (size_t)(w.p - out);
 }
 
-static const char *reason(int status)
+/* Keeps n bytes of p in out's text and returns them as a slice (NULL slice when out of room). */
+static struct sk_slice keep(struct sk_static_resp *out, const char *p, size_t n)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 301: return "Moved Permanently";
-	case 304: return "Not Modified";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	default: return "Internal Server Error";
+	if (out->text_len + n > sizeof(out->text)) {
+		out->overflow = true;
+		return (struct sk_slice){ 0 };
 	}
+	char *d = out->text + out->text_len;
+	memcpy(d, p, n);
+	out->text_len += n;
+	return (struct sk_slice){ .ptr = d, .len = n };
 }
 
-/* Status line, Date and the connection field: the start every response shares. */
-static void put_start(struct wbuf *w, int status, const struct sk_http_request *req, bool keep_alive)
+static void field(struct sk_static_resp *out, const char *name, const char *value, size_t vlen)
 {
-	char date[30];
-	sk_http_date((int64_t)(sk_wall_ms() / 1000), date);
-	put_str(w, "HTTP/1.1 ");
-	put_u64(w, (uint64_t)status);
-	put(w, " ", 1);
-	put_str(w, reason(status));
-	put_str(w, "\r\nDate: ");
-	put_str(w, date);
-	put_str(w, "\r\n");
-	if (!keep_alive)
-		put_str(w, "Connection: close\r\n");
-	else if (req->version == SK_HTTP_10)
-		put_str(w, "Connection: keep-alive\r\n");
+	SK_ASSERT(out->resp.n_fields < SK_ARRAY_LEN(out->fields));
+	out->fields[out->resp.n_fields++] = (struct sk_http_field){ .name = { .ptr = name, .len = strlen(name) },
+								    .value = keep(out, value, vlen) };
 }
 
-/*
- * A complete error or redirect response: head plus a small HTML body (counted in Content-Length even
- * when head_only leaves it out). A non-empty location_path makes a Location of location_path + "/" + query.
- */
-static int error_resp(struct sk_static_resp *out, int status, const struct sk_http_request *req,
-		      bool keep_alive, bool head_only, struct sk_slice location_path, struct sk_slice query)
+static void field_str(struct sk_static_resp *out, const char *name, const char *value)
 {
-	struct wbuf w = { .p = out->head, .end = out->head + sizeof(out->head) };
-	char body[128];
-	struct wbuf b = { .p = body, .end = body + sizeof(body) };
+	field(out, name, value, strlen(value));
+}
 
-	put_str(&b, "<html><body><h1>");
-	put_u64(&b, (uint64_t)status);
-	put(&b, " ", 1);
-	put_str(&b, reason(status));
-	put_str(&b, "</h1></body></html>\n");
-	size_t blen = (size_t)(b.p - body);
-
-	put_start(&w, status, req, keep_alive);
-	if (status == 405)
-		put_str(&w, "Allow: GET, HEAD\r\n");
-	if (location_path.len) {
-		put_str(&w, "Location: ");
-		put(&w, location_path.ptr, location_path.len);
-		put_str(&w, "/");
-		put(&w, query.ptr, query.len); /* the parser let no CR, LF or space through in the target */
-		put_str(&w, "\r\n");
-	}
-	put_str(&w, "Content-Type: text/html; charset=utf-8\r\nContent-Length: ");
-	put_u64(&w, blen);
-	put_str(&w, "\r\n\r\n");
-	if (!head_only)
-		put(&w, body, blen);
-
+/* Status and Date: the start every response shares. */
+static void start(struct sk_static_resp *out, int status)
+{
+	out->resp = (struct sk_http_response){ .status = status, .fields = out->fields, .body = SK_BODY_LENGTH };
 	out->status = status;
+	out->text_len = 0;
+	out->overflow = false;
 	out->fd = -1;
 	out->offset = 0;
 	out->length = 0;
-	out->head_len = (size_t)(w.p - out->head);
-	return w.overflow ? -1 : 0;
+	out->body = NULL;
+	char date[30];
+	sk_http_date((int64_t)(sk_wall_ms() / 1000), date);
+	field_str(out, "Date", date);
+}
+
+/*
+ * An error or redirect response: a small HTML body (counted in the length even when the method is HEAD).
+ * A non-empty location_path makes a Location of location_path + "/" + query.
+ */
+static int error_resp(struct sk_static_resp *out, int status, struct sk_slice location_path, struct sk_slice query)
+{
+	char body[128];
+	const char *text = sk_http_status_text(status);
+	int blen = snprintf(body, sizeof(body), "<html><body><h1>%d %s</h1></body></html>\n", status, text);
+	start(out, status);
+	if (status == 405)
+		field_str(out, "Allow", "GET, HEAD");
+	if (location_path.len) {
+		char loc[1024];
+		if (location_path.len + 1 + query.len > sizeof(loc))
+			return -1;
+		memcpy(loc, location_path.ptr, location_path.len);
+		loc[location_path.len] = '/';
+		/* the parser let no CR, LF or space through in the target */
+		memcpy(loc + location_path.len + 1, query.ptr, query.len);
+		field(out, "Location", loc, location_path.len + 1 + query.len);
+	}
+	field_str(out, "Content-Type", "text/html; charset=utf-8");
+	struct sk_slice b = keep(out, body, (size_t)blen);
+	out->body = b.ptr;
+	out->resp.length = b.len;
+	return out->overflow ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -358,7 +341,7 @@ static int open_beneath(int root_fd, const char *rel)
  * HEAD (no body to send). A Location that does not fit in head makes the call fail (-1).
  */
 int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
-		      const struct sk_http_request *req, bool keep_alive, struct sk_static_resp *out)
+		      const struct sk_http_request *req, struct sk_static_resp *out)
 {
 	bool head_only = sk_slice_eq(req->method, "HEAD");
 	struct sk_slice none = { 0 };
@@ -367,13 +350,13 @@ int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
 
 	out->fd = -1;
 	if (!head_only && !sk_slice_eq(req->method, "GET"))
-		return error_resp(out, 405, req, keep_alive, false, none, none);
+		return error_resp(out, 405, none, none);
 
 	if (path.len == 0 || path.ptr[0] != '/')
-		return error_resp(out, 404, req, keep_alive, head_only, none, none);
+		return error_resp(out, 404, none, none);
 	bool folder = path.ptr[path.len - 1] == '/';
 	if (relative_name(path, rel, sizeof(rel)) < 0)
-		return error_resp(out, 404, req, keep_alive, head_only, none, none);
+		return error_resp(out, 404, none, none);
 
 	int fd = open_beneath(root_fd, rel);
 	if (fd == -1) {
@@ -382,66 +365,51 @@ int sk_static_prepare(int root_fd, struct sk_slice path, struct sk_slice query,
 		case ENFILE:
 		case ENOMEM:
 		case EINTR:
-			return error_resp(out, 500, req, keep_alive, head_only, none, none);
+			return error_resp(out, 500, none, none);
 		default:
 			/* ENOENT, ENOTDIR, EXDEV (escapes the root), ELOOP, EACCES, ENAMETOOLONG... */
-			return error_resp(out, 404, req, keep_alive, head_only, none, none);
+			return error_resp(out, 404, none, none);
 		}
 	}
 	if (fstat(fd, &st) == -1) {
 		close(fd);
-		return error_resp(out, 500, req, keep_alive, head_only, none, none);
+		return error_resp(out, 500, none, none);
 	}
 	if (S_ISDIR(st.st_mode) && !folder) {
 		close(fd);
-		return error_resp(out, 301, req, keep_alive, head_only, path, query);
+		return error_resp(out, 301, path, query);
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return error_resp(out, 404, req, keep_alive, head_only, none, none);
+		return error_resp(out, 404, none, none);
 	}
 
 	char etag[40];
 	size_t etag_len = make_etag(etag, &st);
 	char lastmod[30];
 	sk_http_date((int64_t)st.st_mtim.tv_sec, lastmod);
-	struct wbuf w = { .p = out->head, .end = out->head + sizeof(out->head) };
 
 	if (not_modified(req, etag, etag_len, (int64_t)st.st_mtim.tv_sec)) {
 		close(fd);
-		put_start(&w, 304, req, keep_alive);
-		put_str(&w, "Last-Modified: ");
-		put_str(&w, lastmod);
-		put_str(&w, "\r\nETag: ");
-		put(&w, etag, etag_len);
-		put_str(&w, "\r\n\r\n");
-		out->status = 304;
-		out->offset = 0;
-		out->length = 0;
-		out->head_len = (size_t)(w.p - out->head);
-		return w.overflow ? -1 : 0;
+		start(out, 304);
+		out->resp.body = SK_BODY_NONE;
+		field_str(out, "Last-Modified", lastmod);
+		field(out, "ETag", etag, etag_len);
+		return out->overflow ? -1 : 0;
 	}
 
-	put_start(&w, 200, req, keep_alive);
-	put_str(&w, "Content-Type: ");
-	put_str(&w, sk_static_mime(rel));
-	put_str(&w, "\r\nContent-Length: ");
-	put_u64(&w, (uint64_t)st.st_size);
-	put_str(&w, "\r\nLast-Modified: ");
-	put_str(&w, lastmod);
-	put_str(&w, "\r\nETag: ");
-	put(&w, etag, etag_len);
-	put_str(&w, "\r\nAccept-Ranges: none\r\n\r\n");
-	if (w.overflow) {
+	start(out, 200);
+	field_str(out, "Content-Type", sk_static_mime(rel));
+	field_str(out, "Last-Modified", lastmod);
+	field(out, "ETag", etag, etag_len);
+	field_str(out, "Accept-Ranges", "none");
+	if (out->overflow) {
 		close(fd);
 		return -1;
 	}
-	out->status = 200;
-	out->offset = 0;
-	out->head_len = (size_t)(w.p - out->head);
+	out->resp.length = (uint64_t)st.st_size;
 	if (head_only) {
 		close(fd);
-		out->length = 0;
 	} else {
 		out->fd = fd;
 		out->length = (uint64_t)st.st_size;

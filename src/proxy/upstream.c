@@ -20,7 +20,7 @@
 
 #include "core/log.h"
 #include "obs/metrics.h"
-#include "proxy/proxy.h"
+#include "proxy/exchange.h"
 
 #define FAIL_MS 10000    /* a server that failed is skipped for this long (origins.X.fail_timeout), unless all have failed */
 #define IDLE_UP_MS 50000 /* idle upstream connections are closed after this (below common 60 s) */
@@ -39,15 +39,10 @@ static void pool_unlink(struct sk_server_pool *p, struct sk_upconn *u)
 
 static void on_up_event(struct sk_io *io, uint32_t ev)
 {
-	struct sk_upconn *u = SK_CONTAINER_OF(io, struct sk_upconn, io);
-	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		u->can_read = true;
-	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		u->hup = true;
-	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		u->can_write = true;
+	struct sk_upconn *u = SK_CONTAINER_OF(io, struct sk_upconn, ep.io);
+	sk_endpoint_events(&u->ep, ev);
 	if (u->owner) {
-		sk_conn_upstream_event(u->owner);
+		sk_exchange_origin_event(u->owner);
 		return;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -109,7 +104,7 @@ void sk_upstream_mark_failed(struct sk_server_pool *p)
 	sk_metrics_server_failed(p->mslot, ms);
 }
 
-struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owner, bool fresh, bool *reused,
+struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_exchange *owner, bool fresh, bool *reused,
 				  const struct sk_tls_client *tls)
 {
 	SK_ASSERT(tls ? sk_tls_client_id(tls) == p->tls_id : p->tls_id == 0);
@@ -133,30 +128,30 @@ struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_conn *owne
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct sk_upconn *u = sk_calloc(1, sizeof(*u));
-	u->io.fd = fd;
-	u->io.cb = on_up_event;
+	u->ep.io.fd = fd;
+	u->ep.io.cb = on_up_event;
 	u->idle_timer.cb = on_idle_timeout;
 	u->pool = p;
 	u->owner = owner;
-	if (tls && !(u->ssl = sk_tls_client_ssl(tls, fd, &p->tls_session))) {
+	if (tls && !(u->ep.ssl = sk_tls_client_ssl(tls, fd, &p->tls_session))) {
 		close(fd);
 		free(u);
 		return NULL;
 	}
 	if (connect(fd, (struct sockaddr *)&p->addr.ss, p->addr.len) == 0) {
 		u->connected = true;
-		u->can_write = true;
+		u->ep.can_write = true;
 	} else if (errno != EINPROGRESS) {
 		sk_warn("connect to %s: %s", p->addr.text, strerror(errno));
-		if (u->ssl)
-			sk_tls_free(u->ssl);
+		if (u->ep.ssl)
+			sk_tls_free(u->ep.ssl);
 		close(fd);
 		free(u);
 		return NULL;
 	}
-	if (sk_loop_add(w->loop, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == -1) {
-		if (u->ssl)
-			sk_tls_free(u->ssl);
+	if (sk_loop_add(w->loop, &u->ep.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == -1) {
+		if (u->ep.ssl)
+			sk_tls_free(u->ep.ssl);
 		close(fd);
 		free(u);
 		return NULL;
@@ -177,14 +172,14 @@ void sk_upstream_release(struct sk_upconn *u)
 	p->n_idle++;
 	sk_timer_arm(p->w->loop, &u->idle_timer, IDLE_UP_MS);
 	/* An event that arrived while it was owned (e.g. the origin's FIN) will not repeat: check now. */
-	if (u->hup || (u->ssl && sk_tls_pending(u->ssl))) {
+	if (u->ep.hup || (u->ep.ssl && sk_tls_pending(u->ep.ssl))) {
 		pool_unlink(p, u);
 		sk_upstream_close(u);
-	} else if (u->can_read) {
+	} else if (u->ep.can_read) {
 		char b;
-		ssize_t n = recv(u->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		ssize_t n = recv(u->ep.io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n == -1 && errno == EAGAIN) {
-			u->can_read = false;
+			u->ep.can_read = false;
 		} else {
 			pool_unlink(p, u);
 			sk_upstream_close(u);
@@ -196,9 +191,9 @@ void sk_upstream_close(struct sk_upconn *u)
 {
 	struct sk_worker *w = u->pool->w;
 	sk_timer_cancel(w->loop, &u->idle_timer);
-	if (u->ssl) {
-		sk_tls_free(u->ssl);
-		u->ssl = NULL;
+	if (u->ep.ssl) {
+		sk_tls_free(u->ep.ssl);
+		u->ep.ssl = NULL;
 	}
-	sk_loop_close_free(w->loop, &u->io, u);
+	sk_loop_close_free(w->loop, &u->ep.io, u);
 }

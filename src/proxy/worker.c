@@ -31,6 +31,7 @@
 #include "net/banlist.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
+#include "proxy/exchange.h"
 
 #define MAX_FREE_BUFS 256
 #define DRAIN_MS 30000
@@ -359,7 +360,7 @@ void sk_worker_join_free(struct sk_worker *w)
 		w->free_bufs = b->next;
 		free(b);
 	}
-	sk_conn_free_reqs(w);
+	sk_exchange_free_list(w);
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
 		sk_runtime_unref(pending);

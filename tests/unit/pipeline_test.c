@@ -1,6 +1,9 @@
 /*
  * pipeline_test.c — the access pipeline with real configs: stage order and verdicts of the ip, auth and
- * groups checks, and the AGAIN → resume path of a Basic verification on the blocking pool.
+ * groups checks, and the AGAIN → resume path of a Basic verification on the blocking pool. Then the
+ * stages' scratch (made-up stages through sk_pipeline_compile_checks): each stage's slice is its own,
+ * aligned, never overlapping another's, zeroed on the stage's first run whatever the workspace held, kept
+ * across AGAIN, and a stage that never runs costs nothing (its slice is not touched).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,6 +196,192 @@ static void test_basic_waits_on_the_pool_then_resumes(void **state)
 	unload(&fx);
 }
 
+/* ---- the stages' scratch ---- */
+
+struct fake {
+	unsigned idx;
+	unsigned char fill; /* what the stage writes over its scratch on its first run */
+	bool deny;          /* the first run denies (else it answers AGAIN) */
+};
+
+static struct fake fakes[3] = { { .idx = 0, .fill = 0xa1 }, { .idx = 1 }, { .idx = 2, .fill = 0xb2 } };
+
+static struct seen {
+	unsigned char *ptr;
+	int runs;
+} seen[3];
+
+static int compile_0(const struct sk_access *a, const struct sk_access_env *env, void **state, struct sk_err *err)
+{
+	*state = &fakes[0];
+	return 0;
+}
+
+static int compile_1(const struct sk_access *a, const struct sk_access_env *env, void **state, struct sk_err *err)
+{
+	*state = &fakes[1];
+	return 0;
+}
+
+static int compile_2(const struct sk_access *a, const struct sk_access_env *env, void **state, struct sk_err *err)
+{
+	*state = &fakes[2];
+	return 0;
+}
+
+static void fake_free(void *state)
+{
+}
+
+static const struct sk_check_ops *const *fake_ops;
+
+/* First run: the slice must be all zero; fill it and answer AGAIN (or DENY). Later runs: the fill must
+ * still be there. A stage without scratch gets NULL and passes. */
+static enum sk_verdict fake_run(const void *state, const struct sk_access_env *env, struct sk_access_req *req,
+				void *scratch)
+{
+	const struct fake *f = state;
+	struct seen *s = &seen[f->idx];
+	size_t size = fake_ops[f->idx]->scratch_size;
+	s->runs++;
+	s->ptr = scratch;
+	if (size == 0) {
+		assert_null(scratch);
+		return SK_V_NEXT;
+	}
+	unsigned char *x = scratch;
+	if (s->runs == 1) {
+		for (size_t i = 0; i < size; i++)
+			assert_int_equal(x[i], 0);
+		memset(x, f->fill, size);
+		if (f->deny) {
+			req->reason = SK_R_FORBIDDEN_GROUP;
+			return SK_V_DENY;
+		}
+		return SK_V_AGAIN;
+	}
+	for (size_t i = 0; i < size; i++)
+		assert_int_equal(x[i], f->fill);
+	return SK_V_NEXT;
+}
+
+static const struct sk_check_ops fake_a = { .name = "a", .compile = compile_0, .run = fake_run, .free = fake_free,
+					    .scratch_size = 24 };
+static const struct sk_check_ops fake_none = { .name = "none", .compile = compile_1, .run = fake_run,
+					       .free = fake_free };
+static const struct sk_check_ops fake_b = { .name = "b", .compile = compile_2, .run = fake_run, .free = fake_free,
+					    .scratch_size = 40 };
+static const struct sk_check_ops *const fake_checks[] = { &fake_a, &fake_none, &fake_b };
+
+/* A request whose workspace holds garbage (as after an earlier request) and whose head is cleared. */
+static void dirty_request(struct sk_access_req *r)
+{
+	memset(r, 0x5a, sizeof(*r));
+	sk_access_req_clear(r);
+	r->hreq = &hreq;
+	memset(seen, 0, sizeof(seen));
+}
+
+static bool inside(const struct sk_access_req *r, const unsigned char *p, size_t n)
+{
+	return p >= r->scratch && p + n <= r->scratch + sizeof(r->scratch);
+}
+
+static void test_stage_scratch_is_private_and_kept_across_again(void **state)
+{
+	struct sk_access a = { .present = true };
+	struct sk_access_env env = { 0 };
+	struct sk_err err = { 0 };
+	fake_ops = fake_checks;
+	fakes[0].deny = false;
+	struct sk_pipeline *p = sk_pipeline_compile_checks(fake_checks, SK_ARRAY_LEN(fake_checks), &a, &env, &err);
+	assert_non_null(p);
+	request(NULL, NULL);
+	static struct sk_access_req r; /* static: the workspace is a few hundred bytes */
+	dirty_request(&r);
+	unsigned stage = 0;
+	assert_int_equal(sk_pipeline_run(p, &env, &r, &stage), SK_V_AGAIN); /* a: first run, zeroed, filled */
+	assert_int_equal(stage, 0);
+	assert_int_equal(sk_pipeline_run(p, &env, &r, &stage), SK_V_AGAIN); /* a finds its fill; b's first run */
+	assert_int_equal(stage, 2);
+	assert_int_equal(seen[0].runs, 2);
+	assert_int_equal(seen[1].runs, 1);
+	assert_int_equal(seen[2].runs, 1);
+	/* b's first run zeroed only its own slice: a's fill is intact (fake_run checks it again below). */
+	assert_int_equal(sk_pipeline_run(p, &env, &r, &stage), SK_V_ALLOW); /* b finds its fill */
+	assert_int_equal(seen[2].runs, 2);
+	for (size_t i = 0; i < 24; i++)
+		assert_int_equal(seen[0].ptr[i], 0xa1);
+	/* Both slices inside the workspace, aligned, apart. */
+	assert_true(inside(&r, seen[0].ptr, 24));
+	assert_true(inside(&r, seen[2].ptr, 40));
+	assert_int_equal((uintptr_t)seen[0].ptr % SK_ACCESS_SCRATCH_ALIGN, 0);
+	assert_int_equal((uintptr_t)seen[2].ptr % SK_ACCESS_SCRATCH_ALIGN, 0);
+	assert_true(seen[0].ptr + 24 <= seen[2].ptr || seen[2].ptr + 40 <= seen[0].ptr);
+	assert_null(seen[1].ptr);
+	/* The next request on the same struct: each stage again finds its slice zeroed, not its old fill. */
+	dirty_request(&r);
+	stage = 0;
+	assert_int_equal(sk_pipeline_run(p, &env, &r, &stage), SK_V_AGAIN);
+	sk_pipeline_free(p);
+}
+
+static void test_a_stage_that_never_runs_costs_nothing(void **state)
+{
+	struct sk_access a = { .present = true };
+	struct sk_access_env env = { 0 };
+	struct sk_err err = { 0 };
+	fake_ops = fake_checks;
+	fakes[0].deny = true;
+	struct sk_pipeline *p = sk_pipeline_compile_checks(fake_checks, SK_ARRAY_LEN(fake_checks), &a, &env, &err);
+	assert_non_null(p);
+	request(NULL, NULL);
+	static struct sk_access_req r;
+	dirty_request(&r);
+	unsigned stage = 0;
+	assert_int_equal(sk_pipeline_run(p, &env, &r, &stage), SK_V_DENY);
+	assert_int_equal(r.reason, SK_R_FORBIDDEN_GROUP);
+	assert_int_equal(seen[2].runs, 0);
+	/* Only a's 24 bytes were written: the rest of the workspace still holds the earlier garbage. */
+	size_t a_end = (size_t)(seen[0].ptr - r.scratch) + 24;
+	for (size_t i = 0; i < sizeof(r.scratch); i++)
+		if (i < (size_t)(seen[0].ptr - r.scratch) || i >= a_end)
+			assert_int_equal(r.scratch[i], 0x5a);
+	fakes[0].deny = false;
+	sk_pipeline_free(p);
+}
+
+/* The real auth stage keeps its sign-in across AGAIN in its slice: a Basic verification resumes and
+ * allows with a workspace that held garbage before the request. */
+static void test_auth_stage_resumes_from_its_scratch(void **state)
+{
+	struct fx fx;
+	load(&fx, "{ auth: [basic] }");
+	struct sk_loop *loop = sk_loop_new();
+	struct sk_verifier *v = sk_verifier_new(loop);
+	assert_int_equal(sk_pool_start(1), 0);
+	static uint8_t addr[4] = { 10, 0, 0, 2 };
+	request("Authorization", "Basic Ym9iOmJvYnB3"); /* bob:bobpw */
+	static struct sk_access_req r;
+	dirty_request(&r);
+	r.family = AF_INET;
+	r.addr = addr;
+	r.verifier = v;
+	r.resume = on_resume;
+	unsigned stage = 0;
+	resumed = 0;
+	assert_int_equal(sk_pipeline_run(fx.p, &fx.env, &r, &stage), SK_V_AGAIN);
+	while (!resumed)
+		sk_loop_run_once(loop, 100);
+	assert_int_equal(sk_pipeline_run(fx.p, &fx.env, &r, &stage), SK_V_ALLOW);
+	assert_string_equal(r.user->name, "bob");
+	assert_string_equal(r.method, "basic");
+	sk_pool_stop();
+	sk_verifier_free(v);
+	sk_loop_free(loop);
+	unload(&fx);
+}
+
 static int setup(void **state)
 {
 	assert_non_null(mkdtemp(dir));
@@ -253,6 +442,9 @@ int main(void)
 		cmocka_unit_test(test_api_key_and_groups),
 		cmocka_unit_test(test_basic_waits_on_the_pool_then_resumes),
 		cmocka_unit_test(test_decoy_keeps_the_shape_not_the_password),
+		cmocka_unit_test(test_stage_scratch_is_private_and_kept_across_again),
+		cmocka_unit_test(test_a_stage_that_never_runs_costs_nothing),
+		cmocka_unit_test(test_auth_stage_resumes_from_its_scratch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,183 @@
+/*
+ * h1_write.c — the one place an HTTP/1.1 response head is written (DESIGN §9): from a response that a
+ * handler described (struct sk_http_response), whoever made it: an origin, a static file, an error page,
+ * the login pages, the admin endpoints. Pure: no I/O, no allocation.
+ */
+#include <string.h>
+
+#include "http/h1.h"
+
+struct wbuf {
+	char *p, *end;
+};
+
+static inline bool put(struct wbuf *w, const void *s, size_t n)
+{
+	if ((size_t)(w->end - w->p) < n)
+		return false;
+	memcpy(w->p, s, n);
+	w->p += n;
+	return true;
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+/* "name: value\r\n" with one bounds check. */
+static inline bool put_field(struct wbuf *w, struct sk_slice name, struct sk_slice value)
+{
+	if ((size_t)(w->end - w->p) < name.len + value.len + 4)
+		return false;
+	memcpy(w->p, name.ptr, name.len);
+	w->p += name.len;
+	*w->p++ = ':';
+	*w->p++ = ' ';
+	if (value.len)
+		memcpy(w->p, value.ptr, value.len);
+	w->p += value.len;
+	*w->p++ = '\r';
+	*w->p++ = '\n';
+	return true;
+}
+
+static inline bool put_u64(struct wbuf *w, uint64_t v)
+{
+	char buf[20];
+	char *q = buf + 20;
+	do {
+		*--q = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return put(w, q, (size_t)(buf + 20 - q));
+}
+
+static inline unsigned char lc(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static bool ieq(struct sk_slice s, const char *lit, size_t n)
+{
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lc((unsigned char)s.ptr[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+#define IEQ(s, lit) ieq((s), (lit), sizeof(lit) - 1)
+
+/* Index of the first Connection field, or n: the names a Connection field lists are hop-by-hop, and such
+ * fields sit at or after it, so the common case (none) checks the fixed list alone. */
+static unsigned first_connection(const struct sk_http_field *h, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].name.len == 10 && IEQ(h[i].name, "connection"))
+			return i;
+	return n;
+}
+
+ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wopts *o, char *out, size_t cap)
+{
+	struct wbuf w = { .p = out, .end = out + cap };
+	int st = r->status;
+	if (st < 100 || st > 999)
+		return -1;
+	char sl[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + st / 100),
+			(char)('0' + st / 10 % 10), (char)('0' + st % 10), ' ' };
+	struct sk_slice reason = r->reason;
+	if (!r->from_origin) { /* an origin's reason is kept, even an empty one (RFC 9112 §4) */
+		reason.ptr = sk_http_status_text(st);
+		reason.len = strlen(reason.ptr);
+	}
+	if (!put(&w, sl, sizeof(sl)) || !put(&w, reason.ptr, reason.len) || !PUT_LIT(&w, "\r\n"))
+		return -1;
+
+	/* An origin's Content-Length is kept on a bodiless answer that still describes one (HEAD, 304). */
+	bool keep_cl = o->framing == SK_BODY_NONE && st >= 200 && st != 204;
+	struct sk_slice upgrade = { 0 };
+	bool have_upgrade = false;
+	if (r->from_origin) {
+		unsigned conn0 = first_connection(r->fields, r->n_fields);
+		const struct sk_http_field *conn_h = r->fields + conn0;
+		unsigned conn_n = r->n_fields - conn0;
+		for (unsigned i = 0; i < r->n_fields; i++) {
+			const struct sk_http_field *h = &r->fields[i];
+			if (h->name.len == 14 && IEQ(h->name, "content-length")) {
+				if (keep_cl && !put_field(&w, h->name, h->value))
+					return -1;
+				continue;
+			}
+			if (h->name.len == 7 && IEQ(h->name, "upgrade")) {
+				if (!have_upgrade) {
+					upgrade = h->value;
+					have_upgrade = true;
+				}
+				continue;
+			}
+			/* Transfer-Encoding is on the fixed hop-by-hop list. */
+			if (sk_http_is_hop_by_hop(h->name, conn_h, conn_n))
+				continue;
+			if (!put_field(&w, h->name, h->value))
+				return -1;
+		}
+	} else {
+		for (unsigned i = 0; i < r->n_fields; i++)
+			if (!put_field(&w, r->fields[i].name, r->fields[i].value))
+				return -1;
+	}
+
+	if (o->framing == SK_BODY_CHUNKED) {
+		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
+			return -1;
+	} else if (o->framing == SK_BODY_LENGTH) {
+		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, r->length) || !PUT_LIT(&w, "\r\n"))
+			return -1;
+	}
+
+	if (r->upgrade) {
+		if (have_upgrade && !put_field(&w, SK_SLICE("Upgrade"), upgrade))
+			return -1;
+		if (!PUT_LIT(&w, "Connection: upgrade\r\n"))
+			return -1;
+	} else if (!o->keep_alive) {
+		if (!PUT_LIT(&w, "Connection: close\r\n"))
+			return -1;
+	} else if (o->http10) {
+		if (!PUT_LIT(&w, "Connection: keep-alive\r\n"))
+			return -1;
+	}
+	if (!PUT_LIT(&w, "\r\n"))
+		return -1;
+	return w.p - out;
+}
+
+enum sk_http_body sk_h1_framing(const struct sk_http_response *r, bool http10)
+{
+	switch (r->body) {
+	case SK_BODY_NONE:
+	case SK_BODY_LENGTH:
+		return r->body;
+	case SK_BODY_CHUNKED:
+		return http10 ? SK_BODY_CLOSE : SK_BODY_CHUNKED;
+	default:
+		return SK_BODY_CLOSE;
+	}
+}
+
+size_t sk_h1_chunk_line(char out[24], uint64_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[20];
+	size_t k = 0;
+	do {
+		tmp[k++] = hex[n & 15];
+		n >>= 4;
+	} while (n);
+	size_t o = 0;
+	while (k)
+		out[o++] = tmp[--k];
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return o;
+}

@@ -1,0 +1,101 @@
+/*
+ * tunnel.c — bytes both ways between two endpoints: a WebSocket after its 101, a tcp listener's
+ * connection, an egress CONNECT. Each direction has one buffer and one pending output: nothing more is
+ * read from a sender while its bytes toward the receiver are pending (the backpressure of DESIGN §9).
+ * When one side ends its direction, the other side's write direction is shut once everything before the
+ * end was written; the tunnel is over when both directions have ended and nothing is pending.
+ *
+ * A waiting tunnel gives back every buffer that holds nothing still to be sent (DESIGN §9: a silent tunnel
+ * holds none); sk_tunnel_run takes them again from the worker's free list when it runs.
+ */
+#include "proxy/proxy.h"
+
+void sk_tunnel_start(struct sk_tunnel *t, struct sk_buf *ab, struct sk_buf *ba, const struct sk_out *to_a)
+{
+	*t = (struct sk_tunnel){ .ab = ab, .ba = ba };
+	if (to_a)
+		t->a_out = *to_a;
+}
+
+/*
+ * Moves bytes from src to dst through b and out. Returns -1 on a socket error, else 0; sets *eof when
+ * src has ended (and then shuts dst's direction once everything before the end was written).
+ */
+static int pump(struct sk_endpoint *src, bool *eof, bool *shut, struct sk_buf *b, struct sk_endpoint *dst,
+		struct sk_out *out, uint64_t *count, bool *progress)
+{
+	for (;;) {
+		if (out->n) {
+			int f = sk_endpoint_flush(dst, out, count);
+			if (f < 0)
+				return -1;
+			if (f == 0)
+				return 0;
+			*progress = true;
+		}
+		if (b->len > b->off) {
+			sk_out_set1(out, b->data + b->off, b->len - b->off);
+			b->off = b->len;
+			continue;
+		}
+		if (*eof) {
+			if (!*shut) {
+				sk_endpoint_shutdown_write(dst);
+				*shut = true;
+			}
+			return 0;
+		}
+		ssize_t n = sk_endpoint_read_into(src, b);
+		if (n == -1)
+			return 0;
+		if (n == -2)
+			return -1;
+		if (n == 0) {
+			*eof = true;
+			continue;
+		}
+		*progress = true;
+	}
+}
+
+int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *a, struct sk_endpoint *b,
+		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress)
+{
+	if (!t->ba)
+		t->ba = sk_buf_get(w);
+	if (!t->ab)
+		t->ab = sk_buf_get(w);
+	/* b → a first: after a 101 the head (and anything behind it) is pending toward a already. */
+	if (pump(b, &t->b_eof, &t->a_shut, t->ba, a, &t->a_out, b_to_a, progress) < 0)
+		return -1;
+	if (pump(a, &t->a_eof, &t->b_shut, t->ab, b, &t->b_out, a_to_b, progress) < 0)
+		return -1;
+	if (t->a_eof && t->b_eof && !t->a_out.n && !t->b_out.n)
+		return 1;
+	sk_tunnel_release(t, w);
+	return 0;
+}
+
+void sk_tunnel_release(struct sk_tunnel *t, struct sk_worker *w)
+{
+	if (t->a_out.n || t->b_out.n)
+		return; /* an output still points into one of them: that is the backpressure */
+	if (t->ab && t->ab->off == t->ab->len) {
+		sk_buf_put(w, t->ab);
+		t->ab = NULL;
+	}
+	if (t->ba && t->ba->off == t->ba->len) {
+		sk_buf_put(w, t->ba);
+		t->ba = NULL;
+	}
+}
+
+void sk_tunnel_free(struct sk_tunnel *t, struct sk_worker *w)
+{
+	if (t->ab)
+		sk_buf_put(w, t->ab);
+	if (t->ba)
+		sk_buf_put(w, t->ba);
+	t->ab = t->ba = NULL;
+	t->a_out.n = t->b_out.n = 0;
+}
