@@ -225,5 +225,7 @@ struct sk_egress_lookup *sk_egress_resolve(struct sk_egress_resolver *r, const c
 void sk_egress_lookup_cancel(struct sk_egress_lookup *lk);
 /* Lookups started and not yet ended (including abandoned ones that c-ares has not finished). */
 size_t sk_egress_resolver_pending(const struct sk_egress_resolver *r);
+/* No lookup refers to the resolver any more (it may be freed without cancelling anything). */
+bool sk_egress_resolver_idle(const struct sk_egress_resolver *r);
 
 #endif

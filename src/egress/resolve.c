@@ -271,6 +271,11 @@ size_t sk_egress_resolver_pending(const struct sk_egress_resolver *r)
 	return r->pending;
 }
 
+bool sk_egress_resolver_idle(const struct sk_egress_resolver *r)
+{
+	return r->pending == 0 && !r->immediate;
+}
+
 struct sk_egress_resolver *sk_egress_resolver_new(struct sk_loop *loop, const struct sk_egress *cfg,
 						  const char **why)
 {

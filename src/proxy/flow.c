@@ -50,7 +50,7 @@ static bool tcp_info(int fd, struct tcp_info *ti)
 
 static const char *listener_name(const struct sk_runtime *rt, uint16_t listener)
 {
-	return listener == SK_ADMIN_LISTENER ? "admin" : rt->cfg->listeners[listener].name;
+	return sk_runtime_listener_name(rt, listener);
 }
 
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi)

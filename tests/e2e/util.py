@@ -717,7 +717,8 @@ class RawConn:
                 continue
             break
         resp = RawResponse(status, reason[0] if reason else "", headers, b"", version)
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        # A 2xx to CONNECT has no body: the connection is a tunnel from there on (RFC 9110 §9.3.6).
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200 or (method == "CONNECT" and status < 300):
             return resp
         te = (resp.header("Transfer-Encoding") or "").lower()
         cl = resp.header("Content-Length")
