@@ -78,6 +78,8 @@ def test_absolute_form_get(sekisho, dnsmasq, outside):
         assert not any(k.startswith("proxy-") for k in hdrs)
     # One lookup per request at most (A and AAAA), never a second one between check and connect.
     assert dnsmasq.queries("www.allowed.test") <= 2 * 3
+    # Keep-alive toward the destination: the three requests came on one connection from the proxy.
+    assert len(set(outside.http.ports[-3:])) == 1
 
 
 # ---- the allow-list --------------------------------------------------------------------------------
