@@ -153,6 +153,8 @@ static enum sk_ex_step do_connect(struct sk_exchange *ex)
 	if (!k->server->egress)
 		sk_metrics_server_ok(k->server->mslot);
 	ex->last_io_ms = sk_loop_now(ex->w->loop);
+	if (ex->egress)
+		sk_flow_upstream_start(ex);
 	if (ex->egress_connect) { /* CONNECT: 200, then the tunnel */
 		k->state = SK_H1C_TUNNEL;
 		sk_exchange_reply_tunnel(ex);
@@ -496,6 +498,8 @@ void sk_h1c_body_consume(struct sk_exchange *ex, size_t n)
 void sk_h1c_release(struct sk_exchange *ex, bool complete)
 {
 	struct sk_h1c *k = &ex->client;
+	if (k->up && ex->egress)
+		sk_flow_upstream(ex->w, ex, -1, -1); /* what it carried for this exchange, before it goes */
 	if (k->up) {
 		if (complete && k->up_reusable && k->resp_done && k->req_body_done)
 			sk_upstream_release(k->up);

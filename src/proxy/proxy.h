@@ -170,6 +170,14 @@ void sk_runtime_on_worker_thread(void);
 
 struct sk_exchange;
 
+/* What a connection last reported to the flow log (flow.c). */
+struct sk_flowstate {
+	bool enabled;          /* the snapshot it was accepted under has a flow log */
+	int64_t since_s;       /* accept, then the last report (Unix seconds) */
+	uint32_t segs_in, segs_out;
+	uint64_t bytes_in, bytes_out;
+};
+
 struct sk_upconn {
 	struct sk_endpoint ep;         /* ep.ssl: TLS toward the origin, or NULL */
 	struct sk_timer idle_timer;
@@ -178,6 +186,7 @@ struct sk_upconn {
 	struct sk_exchange *owner;     /* NULL while idle */
 	bool connected;
 	uint32_t uses;                 /* requests sent on this connection */
+	struct sk_flowstate flow;      /* egress destinations: what it last reported to the flow log */
 };
 
 /* Per worker, per server address: idle connections (LIFO) and passive health. */
@@ -276,14 +285,6 @@ struct sk_h1s {
 	char chunk_line[24];
 };
 
-/* What a connection last reported to the flow log (flow.c). */
-struct sk_flowstate {
-	bool enabled;          /* the snapshot it was accepted under has a flow log */
-	int64_t since_s;       /* accept, then the last report (Unix seconds) */
-	uint32_t segs_in, segs_out;
-	uint64_t bytes_in, bytes_out;
-};
-
 struct sk_conn {
 	struct sk_endpoint ep;         /* ep.ssl: TLS listeners: the viewer's TLS, else NULL */
 	struct sk_timer timer;
@@ -335,6 +336,10 @@ void sk_flow_accept(struct sk_conn *c);
 void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, int64_t win_end);
 void sk_flow_reject(struct sk_worker *w, int fd, const struct sockaddr_storage *peer, uint16_t listener);
 void sk_flow_window(struct sk_worker *w, int64_t win_start, int64_t win_end);
+/* The proxy → target connection of an egress exchange: its flow state starts when it is connected, and
+ * it reports for a window (win_start < 0: the open window, when the exchange lets it go). */
+void sk_flow_upstream_start(struct sk_exchange *ex);
+void sk_flow_upstream(struct sk_worker *w, struct sk_exchange *ex, int64_t win_start, int64_t win_end);
 /* (Re)arms w's window timer for its current snapshot. */
 void sk_flow_arm(struct sk_worker *w);
 /* Reports the open window of every connection of w and hands the records to the writer. */

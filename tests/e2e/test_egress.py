@@ -5,6 +5,7 @@ names resolved by a real dnsmasq (tests/e2e/egressutil.py).
 The outside servers are on 127/8, which the SSRF guard refuses: tests that reach them allow 127.0.0.0/8
 with `allow_ips`; the refusal tests leave it out."""
 
+import signal
 import socket
 import subprocess
 import time
@@ -243,3 +244,25 @@ def test_access_log_and_metrics(sekisho, dnsmasq, outside):
     assert denied["reason"] == "egress_denied"
     _, m = scrape_metrics(int(cfg["admin"]["listen"].rsplit(":", 1)[1]))
     assert m['sekisho_denied_total{reason="egress_denied",status="403"}'] == 1
+
+
+def test_flow_log_has_both_connections_of_a_tunnel(sekisho, dnsmasq, outside, tmp_path):
+    from test_flowlog import read_records
+    path = str(tmp_path / "flow.log")
+    cfg = egress_config(dnsmasq, ["allowed.test:%d" % outside.http.port], LOOP)
+    cfg["flow_log"] = {"path": path, "interval": "60s"}
+    sk, port = start(sekisho, cfg)
+    c, resp = connect(port, "allowed.test:%d" % outside.http.port)
+    assert resp.status == 200
+    c.send(b"GET /big/200000 HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+    assert len(c.read_response().body) == 200000
+    sk.signal(signal.SIGUSR1)  # writes the open window
+    target = lambda r: OUTSIDE_HTTP in (r["srcaddr"], r["dstaddr"])  # noqa: E731
+    wait_until(lambda: any(target(r) for r in read_records(path)), what="the target side's records")
+    recs = [r for r in read_records(path) if r["interface_id"] == "out"]
+    from_target = [r for r in recs if r["srcaddr"] == OUTSIDE_HTTP and r["srcport"] == outside.http.port]
+    to_target = [r for r in recs if r["dstaddr"] == OUTSIDE_HTTP and r["dstport"] == outside.http.port]
+    viewer_in = [r for r in recs if r["dstport"] == port]
+    assert from_target and sum(r["bytes"] for r in from_target) >= 200000, recs
+    assert to_target and viewer_in, recs
+    c.close()
