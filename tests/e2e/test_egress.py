@@ -83,6 +83,25 @@ def test_absolute_form_get(sekisho, dnsmasq, outside):
     assert len(set(outside.http.ports[-3:])) == 1
 
 
+def test_absolute_form_streams_both_ways(sekisho, dnsmasq, outside):
+    import hashlib
+    from util import pattern_sha256
+    sk, port = start(sekisho, egress_config(dnsmasq, ["allowed.test:%d" % outside.http.port], LOOP))
+    proxies = {"http": proxy_url(port)}
+    base = "http://allowed.test:%d" % outside.http.port
+    body = bytes(range(256)) * 4096  # 1 MiB up
+    r = requests.post(base + "/up", data=body, proxies=proxies, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["body_len"] == len(body)
+    assert r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+    # chunked request body (a generator), and 3 MiB down (chunked from the outside server)
+    r = requests.post(base + "/up2", data=iter([body[:1000], body[1000:]]), proxies=proxies, timeout=30)
+    assert r.json()["body_len"] == len(body)
+    r = requests.get(base + "/big/3145728", proxies=proxies, timeout=30)
+    assert r.status_code == 200
+    assert hashlib.sha256(r.content).hexdigest() == pattern_sha256(3145728)
+
+
 # ---- the allow-list --------------------------------------------------------------------------------
 
 
