@@ -68,7 +68,7 @@ enum sk_resp_src {
 
 /* Egress destinations (DESIGN §5a): idle connections kept per destination and worker, the connect
  * timeout, and the time to a response head (an egress entry has no origin to say them). */
-#define SK_EGRESS_MAX_IDLE 4
+#define SK_EGRESS_MAX_IDLE 64
 #define SK_EGRESS_CONNECT_MS (10 * 1000)
 #define SK_EGRESS_RESPONSE_MS (60 * 1000)
 
