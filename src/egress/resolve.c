@@ -39,8 +39,22 @@ struct sock {
 	struct sock *next;
 };
 
+/* A positive answer kept for its TTL (at most CACHE_MAX_TTL_S): direct-mapped, CACHE_SLOTS per resolver,
+ * a newer name takes the slot. Only addresses are kept (no port): each use checks them again. */
+#define CACHE_SLOTS 128
+#define CACHE_MAX_TTL_S 300
+
+struct cache_entry {
+	uint64_t expires_ms; /* 0: empty */
+	uint8_t n;
+	uint8_t family[SK_EGRESS_MAX_ADDRS];
+	uint8_t addr[SK_EGRESS_MAX_ADDRS][16];
+	char name[SK_EGRESS_HOST_MAX + 1];
+};
+
 struct sk_egress_resolver {
 	struct sk_loop *loop;
+	struct cache_entry *cache; /* CACHE_SLOTS */
 	ares_channel channel;
 	uint64_t timeout_ms;
 	struct sk_timer ares_timer; /* c-ares' retransmissions */
@@ -52,6 +66,8 @@ struct sk_egress_resolver {
 
 struct sk_egress_lookup {
 	struct sk_egress_resolver *r;
+	uint32_t slot; /* the name's cache slot */
+	char name[SK_EGRESS_HOST_MAX + 1];
 	sk_egress_resolved_fn fn;
 	void *arg;
 	uint16_t port;
@@ -71,6 +87,61 @@ static int lib_rc;
 static void lib_init(void)
 {
 	lib_rc = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+static uint32_t name_slot(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % CACHE_SLOTS;
+}
+
+/* Keeps a lookup's addresses for ttl seconds (nothing when ttl is 0). */
+static void cache_put(struct sk_egress_resolver *r, uint32_t slot, const char *name, const struct sockaddr_storage *a,
+		      size_t n, int ttl)
+{
+	if (ttl <= 0 || n == 0)
+		return;
+	if (!r->cache)
+		r->cache = sk_calloc(CACHE_SLOTS, sizeof(*r->cache));
+	struct cache_entry *e = &r->cache[slot];
+	e->n = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		e->family[i] = (uint8_t)a[i].ss_family;
+		if (a[i].ss_family == AF_INET)
+			memcpy(e->addr[i], &((const struct sockaddr_in *)&a[i])->sin_addr, 4);
+		else
+			memcpy(e->addr[i], &((const struct sockaddr_in6 *)&a[i])->sin6_addr, 16);
+	}
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->expires_ms = sk_loop_now(r->loop) + (uint64_t)SK_MIN(ttl, CACHE_MAX_TTL_S) * 1000;
+}
+
+/* A live cached answer for name, as socket addresses with port. Returns how many (0: none). */
+static size_t cache_get(struct sk_egress_resolver *r, uint32_t slot, const char *name, uint16_t port,
+			struct sockaddr_storage *out)
+{
+	if (!r->cache)
+		return 0;
+	struct cache_entry *e = &r->cache[slot];
+	if (!e->expires_ms || e->expires_ms <= sk_loop_now(r->loop) || strcmp(e->name, name) != 0)
+		return 0;
+	for (size_t i = 0; i < e->n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		if (e->family[i] == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&out[i];
+			in->sin_family = AF_INET;
+			in->sin_port = htons(port);
+			memcpy(&in->sin_addr, e->addr[i], 4);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out[i];
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons(port);
+			memcpy(&in6->sin6_addr, e->addr[i], 16);
+		}
+	}
+	return e->n;
 }
 
 static void immediate_unlink(struct sk_egress_lookup *lk)
@@ -194,8 +265,10 @@ static void addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinf
 		return;
 	}
 	lk->n = 0;
+	int ttl = CACHE_MAX_TTL_S;
 	if (status == ARES_SUCCESS && res) {
 		for (struct ares_addrinfo_node *a = res->nodes; a && lk->n < SK_EGRESS_MAX_ADDRS; a = a->ai_next) {
+			ttl = SK_MIN(ttl, a->ai_ttl);
 			struct sockaddr_storage *ss = &lk->addrs[lk->n];
 			memset(ss, 0, sizeof(*ss));
 			if (a->ai_family == AF_INET && a->ai_addrlen >= sizeof(struct sockaddr_in)) {
@@ -212,6 +285,8 @@ static void addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinf
 	}
 	if (res)
 		ares_freeaddrinfo(res);
+	if (lk->n > 0)
+		cache_put(r, lk->slot, lk->name, lk->addrs, lk->n, ttl);
 	lk->status = lk->n > 0 ? SK_EGRESS_DNS_OK : status == ARES_ETIMEOUT ? SK_EGRESS_DNS_TIMEOUT : SK_EGRESS_DNS_FAILED;
 	if (lk->submitting) {
 		/* ares_getaddrinfo answered at once (an error, or a hosts-file entry): the owner hears it from
@@ -237,6 +312,19 @@ struct sk_egress_lookup *sk_egress_resolve(struct sk_egress_resolver *r, const c
 	lk->arg = arg;
 	lk->port = port;
 	lk->deadline.cb = deadline_cb;
+	lk->slot = name_slot(name);
+	snprintf(lk->name, sizeof(lk->name), "%s", name);
+	/* A cached answer: delivered from the loop like any other (never from inside this call). */
+	lk->n = cache_get(r, lk->slot, name, port, lk->addrs);
+	if (lk->n) {
+		lk->status = SK_EGRESS_DNS_OK;
+		lk->imm_next = r->immediate;
+		if (r->immediate)
+			r->immediate->imm_prev = lk;
+		r->immediate = lk;
+		sk_timer_arm(r->loop, &lk->deadline, 0);
+		return lk;
+	}
 	struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 					     .ai_protocol = IPPROTO_TCP, .ai_flags = ARES_AI_NOSORT };
 	r->pending++;
@@ -365,5 +453,6 @@ void sk_egress_resolver_free(struct sk_egress_resolver *r)
 		s->io.fd = -1;
 		sk_loop_close_free(r->loop, &s->io, s);
 	}
+	free(r->cache);
 	free(r);
 }

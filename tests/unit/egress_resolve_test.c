@@ -31,7 +31,7 @@ static int dns_fd = -1;
 static uint16_t dns_port;
 static pthread_t dns_thread;
 static atomic_bool dns_stop;
-static atomic_int queries_slow;
+static atomic_int queries_slow, queries_ok, queries_nx, queries_zero;
 
 static size_t put16(uint8_t *p, uint16_t v)
 {
@@ -40,7 +40,9 @@ static size_t put16(uint8_t *p, uint16_t v)
 	return 2;
 }
 
-/* One answer record (name: a pointer to the question) at p. */
+static uint16_t answer_ttl = 60;
+
+/* One answer record (name: a pointer to the question) at p, with answer_ttl. */
 static size_t answer(uint8_t *p, uint16_t type, const void *rdata, uint16_t len)
 {
 	size_t n = 0;
@@ -48,7 +50,7 @@ static size_t answer(uint8_t *p, uint16_t type, const void *rdata, uint16_t len)
 	n += put16(p + n, type);
 	n += put16(p + n, 1);
 	n += put16(p + n, 0);
-	n += put16(p + n, 60);
+	n += put16(p + n, answer_ttl);
 	n += put16(p + n, len);
 	memcpy(p + n, rdata, len);
 	return n + len;
@@ -85,6 +87,26 @@ static void *dns_main(void *arg)
 		}
 		memcpy(r, q, off);
 		uint16_t rcode = 0, count = 0;
+		answer_ttl = 60;
+		if (strcmp(name, "ok.test") == 0)
+			atomic_fetch_add(&queries_ok, 1);
+		if (strcmp(name, "nx.test") == 0)
+			atomic_fetch_add(&queries_nx, 1);
+		if (strcmp(name, "zero.test") == 0) {
+			atomic_fetch_add(&queries_zero, 1);
+			answer_ttl = 0;
+			if (qtype == 1) {
+				uint8_t z[4] = { 192, 0, 2, 9 };
+				size_t l = answer(r + off, 1, z, 4);
+				put16(r + 2, 0x8180);
+				put16(r + 4, 1);
+				put16(r + 6, 1);
+				put16(r + 8, 0);
+				put16(r + 10, 0);
+				sendto(dns_fd, r, off + l, 0, (struct sockaddr *)&from, fl);
+				continue;
+			}
+		}
 		size_t len = off;
 		uint8_t a[4], a6[16];
 		if (strcmp(name, "ok.test") == 0 && qtype == 1) {
@@ -105,7 +127,7 @@ static void *dns_main(void *arg)
 			count = 25;
 		} else if (strcmp(name, "fail.test") == 0) {
 			rcode = 2;
-		} else if (strcmp(name, "ok.test") != 0 && strcmp(name, "many.test") != 0) {
+		} else if (strcmp(name, "ok.test") != 0 && strcmp(name, "many.test") != 0 && strcmp(name, "zero.test") != 0) {
 			rcode = 3;
 		}
 		put16(r + 2, (uint16_t)(0x8180 | rcode));
@@ -345,6 +367,52 @@ static void test_system_and_immediate(void **state)
 	sk_loop_free(loop);
 }
 
+/* Positive answers are kept for their TTL: the second lookup of a name asks no server, and is still
+ * answered from the loop; TTL 0 and negative answers are never kept. */
+static void test_cache(void **state)
+{
+	struct sk_loop *loop = sk_loop_new();
+	struct sk_addr server;
+	struct sk_egress cfg = cfg_for(2000, &server);
+	const char *why = NULL;
+	struct sk_egress_resolver *r = sk_egress_resolver_new(loop, &cfg, &why);
+	assert_non_null(r);
+	atomic_store(&queries_ok, 0);
+	atomic_store(&queries_nx, 0);
+	atomic_store(&queries_zero, 0);
+	struct result a = { 0 }, b = { 0 }, c = { 0 };
+	sk_egress_resolve(r, "ok.test", 443, on_resolved, &a);
+	run_until(loop, &a, 1, 3000);
+	int asked = atomic_load(&queries_ok);
+	assert_true(asked >= 2); /* A and AAAA */
+	sk_egress_resolve(r, "ok.test", 8443, on_resolved, &b);
+	assert_int_equal(b.calls, 0);
+	run_until(loop, &b, 1, 3000);
+	assert_int_equal(b.status, SK_EGRESS_DNS_OK);
+	assert_int_equal(b.n, 3);
+	assert_true(has_addr(&b, "93.184.216.34", 8443)); /* the port of this lookup */
+	assert_true(has_addr(&b, "2001:db8::5", 8443));
+	assert_int_equal(atomic_load(&queries_ok), asked);
+	/* A cached answer cancelled before delivery: no call, nothing leaked. */
+	struct sk_egress_lookup *lc = sk_egress_resolve(r, "ok.test", 80, on_resolved, &c);
+	sk_egress_lookup_cancel(lc);
+	for (int i = 0; i < 2; i++) {
+		struct result z = { 0 }, n = { 0 };
+		sk_egress_resolve(r, "zero.test", 80, on_resolved, &z);
+		sk_egress_resolve(r, "nx.test", 80, on_resolved, &n);
+		run_until(loop, &z, 1, 3000);
+		run_until(loop, &n, 1, 3000);
+		assert_int_equal(z.status, SK_EGRESS_DNS_OK);
+		assert_int_equal(n.status, SK_EGRESS_DNS_FAILED);
+	}
+	assert_true(atomic_load(&queries_zero) >= 4);
+	assert_true(atomic_load(&queries_nx) >= 4);
+	run_until(loop, NULL, 0, 50);
+	assert_int_equal(c.calls, 0);
+	sk_egress_resolver_free(r);
+	sk_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel_and_free),
 		cmocka_unit_test(test_system_and_immediate),
+		cmocka_unit_test(test_cache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
