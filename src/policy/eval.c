@@ -19,8 +19,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-int sk_policy_parse_date(const char *s, size_t len, int64_t *out);
-int sk_policy_parse_cidr(const char *s, size_t len, struct sk_pcidr *out);
 
 /* A percent-decoded query value longer than this is compared as sent (undecoded). */
 #define QUERY_DECODE_MAX 1024

@@ -92,6 +92,12 @@ struct sk_pcidr {
 	uint8_t prefix;
 };
 
+/* The typed values of conditions (values.c). Each returns 0, or -1 when the text is not one. */
+int sk_policy_parse_number(const char *s, double *out);
+/* ISO 8601 (YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)) or Unix seconds. */
+int sk_policy_parse_date(const char *s, size_t len, int64_t *out);
+int sk_policy_parse_cidr(const char *s, size_t len, struct sk_pcidr *out);
+
 struct sk_cond {
 	uint8_t kind; /* enum sk_op_kind */
 	bool negated;

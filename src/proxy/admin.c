@@ -2,7 +2,8 @@
  * admin.c — what the admin listener answers (DESIGN §5): /healthz, /readyz, /metrics (Prometheus text, or
  * OpenMetrics when the Accept header asks for it), /status.json, /status (HTML), and the state changes
  * POST /reload, /bans/<ip>/delete and /lockouts/<user>/delete. Pure with respect to the connection:
- * it fills a struct sk_admin_reply that conn.c writes, so the connection code keeps one writer.
+ * it fills a struct sk_admin_reply that the exchange describes as a response, so each protocol keeps one
+ * writer.
  *
  * State changes are POST only: a GET to them is 405 with Allow: POST, so that a link, a prefetch or a
  * crawler never reloads the gateway.

@@ -1,5 +1,5 @@
 /*
- * admin.h — the admin listener's answers (admin.c), written to the viewer by conn.c.
+ * admin.h — the admin listener's answers (admin.c), described as a response by the exchange (exchange.c) for the viewer's writer.
  */
 #ifndef SK_ADMIN_H
 #define SK_ADMIN_H

@@ -122,6 +122,7 @@ void sk_conn_close(struct sk_conn *c)
 	struct sk_worker *w = c->w;
 	sk_timer_cancel(w->loop, &c->timer);
 	if (c->ex) {
+		sk_h1s_release(c);
 		sk_exchange_finish(c->ex, false);
 		sk_exchange_put(c->ex);
 		c->ex = NULL;
@@ -130,9 +131,6 @@ void sk_conn_close(struct sk_conn *c)
 		int64_t now = (int64_t)(sk_wall_ms() / 1000);
 		sk_flow_report(w, c, sk_flowlog_window(now, c->rt->cfg->flow_log.interval_ms), now);
 	}
-	sk_tunnel_free(&c->tun, w);
-	if (c->h1.fbuf)
-		sk_buf_put(w, c->h1.fbuf);
 	if (c->rbuf)
 		sk_buf_put(w, c->rbuf);
 	if (c->ep.ssl) {

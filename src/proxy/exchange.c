@@ -34,7 +34,7 @@ struct sk_exchange *sk_exchange_get(struct sk_worker *w)
 		ex = sk_malloc(sizeof(*ex));
 	}
 	/* Clear the fixed part only: the header arrays and path buffer are written before they are read. */
-	memset(ex, 0, offsetof(struct sk_exchange, client_addr));
+	memset(ex, 0, offsetof(struct sk_exchange, front_state));
 	ex->client_addr.ip[0] = '\0';
 	ex->file_fd = -1;
 	ex->w = w;

@@ -65,6 +65,7 @@ enum sk_resp_src {
 };
 
 #define SK_REPLY_FIELDS 24
+#define SK_FRONT_STATE 512
 
 /* Egress destinations (DESIGN §5a): idle connections kept per destination and worker, the connect
  * timeout, and the time to a response head (an egress entry has no origin to say them). */
@@ -105,7 +106,6 @@ struct sk_exchange {
 	struct sk_buf *hbuf;               /* the origin request head; or a reply's field text and body */
 	uint32_t hbuf_used;                /* bytes of hbuf the handler still needs (a front may write after) */
 	char *admin_body;                  /* an admin answer (heap) */
-	struct sk_http_field reply_fields[SK_REPLY_FIELDS];
 	/* ---- the origin ---- */
 	struct sk_h1c client;
 	/* ---- access ---- */
@@ -134,11 +134,18 @@ struct sk_exchange {
 	char host[255];
 	const char *auth_user;
 	char auth_groups[512];
-	struct sk_client client_addr;      /* zeroed from here on lazily (see sk_exchange_get) */
-	struct sk_jwt_ident jwt_ident;     /* areq.jwt_buf: written only when a token is verified */
+	/* ---- not cleared per request (sk_exchange_get): each is written before it is read. Ordered so that
+	 * what every request touches (the front's state, the client, the first fields, the path's start)
+	 * shares few pages: a tunnel keeps its exchange for its whole life. ---- */
+	/* The front's own per-request state (HTTP/1.1: struct sk_h1s), opaque here; the front clears it. */
+	_Alignas(16) unsigned char front_state[SK_FRONT_STATE];
+	struct sk_client client_addr;
 	struct sk_http_field headers[SK_MAX_HEADERS];
+	struct sk_http_field resp_headers[SK_MAX_HEADERS]; /* the origin's response fields */
 	uint32_t path_len;
 	char path[SK_MAX_LINE];
+	struct sk_http_field reply_fields[SK_REPLY_FIELDS];
+	struct sk_jwt_ident jwt_ident;     /* areq.jwt_buf: written only when a token is verified */
 	char cert_ids[320];                /* the viewer's client-certificate identities (areq.client_cert_ids) */
 	struct sk_egress_target etarget;   /* egress: the target as read (valid when egress) */
 	struct sockaddr_storage eaddrs[SK_EGRESS_MAX_ADDRS]; /* egress: the checked addresses (n_eaddrs) */

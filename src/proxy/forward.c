@@ -11,9 +11,11 @@
  *   caller decided (enum sk_http_body), so a head we send always agrees with the body we send.
  * - Hop-by-hop fields (the fixed list and every name listed in a Connection field) never cross; Upgrade
  *   crosses only when the caller tunnels, and then with "Connection: upgrade" written by us.
- * - Whatever the viewer sends as X-Forwarded-* or X-Auth-* is removed: those fields are ours to set, and
- *   an origin must be able to trust X-Auth-User. The one exception is X-Forwarded-Proto from a trusted
- *   proxy, whose value is kept (it knows the viewer's real scheme).
+ * - Whatever the viewer sends as X-Forwarded-* (any name with that prefix), Forwarded, or as one of our
+ *   identity fields (X-Auth-User, X-Auth-Groups, X-Auth-Method) is removed: those fields are ours to set,
+ *   and an origin must be able to trust X-Auth-User. Other X-Auth-* names are the viewer's and pass. The
+ *   one exception is X-Forwarded-Proto from a trusted proxy, whose value is kept (it knows the viewer's
+ *   real scheme).
  * - Names with '_' (or a run of '-') are dropped unless the listener forwards them, and even then never
  *   when they read as a field of ours: CGI/WSGI origins fold "X-Auth_User" into X-Auth-User (DESIGN §2).
  * - Credentials sekisho consumed (the caller's strip bits) do not reach the origin; the session cookie
@@ -87,7 +89,10 @@ static inline bool put_field(struct wbuf *w, const char *name, size_t nlen, cons
 	w->p += nlen;
 	*w->p++ = ':';
 	*w->p++ = ' ';
-	memcpy(w->p, value, vlen);
+	/* An empty value may be a slice with a NULL ptr (an HTTP/1.0 request without Host gives an empty
+	 * viewer host): memcpy from NULL is undefined even for 0 bytes. */
+	if (vlen)
+		memcpy(w->p, value, vlen);
 	w->p += vlen;
 	*w->p++ = '\r';
 	*w->p++ = '\n';
@@ -360,12 +365,17 @@ static enum req_class classify_request(struct sk_slice n)
 		return IEQ(n, "forwarded") ? RQ_DROP : RQ_PASS;
 	case 11:
 		return IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
+	/* 13 and 14 bytes: also the lengths of X-Forwarded-By and the like, so no early RQ_PASS */
 	case 13:
 		if (IEQ(n, "authorization"))
 			return RQ_AUTHORIZATION;
-		return (IEQ(n, "x-auth-groups") || IEQ(n, "x-auth-method")) ? RQ_DROP : RQ_PASS;
+		if (IEQ(n, "x-auth-groups") || IEQ(n, "x-auth-method"))
+			return RQ_DROP;
+		break;
 	case 14:
-		return IEQ(n, "content-length") ? RQ_DROP : RQ_PASS;
+		if (IEQ(n, "content-length"))
+			return RQ_DROP;
+		break;
 	case 17:
 		if (IEQ(n, "transfer-encoding"))
 			return RQ_DROP;

@@ -246,7 +246,7 @@ static enum sk_ex_step do_send(struct sk_exchange *ex)
 			k->head_queued = true;
 		}
 		if (!k->req_body_done &&
-		    (k->uout.n == 0 || (k->uout.n == 1 && k->uout.iov[0].iov_base == ex->hbuf->data))) {
+		    (k->uout.n == 0 || (k->uout.n == 1 && ex->hbuf && k->uout.iov[0].iov_base == ex->hbuf->data))) {
 			enum sk_body_step st = req_fill(ex);
 			if (st == SK_BODY_BAD) {
 				if (k->up) {
@@ -269,6 +269,12 @@ static enum sk_ex_step do_send(struct sk_exchange *ex)
 			if (f == 0)
 				return SK_EXS_WAIT;
 			ex->last_io_ms = sk_loop_now(ex->w->loop);
+			/* The head has left. With a body there is no retry (which would send it again), so its buffer
+			 * need not be held through an upload: the viewer's writer takes another for the response. */
+			if (ex->hbuf && k->req_body != SK_BODY_NONE) {
+				sk_buf_put(ex->w, ex->hbuf);
+				ex->hbuf = NULL;
+			}
 			continue;
 		}
 		if (k->req_body_done) {
@@ -335,7 +341,7 @@ static enum sk_ex_step do_resp_head(struct sk_exchange *ex)
 	for (;;) {
 		if (b->len > b->off) {
 			enum sk_h1_result pr = sk_h1_parse_response(b->data + b->off, b->len - b->off, &ex->rt->limits,
-								    ex->head_method, &k->hresp, k->resp_headers,
+								    ex->head_method, &k->hresp, ex->resp_headers,
 								    SK_MAX_HEADERS);
 			if (pr == SK_H1_DONE) {
 				if (k->hresp.status >= 100 && k->hresp.status < 200 && k->hresp.status != 101) {

@@ -54,7 +54,6 @@ struct sk_h1c {
 	bool up_reusable;
 	bool retried;
 	char chunk_line[24];
-	struct sk_http_field resp_headers[SK_MAX_HEADERS];
 };
 
 /* Picks a server of ex->origin and starts connecting (ex->hbuf holds the request head, head_out_len long;

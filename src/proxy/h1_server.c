@@ -39,12 +39,31 @@ static void arm(struct sk_conn *c, uint64_t ms)
 	sk_timer_arm(c->w->loop, &c->timer, ms);
 }
 
+/* The HTTP/1.1 state of the request in progress lives in its exchange's front area. */
+static struct sk_h1s *h1s(const struct sk_conn *c)
+{
+	_Static_assert(sizeof(struct sk_h1s) <= SK_FRONT_STATE, "the HTTP/1.1 state fits the exchange's front area");
+	return (struct sk_h1s *)c->ex->front_state;
+}
+
+void sk_h1s_release(struct sk_conn *c)
+{
+	if (!c->ex)
+		return;
+	struct sk_h1s *s = h1s(c);
+	sk_tunnel_free(&s->tun, c->w);
+	if (s->fbuf) {
+		sk_buf_put(c->w, s->fbuf);
+		s->fbuf = NULL;
+	}
+}
+
 /* ---- the request body, as the exchange pulls it ---- */
 
 static enum sk_body_step body_peek(struct sk_exchange *ex, struct sk_slice *out)
 {
 	struct sk_conn *c = ex->front_ctx;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	for (;;) {
 		if (s->req_body_done)
 			return SK_BODY_END;
@@ -121,7 +140,7 @@ static enum sk_body_step body_peek(struct sk_exchange *ex, struct sk_slice *out)
 static void body_consume(struct sk_exchange *ex, size_t n)
 {
 	struct sk_conn *c = ex->front_ctx;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	c->rbuf->off += (uint32_t)n;
 	if (s->req_body == SK_BODY_LENGTH) {
 		ex->bytes_in += n;
@@ -151,12 +170,9 @@ static enum step start_linger(struct sk_conn *c);
 static enum step finish_request(struct sk_conn *c, bool complete)
 {
 	struct sk_exchange *ex = c->ex;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	sk_exchange_finish(ex, complete);
-	if (s->fbuf) {
-		sk_buf_put(c->w, s->fbuf);
-		s->fbuf = NULL;
-	}
+	sk_h1s_release(c);
 	bool keep = complete && s->keep_alive && !c->w->stopping && s->req_body_done;
 	sk_exchange_put(ex);
 	c->ex = NULL;
@@ -202,13 +218,13 @@ static enum step do_linger(struct sk_conn *c)
 static enum step begin_tunnel(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
-	sk_tunnel_start(&c->tun, c->rbuf, ex->client.ubuf, &c->h1.vout);
+	sk_tunnel_start(&h1s(c)->tun, c->rbuf, ex->client.ubuf, &h1s(c)->vout);
 	c->rbuf = NULL;
 	ex->client.ubuf = NULL;
-	c->h1.vout.n = 0;
-	c->h1.keep_alive = false;
+	h1s(c)->vout.n = 0;
+	h1s(c)->keep_alive = false;
 	c->phase = SK_CP_TUNNEL;
-	c->h1.last_io_ms = sk_loop_now(c->w->loop);
+	h1s(c)->last_io_ms = sk_loop_now(c->w->loop);
 	arm(c, ex->brt ? ex->brt->idle_timeout_ms : cfg_of(c)->listeners[c->listener].idle_timeout_ms);
 	return STEP_AGAIN;
 }
@@ -217,12 +233,12 @@ static enum step do_tunnel(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
 	bool progress = false;
-	int r = sk_tunnel_run(&c->tun, c->w, &c->ep, &ex->client.up->ep, &ex->bytes_in, &ex->bytes_out, &progress);
+	int r = sk_tunnel_run(&h1s(c)->tun, c->w, &c->ep, &ex->client.up->ep, &ex->bytes_in, &ex->bytes_out, &progress);
 	if (progress)
-		c->h1.last_io_ms = sk_loop_now(c->w->loop);
+		h1s(c)->last_io_ms = sk_loop_now(c->w->loop);
 	if (r != 0)
 		return STEP_CLOSE;
-	if (ex->hbuf && !c->tun.a_out.n) { /* the heads of the upgrade: long sent */
+	if (ex->hbuf && !h1s(c)->tun.a_out.n) { /* the heads of the upgrade: long sent */
 		sk_buf_put(c->w, ex->hbuf);
 		ex->hbuf = NULL;
 	}
@@ -234,7 +250,7 @@ static enum step do_tunnel(struct sk_conn *c)
 static enum step begin_write(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	if (ex->tcp_mode)
 		return begin_tunnel(c);
 	bool http10 = ex->hreq.version == SK_HTTP_10;
@@ -242,7 +258,8 @@ static enum step begin_write(struct sk_conn *c)
 	if (ex->close_after || c->w->stopping || s->resp_out == SK_BODY_CLOSE || !s->req_body_done)
 		s->keep_alive = false;
 	struct sk_h1_wopts o = { .keep_alive = s->keep_alive, .http10 = http10, .framing = s->resp_out };
-	SK_ASSERT(ex->hbuf);
+	if (!ex->hbuf) /* an upload's head buffer went back once the head had left */
+		ex->hbuf = sk_buf_get(c->w);
 	char *head = ex->hbuf->data + ex->hbuf_used;
 	ssize_t n = sk_h1_write_head(&ex->resp, &o, head, sizeof(ex->hbuf->data) - ex->hbuf_used);
 	if (n < 0) {
@@ -280,7 +297,7 @@ static enum step begin_write(struct sk_conn *c)
 static enum step write_origin(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	for (;;) {
 		/* Fill only behind nothing or the head, so that a head and a small body leave in one writev. */
 		if (!s->resp_done && (s->vout.n == 0 || (s->vout.n == 1 && !s->resp_any))) {
@@ -327,6 +344,10 @@ static enum step write_origin(struct sk_conn *c)
 				return STEP_WAIT;
 			s->resp_any = true;
 			s->last_io_ms = sk_loop_now(c->w->loop);
+			if (ex->hbuf) { /* the head has left: nothing points into its buffer through the body */
+				sk_buf_put(c->w, ex->hbuf);
+				ex->hbuf = NULL;
+			}
 			continue;
 		}
 		if (s->resp_done)
@@ -338,7 +359,7 @@ static enum step write_origin(struct sk_conn *c)
 static enum step write_file(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	for (;;) {
 		if (s->vout.n) {
 			int f = sk_endpoint_flush(&c->ep, &s->vout, &ex->bytes_out);
@@ -352,15 +373,15 @@ static enum step write_file(struct sk_conn *c)
 		if (!c->ep.can_write)
 			return STEP_WAIT;
 		if (c->ep.ssl) { /* no sendfile through TLS: read a buffer's worth, then write it as records */
-			if (!c->h1.fbuf)
-				c->h1.fbuf = sk_buf_get(c->w);
-			ssize_t k = pread(ex->file_fd, c->h1.fbuf->data,
+			if (!h1s(c)->fbuf)
+				h1s(c)->fbuf = sk_buf_get(c->w);
+			ssize_t k = pread(ex->file_fd, h1s(c)->fbuf->data,
 					  (size_t)SK_MIN(s->file_left, (uint64_t)SK_BUF_SIZE), ex->file_off);
 			if (k <= 0)
 				return STEP_CLOSE; /* the file shrank or failed: the framing cannot be kept */
 			ex->file_off += k;
 			s->file_left -= (uint64_t)k;
-			sk_out_set1(&s->vout, c->h1.fbuf->data, (size_t)k);
+			sk_out_set1(&s->vout, h1s(c)->fbuf->data, (size_t)k);
 			continue;
 		}
 		ssize_t n = sendfile(c->ep.io.fd, ex->file_fd, &ex->file_off, (size_t)SK_MIN(s->file_left, 1u << 20));
@@ -388,7 +409,7 @@ static enum step do_write(struct sk_conn *c)
 		return write_origin(c);
 	if (ex->resp_src == SK_SRC_FILE)
 		return write_file(c);
-	int f = sk_endpoint_flush(&c->ep, &c->h1.vout, &ex->bytes_out);
+	int f = sk_endpoint_flush(&c->ep, &h1s(c)->vout, &ex->bytes_out);
 	if (f < 0)
 		return STEP_CLOSE;
 	if (f == 0)
@@ -418,7 +439,7 @@ static enum step begin_request(struct sk_conn *c)
 {
 	struct sk_exchange *ex = c->ex;
 	struct sk_http_request *h = &ex->hreq;
-	struct sk_h1s *s = &c->h1;
+	struct sk_h1s *s = h1s(c);
 	const bool moved = sk_conn_follow_snapshot(c);
 	ex->rt = c->rt;
 	ex->listener = c->listener;
@@ -491,7 +512,7 @@ static struct sk_exchange *new_exchange(struct sk_conn *c)
 	ex->secure = c->tls;
 	ex->start_ms = sk_loop_now(w->loop);
 	ex->start_wall_ms = sk_wall_ms();
-	c->h1 = (struct sk_h1s){ 0 };
+	*(struct sk_h1s *)ex->front_state = (struct sk_h1s){ 0 };
 	return ex;
 }
 
@@ -599,8 +620,8 @@ void sk_h1s_on_timer(struct sk_timer *t)
 		uint64_t limit = c->phase == SK_CP_TUNNEL
 					 ? (ex->brt ? ex->brt->idle_timeout_ms : cfg_of(c)->listeners[c->listener].idle_timeout_ms)
 					 : cfg_of(c)->timeouts.send_ms;
-		if (now - c->h1.last_io_ms < limit) {
-			arm(c, limit - (now - c->h1.last_io_ms));
+		if (now - h1s(c)->last_io_ms < limit) {
+			arm(c, limit - (now - h1s(c)->last_io_ms));
 			return;
 		}
 		break;

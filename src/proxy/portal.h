@@ -10,8 +10,8 @@
  *   POST /.sekisho/totp           code checked and marked used; a new session id at the MFA level; 303 T
  *   GET  /.sekisho/logout         a form with one button;  POST: session deleted, cookie cleared
  *
- * conn.c reads the (small, capped) form body, then calls sk_portal_run until it has an answer; the portal
- * waits on the blocking pool through the request's sk_access_req like the access pipeline does.
+ * The exchange reads the (small, capped) form body, then calls sk_portal_run until it has an answer; the
+ * portal waits on the blocking pool through the request's sk_access_req like the access pipeline does.
  */
 #ifndef SK_PORTAL_H
 #define SK_PORTAL_H

@@ -264,7 +264,8 @@ struct sk_tunnel {
 	bool a_shut, b_shut;           /* our direction toward a (b) is shut */
 };
 
-/* The HTTP/1.1 server side's state for the request in progress (h1_server.c). */
+/* The HTTP/1.1 server side's state for the request in progress (h1_server.c), kept in the exchange's
+ * front area (struct sk_exchange.front_state): an idle connection holds none of it. */
 struct sk_h1s {
 	struct sk_out vout;            /* pending toward the viewer */
 	struct sk_buf *fbuf;           /* a static file's bytes on their way through TLS */
@@ -283,6 +284,7 @@ struct sk_h1s {
 	uint64_t last_io_ms;
 	struct sk_h1_chunked req_chunk;
 	char chunk_line[24];
+	struct sk_tunnel tun;          /* after a 101, and tcp listeners */
 };
 
 struct sk_conn {
@@ -297,8 +299,6 @@ struct sk_conn {
 	uint16_t listener;             /* index into rt->cfg->listeners */
 	uint8_t phase;                 /* enum sk_conn_phase */
 	bool tls;
-	struct sk_h1s h1;
-	struct sk_tunnel tun;
 	struct sk_flowstate flow;
 };
 
@@ -314,6 +314,8 @@ void sk_conn_run(struct sk_conn *c);
 void sk_conn_close(struct sk_conn *c);
 /* A keep-alive connection moves to its worker's newest snapshot when its next request begins (conn.c). */
 bool sk_conn_follow_snapshot(struct sk_conn *c);
+/* Gives back what the HTTP/1.1 state of the request in progress holds (tunnel and file buffers). */
+void sk_h1s_release(struct sk_conn *c);
 /* Viewer events and deadlines (h1_server.c). */
 void sk_h1s_on_io(struct sk_io *io, uint32_t ev);
 void sk_h1s_on_timer(struct sk_timer *t);

@@ -112,6 +112,19 @@ def test_xff_spoof_replaced_without_trusted_peer(sekisho, origin):
     assert e.get("client") == "127.0.0.1"
 
 
+def test_every_x_forwarded_name_is_dropped(sekisho, origin):
+    """X-Forwarded-* is ours whatever the name's length: 13- and 14-byte names (X-Forwarded-By) used to
+    cross, because the header policy sorted them with Authorization and Content-Length."""
+    sk = sekisho(simple_config(origin.port))
+    forged = {"X-Forwarded-A": "13", "X-Forwarded-By": "14", "X-Forwarded-Ip": "6.6.6.6",
+              "X-Forwarded-Ssl": "on", "X-Forwarded-Port": "443", "X-Forwarded-Server": "evil"}
+    rec = get(sk, headers=dict(forged, **{"X-Forwarder": "kept"}))
+    for name in forged:
+        assert echo_header_values(rec, name) == [], name
+    assert echo_header_values(rec, "X-Forwarder") == ["kept"]
+    assert echo_header_values(rec, "X-Forwarded-For") == ["127.0.0.1"]
+
+
 def test_xff_kept_and_appended_with_trusted_peer(sekisho, origin):
     sk = sekisho(simple_config(origin.port, trusted_proxies=["127.0.0.1/32"]))
     rec = get(sk, headers={"X-Forwarded-For": "6.6.6.6"})

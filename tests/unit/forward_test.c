@@ -546,6 +546,49 @@ static void test_request_ours_are_stripped(void **state)
 	assert_null(strstr(head, "6.6.6.7"));
 }
 
+/*
+ * Every X-Forwarded-* name is ours, whatever its length. classify_request() switches on the length first,
+ * and names of 13 and 14 bytes (the lengths of Authorization / X-Auth-Groups and Content-Length) used to
+ * return before the prefix check: X-Forwarded-By crossed. Found by tests/fuzz/fuzz_fwd_head.c.
+ */
+static void test_request_x_forwarded_any_length(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Host", "www.example.com", "X-Forwarded-", "12", "X-Forwarded-A", "13",
+		 "X-Forwarded-By", "14", "x-forwarded-ssl", "15", "X-Forwarded-Port", "16",
+		 "X-FORWARDED-SERVER", "18", "X-Forwarded-Byx", "dropped", "X-Forwardedx-By", "kept", NULL);
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	assert_true(req_head(&f) > 0);
+	assert_false(has_field(head, "X-Forwarded-"));
+	assert_false(has_field(head, "X-Forwarded-A"));
+	assert_false(has_field(head, "X-Forwarded-By"));
+	assert_false(has_field(head, "X-Forwarded-Ssl"));
+	assert_false(has_field(head, "X-Forwarded-Port"));
+	assert_false(has_field(head, "X-Forwarded-Server"));
+	assert_true(has_line(head, "X-Forwardedx-By: kept"));
+	for (int len = 12; len <= 18; len++) {
+		char v[4];
+		snprintf(v, sizeof(v), "%d", len);
+		char line[32];
+		snprintf(line, sizeof(line), ": %s\r\n", v);
+		assert_null(strstr(head, line));
+	}
+	/* X-Forwarded-Byx (15 bytes) is an X-Forwarded-* name too */
+	assert_null(strstr(head, "Byx"));
+	/* the Authorization and Content-Length cases of the same lengths still hold */
+	req_init(&fx, "POST", "Host", "www.example.com", "Authorization", "Basic YTpi", "Content-Length", "3",
+		 "X-Auth-Groups", "admins", NULL);
+	f.body = SK_BODY_LENGTH;
+	f.content_length = 3;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Authorization: Basic YTpi"));
+	assert_int_equal(count_line(head, "Content-Length: 3"), 1);
+	assert_false(has_field(head, "X-Auth-Groups"));
+}
+
 static void test_request_identity_set(void **state)
 {
 	struct req_fx fx;
@@ -625,6 +668,34 @@ static void test_request_xff_and_xfp(void **state)
 	assert_true(has_line(head, "X-Forwarded-Proto: http"));
 	assert_true(has_line(head, "X-Forwarded-For: 10.0.0.1"));
 	sk_ipset_free(t);
+}
+
+/*
+ * An HTTP/1.0 request may come without Host and in origin-form: the viewer host is then an empty slice
+ * whose ptr is NULL (the request path), and Host (forward_host) and X-Forwarded-Host are written empty.
+ * Found by tests/fuzz/fuzz_fwd_head.c: copying from that NULL pointer, even zero bytes, is undefined
+ * behaviour.
+ */
+static void test_request_http10_without_host(void **state)
+{
+	struct req_fx fx;
+	req_init(&fx, "GET", "Accept", "*/*", NULL);
+	fx.req.version = SK_HTTP_10;
+	struct sk_origin o = origin_fx();
+	struct sk_behavior b = beh_fx();
+	b.forward_host = true;
+	struct sk_client c = client_fx("203.0.113.9", &fx.req, NULL);
+	struct sk_fwd_request f = fwd_fx(&fx, &b, &o, &c);
+	f.viewer_host = (struct sk_slice){ .ptr = NULL, .len = 0 };
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Host: "));
+	assert_true(has_line(head, "X-Forwarded-Host: "));
+	assert_true(has_line(head, "Accept: */*"));
+
+	b.forward_host = false;
+	assert_true(req_head(&f) > 0);
+	assert_true(has_line(head, "Host: app.internal:8080"));
+	assert_true(has_line(head, "X-Forwarded-Host: "));
 }
 
 static void test_request_framing(void **state)
@@ -869,9 +940,11 @@ int main(void)
 		cmocka_unit_test(test_request_forward_list),
 		cmocka_unit_test(test_request_hop_by_hop),
 		cmocka_unit_test(test_request_ours_are_stripped),
+		cmocka_unit_test(test_request_x_forwarded_any_length),
 		cmocka_unit_test(test_request_identity_set),
 		cmocka_unit_test(test_request_origin_headers),
 		cmocka_unit_test(test_request_xff_and_xfp),
+		cmocka_unit_test(test_request_http10_without_host),
 		cmocka_unit_test(test_request_framing),
 		cmocka_unit_test(test_request_upgrade),
 		cmocka_unit_test(test_request_upgrade_only_websocket),
