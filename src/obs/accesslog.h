@@ -23,6 +23,8 @@ struct sk_access_entry {
 	const char *user, *auth, *reason; /* NULL = none */
 	const char *policy;     /* "allow", "deny", "would_deny"; NULL = no policy evaluated */
 	const char *policy_sid; /* the deciding statement's Sid; NULL = none (implicit deny, no Sid) */
+	const char *target;     /* egress: "host:port" as the request named it; NULL = not egress */
+	const char *address;    /* egress: the checked address connected to (or refused); NULL = none */
 };
 
 struct sk_log_buf {
