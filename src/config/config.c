@@ -26,7 +26,7 @@
 static const char *const top_keys[] = {
 	"workers", "state", "admin", "access_log", "flow_log", "trusted_proxies", "geoip", "users",
 	"api_keys", "jwt", "totp", "session", "lockout", "ban", "limits", "timeouts", "certificates", "ip_sets",
-	"policies", "groups", "listeners", "origins", "distributions", NULL,
+	"policies", "groups", "listeners", "origins", "distributions", "egress", NULL,
 };
 
 static void set_defaults(struct sk_cfg_ctx *c, struct sk_config *cfg)
@@ -100,7 +100,7 @@ struct sk_config *sk_config_load_buffer(const char *name, const char *buf, size_
 	if (sk_cfg_globals(&c, root) == -1 || sk_cfg_jwt(&c, root) == -1 || sk_cfg_certificates(&c, root) == -1 || sk_cfg_ip_sets(&c, root) == -1 ||
 	    sk_cfg_policies(&c, root) == -1 ||
 	    sk_cfg_origins(&c, root) == -1 || sk_cfg_listeners(&c, root) == -1 ||
-	    sk_cfg_distributions(&c, root) == -1 || sk_cfg_admin_access(&c, root) == -1)
+	    sk_cfg_distributions(&c, root) == -1 || sk_cfg_admin_access(&c, root) == -1 || sk_cfg_egress(&c, root) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -167,7 +167,7 @@ out:
 
 int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err)
 {
-	if (cfg->n_listeners > 0)
+	if (cfg->n_listeners > 0 || cfg->n_egress > 0)
 		return 0;
 	return sk_err_set(err, cfg->path, 1, 1,
 			  "nothing to serve: the configuration has no listeners (add one under 'listeners:')");
@@ -283,7 +283,13 @@ void sk_config_free(struct sk_config *cfg)
 	}
 	free(cfg->distributions);
 	free_access(&cfg->admin.access);
+	sk_cfg_egress_free(cfg);
 	free(cfg);
+}
+
+void sk_cfg_access_free(struct sk_access *a)
+{
+	free_access(a);
 }
 
 const struct sk_origin *sk_config_origin(const struct sk_config *cfg, const char *name)

@@ -222,6 +222,31 @@ struct sk_jwt_issuer {
 	struct sk_strlist policies;
 };
 
+/* One `allow:` entry of an egress listener (DESIGN §5a): a host name, lower-cased with any trailing dot
+ * removed, either exact or "*.domain" (the domain and every name under it), and the ports it may be reached
+ * on (443 when none is written). IP literals are not entries: they go in allow_ips. */
+struct sk_egress_allow {
+	char *host;      /* "api.example.com" or "*.debian.org" */
+	uint16_t *ports; /* at least one, ascending, no duplicates */
+	size_t n_ports;
+	struct sk_pos pos;
+};
+
+/* An `egress:` entry: a forward-proxy listener (DESIGN §5a). */
+struct sk_egress {
+	char *name;
+	struct sk_pos pos;
+	struct sk_addr listen;
+	struct sk_egress_allow *allow;
+	size_t n_allow;
+	struct sk_cidrlist allow_ips; /* addresses reachable despite the special-purpose ranges; no ports */
+	struct sk_access access;      /* ip, geo, auth [basic] (from Proxy-Authorization), realm, groups */
+	struct sk_addr *dns_servers;  /* numeric "ip[:port]" (53 when none is written); none = resolv.conf */
+	size_t n_dns_servers;
+	uint64_t dns_timeout_ms;      /* bounds a whole lookup; default 5s */
+	uint64_t idle_timeout_ms;     /* CONNECT tunnels; default 1h */
+};
+
 struct sk_config {
 	char *path; /* the file loaded */
 	char *source;      /* the YAML text it was read from (sk_config_reread) */
@@ -325,6 +350,8 @@ struct sk_config {
 	size_t n_origins;
 	struct sk_distribution *distributions;
 	size_t n_distributions;
+	struct sk_egress *egress;
+	size_t n_egress;
 };
 
 /* The largest limits the connection buffers hold (src/proxy/proxy.h's sizes: runtime.c asserts that they
@@ -346,8 +373,8 @@ void sk_config_free(struct sk_config *cfg);
 struct sk_config *sk_config_reread(const struct sk_config *cfg, struct sk_err *err);
 /*
  * What a config must hold to be served (run, reload, check-config), beyond what the CLI tools that only
- * read its paths need: something to serve, i.e. at least one listener. (Egress entries, DESIGN §5a, will
- * count as something to serve too.) Returns 0, or -1 with err at line 1.
+ * read its paths need: something to serve, i.e. at least one listener or egress entry (DESIGN §5a: a
+ * config with only `egress:` is valid). Returns 0, or -1 with err at line 1.
  */
 int sk_config_check_serves(const struct sk_config *cfg, struct sk_err *err);
 

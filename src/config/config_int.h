@@ -138,8 +138,15 @@ extern bool sk_cfg_resolve_names;
 int sk_cfg_origins(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_listeners(struct sk_cfg_ctx *c, const struct sk_cnode *root);
 int sk_cfg_distributions(struct sk_cfg_ctx *c, const struct sk_cnode *root);
-/* access.c: an `access:` block at m (absent: an empty one); where names its owner in messages. */
+/* access.c: an `access:` block at m (absent: an empty one) for a behavior, the admin listener or an egress
+ * entry; where names its owner in messages ("egress 'out'"). */
 int sk_cfg_access(struct sk_cfg_ctx *c, const struct sk_cnode *m, struct sk_access *a, const char *where);
+
+/* egress.c: the `egress:` entries (after listeners and ip_sets, whose names and addresses they meet). */
+int sk_cfg_egress(struct sk_cfg_ctx *c, const struct sk_cnode *root);
+void sk_cfg_egress_free(struct sk_config *cfg);
+/* The access block's fields freed (config.c), shared with egress.c. */
+void sk_cfg_access_free(struct sk_access *a);
 
 /* Expands ${NAME} from the environment. Returns a fresh string, or NULL with err set at n. */
 char *sk_cfg_expand_env(struct sk_cfg_ctx *c, const struct sk_cnode *n, const char *s);

@@ -113,6 +113,8 @@ ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wo
 			return -1;
 		if (!PUT_LIT(&w, "Connection: upgrade\r\n"))
 			return -1;
+	} else if (r->tunnel) {
+		/* RFC 9110 §9.3.6: a 2xx to CONNECT has no framing and the connection is the tunnel now. */
 	} else if (!o->keep_alive) {
 		if (!PUT_LIT(&w, "Connection: close\r\n"))
 			return -1;

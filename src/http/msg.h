@@ -82,6 +82,8 @@ struct sk_http_response {
 	bool from_origin;                    /* fields are an origin's: the writer drops hop-by-hop ones (and those
 					      * its Connection fields name), its framing fields and Upgrade */
 	bool upgrade;                        /* a 101 that switches the connection to a tunnel */
+	bool tunnel;                         /* a 2xx to CONNECT: the connection becomes a tunnel; no framing
+					      * and no Connection field (RFC 9110 §9.3.6) */
 	enum sk_http_body body;              /* NONE, LENGTH (length bytes), CHUNKED (unknown length), CLOSE */
 	uint64_t length;
 };

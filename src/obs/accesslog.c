@@ -112,6 +112,10 @@ void sk_accesslog_write(struct sk_log_buf *lb, const struct sk_access_entry *e)
 	o += put_str(out + o, cap - o, "protocol", e->protocol, e->protocol ? strlen(e->protocol) : 0, true);
 	o += put_str(out + o, cap - o, "policy", e->policy, e->policy ? strlen(e->policy) : 0, true);
 	o += put_str(out + o, cap - o, "policy_sid", e->policy_sid, e->policy_sid ? strlen(e->policy_sid) : 0, true);
+	if (e->target) { /* egress lines only (DESIGN §5a) */
+		o += put_str(out + o, cap - o, "target", e->target, strlen(e->target), true);
+		o += put_str(out + o, cap - o, "address", e->address, e->address ? strlen(e->address) : 0, true);
+	}
 	if (o + 2 >= cap)
 		return; /* cannot happen with the caps above; drop the line rather than write half of it */
 	out[o++] = '}';

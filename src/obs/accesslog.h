@@ -24,6 +24,8 @@ struct sk_access_entry {
 	const char *protocol;   /* "HTTP/1.0", "HTTP/1.1", "HTTP/2"; NULL = unknown (a head that could not be read) */
 	const char *policy;     /* "allow", "deny", "would_deny"; NULL = no policy evaluated */
 	const char *policy_sid; /* the deciding statement's Sid; NULL = none (implicit deny, no Sid) */
+	const char *target;     /* egress: "host:port" as the request named it; NULL = not egress */
+	const char *address;    /* egress: the checked address connected to (or refused); NULL = none */
 };
 
 struct sk_log_buf {

@@ -35,6 +35,16 @@ bool sk_conn_follow_snapshot(struct sk_conn *c)
 	if (c->listener == SK_ADMIN_LISTENER) {
 		if (!nrt->cfg->admin.present || strcmp(nrt->cfg->admin.listen.text, old->cfg->admin.listen.text) != 0)
 			return false;
+	} else if (sk_listener_is_egress(c->listener)) {
+		/* An egress connection moves to the entry of the same name and address. */
+		const struct sk_egress *e = &old->cfg->egress[c->listener - SK_EGRESS_LISTENER];
+		size_t j;
+		for (j = 0; j < nrt->cfg->n_egress; j++)
+			if (strcmp(nrt->cfg->egress[j].name, e->name) == 0)
+				break;
+		if (j == nrt->cfg->n_egress || strcmp(nrt->cfg->egress[j].listen.text, e->listen.text) != 0)
+			return false;
+		idx = SK_EGRESS_LISTENER + j;
 	} else {
 		const struct sk_listener *l = &old->cfg->listeners[c->listener];
 		for (idx = 0; idx < nrt->cfg->n_listeners; idx++)
@@ -94,7 +104,8 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 		sk_conn_close(c);
 		return;
 	}
-	const struct sk_listener *l = listener == SK_ADMIN_LISTENER ? NULL : &c->rt->cfg->listeners[listener];
+	const struct sk_listener *l =
+		listener == SK_ADMIN_LISTENER || sk_listener_is_egress(listener) ? NULL : &c->rt->cfg->listeners[listener];
 	if (l && l->tls.present) {
 		c->tls = true;
 		c->ep.ssl = sk_tls_server_ssl(c->rt->listeners[listener].tls, fd);

@@ -49,6 +49,8 @@ void sk_exchange_put(struct sk_exchange *ex)
 	sk_access_req_cancel(&ex->areq);
 	explicit_bzero(ex->auth_groups, sizeof(ex->auth_groups));
 	sk_h1c_release(ex, false);
+	if (ex->egress)
+		sk_egress_put(ex);
 	if (ex->portal)
 		sk_portal_free(ex->portal);
 	free(ex->form);
@@ -118,17 +120,20 @@ static void log_exchange(struct sk_exchange *ex)
 		return;
 	char upstream[64] = "";
 	char groups[512];
+	char target[SK_EGRESS_HOST_MAX + 16] = "";
+	if (ex->egress && ex->etarget.port)
+		snprintf(target, sizeof(target), ex->etarget.kind == SK_EGRESS_HOST_V6 ? "[%s]:%u" : "%s:%u",
+			 ex->etarget.host, ex->etarget.port);
 	if (ex->client.server)
 		snprintf(upstream, sizeof(upstream), "%s", ex->client.server->addr.text);
-	const struct sk_config *cfg = cfg_of(ex);
 	const struct sk_behavior *beh = ex->brt ? ex->brt->cfg : NULL;
 	struct sk_access_entry e = {
 		.start_wall_ms = ex->start_wall_ms,
 		.duration_ms = now - ex->start_ms,
 		.client = ex->client_addr.ip[0] ? ex->client_addr.ip : NULL,
-		.listener = cfg->listeners[ex->listener].name,
+		.listener = sk_runtime_listener_name(ex->rt, ex->listener),
 		.distribution = ex->dist ? ex->dist->name : NULL,
-		.behavior = beh ? (int)(beh - ex->dist->behaviors) : -1,
+		.behavior = beh && ex->dist ? (int)(beh - ex->dist->behaviors) : -1,
 		.method = { .ptr = ex->method, .len = ex->method_len },
 		.host = { .ptr = ex->host, .len = ex->host_len },
 		.path = { .ptr = ex->path, .len = ex->path_len },
@@ -145,6 +150,8 @@ static void log_exchange(struct sk_exchange *ex)
 		.protocol = ex->method_len || ex->hreq.version == SK_HTTP_2 ? sk_http_version_name(ex->hreq.version) : NULL,
 		.policy = sk_access_policy_label(ex->areq.policy),
 		.policy_sid = ex->areq.policy ? ex->areq.policy_sid : NULL,
+		.target = ex->egress && ex->etarget.port ? target : NULL,
+		.address = ex->egress && ex->eaddr_text[0] ? ex->eaddr_text : NULL,
 	};
 	sk_accesslog_write(w->access_log, &e);
 }
@@ -219,6 +226,9 @@ void sk_exchange_reply_error(struct sk_exchange *ex, enum sk_reason reason)
 	/* A 401 on a behavior that takes Basic credentials carries the challenge (compiled with it). */
 	if (status == 401 && ex->brt && ex->brt->challenge[0])
 		sk_reply_field_str(&rep, "WWW-Authenticate", ex->brt->challenge);
+	/* An egress listener asks for Proxy-Authorization (RFC 9110 §11.7.1). */
+	if (status == 407 && ex->brt && ex->brt->challenge[0])
+		sk_reply_field_str(&rep, "Proxy-Authenticate", ex->brt->challenge);
 	sk_reply_body(&rep, body, (size_t)blen);
 	reply_done(ex, &rep);
 }
@@ -350,6 +360,8 @@ void sk_exchange_begin(struct sk_exchange *ex)
 	ex->head_method = method_is(ex, "HEAD");
 
 	sk_forward_client((const struct sockaddr *)ex->peer, h, ex->rt->trusted, &ex->client_addr);
+	if (sk_listener_is_egress(ex->listener))
+		return sk_egress_begin(ex); /* a forward proxy: no routing (DESIGN §5a) */
 
 	struct sk_slice authority = { 0 }, path, query;
 	if (sk_target_split(h->target, method_is(ex, "OPTIONS"), &authority, &path, &query) == -1)
@@ -408,6 +420,27 @@ void sk_exchange_begin(struct sk_exchange *ex)
 		return refuse(ex, SK_R_BAD_REQUEST, true);
 	ex->origin = ex->brt->origin;
 	start_access(ex);
+}
+
+void sk_exchange_refuse_reason(struct sk_exchange *ex, enum sk_reason reason, bool close_after)
+{
+	refuse(ex, reason, close_after);
+}
+
+void sk_exchange_start_access(struct sk_exchange *ex)
+{
+	access_inputs(ex);
+	start_access(ex);
+}
+
+void sk_exchange_reply_tunnel(struct sk_exchange *ex)
+{
+	struct sk_reply rep;
+	reply_init(ex, &rep, 200);
+	reply_done(ex, &rep);
+	ex->resp.tunnel = true;
+	ex->resp.body = SK_BODY_NONE;
+	ex->state = SK_EX_TUNNEL;
 }
 
 void sk_exchange_begin_tcp(struct sk_exchange *ex, const struct sk_origin *origin)
@@ -523,7 +556,9 @@ static enum sk_ex_step do_access(struct sk_exchange *ex)
 		arm(ex, cfg_of(ex)->timeouts.send_ms);
 		return SK_EXS_WAIT;
 	case SK_V_DENY:
-		if (admin)
+		if (ex->egress)
+			sk_exchange_reply_error(ex, sk_egress_deny_reason(ex->areq.reason));
+		else if (admin)
 			sk_exchange_reply_error(ex, ex->areq.reason);
 		else
 			deny_request(ex, ex->areq.reason);
@@ -533,6 +568,8 @@ static enum sk_ex_step do_access(struct sk_exchange *ex)
 			serve_admin(ex);
 			return SK_EXS_RESPOND;
 		}
+		if (ex->egress)
+			return sk_egress_continue(ex);
 		return continue_request(ex);
 	}
 }
@@ -613,6 +650,7 @@ enum sk_ex_step sk_exchange_run(struct sk_exchange *ex)
 	case SK_EX_ACCESS: return do_access(ex);
 	case SK_EX_PORTAL: return do_portal(ex);
 	case SK_EX_ORIGIN: return sk_h1c_run(ex);
+	case SK_EX_EGRESS: return sk_egress_run(ex);
 	case SK_EX_RESPOND:
 	case SK_EX_TUNNEL: return SK_EXS_RESPOND;
 	default: SK_ASSERT(!"unknown exchange state");
@@ -632,6 +670,8 @@ enum sk_ex_step sk_exchange_timeout(struct sk_exchange *ex)
 	}
 	case SK_EX_ORIGIN:
 		return sk_h1c_timeout(ex);
+	case SK_EX_EGRESS:
+		return sk_egress_timeout(ex);
 	default:
 		return SK_EXS_CLOSE;
 	}

@@ -46,6 +46,7 @@ enum sk_ex_state {
 	SK_EX_ORIGIN,     /* the HTTP/1.1 client works toward the origin (connect, send, response head) */
 	SK_EX_RESPOND,    /* ex->resp is described: the front writes it */
 	SK_EX_TUNNEL,     /* ex->resp is a 101 (or a tcp listener's connection): the front writes it, then tunnels */
+	SK_EX_EGRESS,     /* an egress request waits for its DNS lookup (proxy/egress.c) */
 };
 
 /* What sk_exchange_run tells the front. */
@@ -65,6 +66,12 @@ enum sk_resp_src {
 
 #define SK_REPLY_FIELDS 24
 #define SK_FRONT_STATE 512
+
+/* Egress destinations (DESIGN §5a): idle connections kept per destination and worker, the connect
+ * timeout, and the time to a response head (an egress entry has no origin to say them). */
+#define SK_EGRESS_MAX_IDLE 64
+#define SK_EGRESS_CONNECT_MS (10 * 1000)
+#define SK_EGRESS_RESPONSE_MS (60 * 1000)
 
 struct sk_exchange {
 	struct sk_exchange *next_free;
@@ -108,6 +115,14 @@ struct sk_exchange {
 	uint32_t form_len, form_want;
 	unsigned astage;
 	bool access_ready;                 /* the pipeline (or the portal) can run (again) */
+	/* ---- egress (proxy/egress.c) ---- */
+	bool egress;                       /* a request on an egress listener */
+	bool egress_connect;               /* CONNECT: connect, answer 200, then tunnel */
+	bool dns_done;                     /* the lookup answered (dns_status) */
+	uint8_t dns_status;                /* enum sk_egress_dns */
+	uint8_t n_eaddrs, eaddr_next;      /* checked addresses, and the next one to try */
+	int16_t auth_idx[2];               /* fields renamed for the access checks (Proxy-Authorization...) */
+	struct sk_egress_lookup *elookup;  /* the lookup in flight */
 	/* ---- log ---- */
 	enum sk_reason reason;
 	int status;
@@ -132,6 +147,9 @@ struct sk_exchange {
 	struct sk_http_field reply_fields[SK_REPLY_FIELDS];
 	struct sk_jwt_ident jwt_ident;     /* areq.jwt_buf: written only when a token is verified */
 	char cert_ids[320];                /* the viewer's client-certificate identities (areq.client_cert_ids) */
+	struct sk_egress_target etarget;   /* egress: the target as read (valid when egress) */
+	struct sockaddr_storage eaddrs[SK_EGRESS_MAX_ADDRS]; /* egress: the checked addresses (n_eaddrs) */
+	char eaddr_text[64];               /* egress: the address logged (the refused or connected one) */
 };
 
 /* A cleared exchange from the worker's free list (or the heap). */
@@ -165,5 +183,26 @@ void sk_exchange_reply_error(struct sk_exchange *ex, enum sk_reason reason);
 
 /* Wakes the exchange that owns an origin connection (upstream.c). */
 void sk_exchange_origin_event(struct sk_exchange *ex);
+
+/* For proxy/egress.c: a refusal through the reason table (close_after: the connection ends after it); the
+ * access checks started with the exchange's inputs; a CONNECT's 200 described (state TUNNEL). */
+void sk_exchange_refuse_reason(struct sk_exchange *ex, enum sk_reason reason, bool close_after);
+void sk_exchange_start_access(struct sk_exchange *ex);
+void sk_exchange_reply_tunnel(struct sk_exchange *ex);
+
+/*
+ * proxy/egress.c — requests on egress listeners (DESIGN §5a). sk_egress_begin replaces routing: it reads
+ * the target and starts the entry's access checks; sk_egress_continue runs once they allow it (the allow
+ * list, DNS, the guard, then the HTTP/1.1 client toward the checked addresses); sk_egress_run and
+ * sk_egress_timeout drive the DNS wait; sk_egress_put releases what an exchange holds.
+ */
+void sk_egress_begin(struct sk_exchange *ex);
+enum sk_ex_step sk_egress_continue(struct sk_exchange *ex);
+enum sk_ex_step sk_egress_run(struct sk_exchange *ex);
+enum sk_ex_step sk_egress_timeout(struct sk_exchange *ex);
+enum sk_reason sk_egress_deny_reason(enum sk_reason reason);
+void sk_egress_put(struct sk_exchange *ex);
+/* The worker's resolvers, freed when it stops. */
+void sk_egress_worker_free(struct sk_worker *w);
 
 #endif

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "obs/flowlog.h"
+#include "proxy/exchange.h"
 #include "proxy/proxy.h"
 
 /* A socket address as text (v4-mapped IPv6 as IPv4) and its port. */
@@ -50,7 +51,7 @@ static bool tcp_info(int fd, struct tcp_info *ti)
 
 static const char *listener_name(const struct sk_runtime *rt, uint16_t listener)
 {
-	return listener == SK_ADMIN_LISTENER ? "admin" : rt->cfg->listeners[listener].name;
+	return sk_runtime_listener_name(rt, listener);
 }
 
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
@@ -65,30 +66,27 @@ void sk_flow_accept(struct sk_conn *c)
 	c->flow = (struct sk_flowstate){ .enabled = true, .since_s = (int64_t)(sk_wall_ms() / 1000) };
 }
 
-void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, int64_t win_end)
+/* One connection's records for the window: inbound (peer → this host) and outbound. */
+static void report_fd(struct sk_worker *w, const struct sk_runtime *rt, uint16_t listener, int fd,
+		      const struct sockaddr_storage *pss, struct sk_flowstate *f, int64_t win_start, int64_t win_end)
 {
-	struct sk_flowstate *f = &c->flow;
-	if (!f->enabled)
-		return;
-	const struct sk_config *cfg = c->rt->cfg;
+	const struct sk_config *cfg = rt->cfg;
 	int64_t now_ms = (int64_t)sk_wall_ms();
 	struct tcp_info ti;
-	bool ok = tcp_info(c->ep.io.fd, &ti);
+	bool ok = tcp_info(fd, &ti);
 	struct sockaddr_storage local = { 0 };
 	socklen_t llen = sizeof(local);
-	getsockname(c->ep.io.fd, (struct sockaddr *)&local, &llen);
+	getsockname(fd, (struct sockaddr *)&local, &llen);
 	char peer[INET6_ADDRSTRLEN], me[INET6_ADDRSTRLEN];
 	int pport, mport;
-	struct sockaddr_storage pss = { 0 };
-	memcpy(&pss, &c->peer, sizeof(c->peer));
-	addr_text(&pss, peer, sizeof(peer), &pport);
+	addr_text(pss, peer, sizeof(peer), &pport);
 	addr_text(&local, me, sizeof(me), &mport);
 	int64_t start = f->since_s > win_start ? f->since_s : win_start;
 	if (start > win_end)
 		start = win_end;
 	struct sk_flow_rec in = {
 		.account_id = cfg->flow_log.account_id,
-		.interface = listener_name(c->rt, c->listener),
+		.interface = listener_name(rt, listener),
 		.src = peer, .dst = me, .src_port = pport, .dst_port = mport,
 		.start = start,
 	};
@@ -120,6 +118,38 @@ void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, i
 	f->bytes_out = ti.tcpi_bytes_acked;
 out:
 	f->since_s = now_ms / 1000;
+}
+
+void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, int64_t win_end)
+{
+	if (!c->flow.enabled)
+		return;
+	struct sockaddr_storage pss = { 0 };
+	memcpy(&pss, &c->peer, sizeof(c->peer));
+	report_fd(w, c->rt, c->listener, c->ep.io.fd, &pss, &c->flow, win_start, win_end);
+	/* An egress flow's second connection, proxy → target (DESIGN §5a), while this connection holds it. */
+	if (c->ex && c->ex->egress && c->ex->client.up)
+		sk_flow_upstream(w, c->ex, win_start, win_end);
+}
+
+void sk_flow_upstream_start(struct sk_exchange *ex)
+{
+	struct sk_upconn *u = ex->client.up;
+	if (u && !u->flow.enabled && ex->rt->cfg->flow_log.path)
+		u->flow = (struct sk_flowstate){ .enabled = true, .since_s = (int64_t)(sk_wall_ms() / 1000) };
+}
+
+void sk_flow_upstream(struct sk_worker *w, struct sk_exchange *ex, int64_t win_start, int64_t win_end)
+{
+	struct sk_upconn *u = ex->client.up;
+	if (!u || !u->flow.enabled || !w->rt->cfg->flow_log.path)
+		return;
+	if (win_start < 0) {
+		int64_t now = (int64_t)(sk_wall_ms() / 1000);
+		win_end = now;
+		win_start = sk_flowlog_window(now, w->rt->cfg->flow_log.interval_ms);
+	}
+	report_fd(w, ex->rt, ex->listener, u->ep.io.fd, &u->pool->addr.ss, &u->flow, win_start, win_end);
 }
 
 void sk_flow_reject(struct sk_worker *w, int fd, const struct sockaddr_storage *peer, uint16_t listener)

@@ -47,9 +47,37 @@ static enum sk_ex_step unavailable(struct sk_exchange *ex)
 	return SK_EXS_RESPOND;
 }
 
+/* Egress (DESIGN §5a): the checked addresses, in DNS order, each once; a pool per destination. */
+static enum sk_ex_step egress_connect_next(struct sk_exchange *ex, bool fresh)
+{
+	struct sk_h1c *k = &ex->client;
+	for (;;) {
+		if (k->server) {
+			sk_upstream_egress_unref(k->server);
+			k->server = NULL;
+		}
+		if (ex->eaddr_next >= ex->n_eaddrs)
+			return unavailable(ex);
+		k->server = sk_upstream_egress_pool(ex->w, &ex->eaddrs[ex->eaddr_next++], SK_EGRESS_MAX_IDLE);
+		snprintf(ex->eaddr_text, sizeof(ex->eaddr_text), "%s", k->server->addr.text);
+		bool reused = false;
+		k->up = sk_upstream_get(k->server, ex, fresh || ex->egress_connect, &reused, NULL);
+		k->connect_attempts++;
+		if (k->up) {
+			k->up_reused = reused;
+			k->up->uses++;
+			k->state = SK_H1C_CONNECT;
+			arm(ex, SK_EGRESS_CONNECT_MS);
+			return STEP_NEXT;
+		}
+	}
+}
+
 static enum sk_ex_step connect_next(struct sk_exchange *ex, bool fresh)
 {
 	struct sk_h1c *k = &ex->client;
+	if (ex->egress)
+		return egress_connect_next(ex, fresh);
 	const struct sk_origin *o = ex->origin;
 	const struct sk_tls_client *tls = origin_rt(ex)->tls;
 	k->server = sk_upstream_pick(ex->w, o, tls ? sk_tls_client_id(tls) : 0);
@@ -84,7 +112,7 @@ static enum sk_ex_step connect_failed(struct sk_exchange *ex)
 	sk_upstream_mark_failed(k->server);
 	sk_upstream_close(k->up);
 	k->up = NULL;
-	if (k->connect_attempts < ex->origin->n_servers)
+	if (ex->egress || k->connect_attempts < ex->origin->n_servers)
 		return connect_next(ex, true);
 	return unavailable(ex);
 }
@@ -116,14 +144,22 @@ static enum sk_ex_step do_connect(struct sk_exchange *ex)
 		snprintf(why, sizeof(why), "connection closed during the handshake");
 		/* fall through */
 	case SK_HS_FAILED:
-		sk_warn("TLS to origin %s (%s): %s", k->server->addr.text, ex->origin->name, why);
+		sk_warn("TLS to origin %s (%s): %s", k->server->addr.text, ex->origin ? ex->origin->name : "-", why);
 		return connect_failed(ex);
 	case SK_HS_DONE:
 		break;
 	}
 	k->server->failed_until = 0;
-	sk_metrics_server_ok(k->server->mslot);
+	if (!k->server->egress)
+		sk_metrics_server_ok(k->server->mslot);
 	ex->last_io_ms = sk_loop_now(ex->w->loop);
+	if (ex->egress)
+		sk_flow_upstream_start(ex);
+	if (ex->egress_connect) { /* CONNECT: 200, then the tunnel */
+		k->state = SK_H1C_TUNNEL;
+		sk_exchange_reply_tunnel(ex);
+		return SK_EXS_RESPOND;
+	}
 	if (ex->tcp_mode) {
 		k->state = SK_H1C_TUNNEL;
 		ex->state = SK_EX_TUNNEL;
@@ -152,6 +188,8 @@ static enum sk_ex_step upstream_failed(struct sk_exchange *ex, enum sk_reason re
 		k->head_queued = false;
 		k->uout.n = 0;
 		k->connect_attempts = 0;
+		if (ex->egress && ex->eaddr_next > 0)
+			ex->eaddr_next--; /* the same destination, on a fresh connection */
 		return connect_next(ex, true);
 	}
 	if (reason == SK_R_UPSTREAM_UNAVAILABLE && !k->resp_any)
@@ -241,7 +279,7 @@ static enum sk_ex_step do_send(struct sk_exchange *ex)
 		}
 		if (k->req_body_done) {
 			k->state = SK_H1C_RESP_HEAD;
-			arm(ex, ex->origin->response_timeout_ms);
+			arm(ex, ex->origin ? ex->origin->response_timeout_ms : SK_EGRESS_RESPONSE_MS);
 			return STEP_NEXT;
 		}
 	}
@@ -253,7 +291,8 @@ static enum sk_ex_step begin_response(struct sk_exchange *ex)
 	struct sk_h1c *k = &ex->client;
 	struct sk_h1_response *h = &k->hresp;
 	k->ubuf->off += (uint32_t)h->head_len;
-	sk_metrics_upstream_response(ex->w->id, origin_rt(ex)->mslot, h->status);
+	if (ex->origin)
+		sk_metrics_upstream_response(ex->w->id, origin_rt(ex)->mslot, h->status);
 
 	/* A 101 the viewer did not ask for (or that we did not forward) would switch the viewer into a
 	 * protocol it never offered: 502, before anything of it is sent. */
@@ -465,6 +504,8 @@ void sk_h1c_body_consume(struct sk_exchange *ex, size_t n)
 void sk_h1c_release(struct sk_exchange *ex, bool complete)
 {
 	struct sk_h1c *k = &ex->client;
+	if (k->up && ex->egress)
+		sk_flow_upstream(ex->w, ex, -1, -1); /* what it carried for this exchange, before it goes */
 	if (k->up) {
 		if (complete && k->up_reusable && k->resp_done && k->req_body_done)
 			sk_upstream_release(k->up);

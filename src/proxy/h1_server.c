@@ -658,7 +658,9 @@ void sk_h1s_on_timer(struct sk_timer *t)
 
 void sk_h1s_start(struct sk_conn *c)
 {
-	const struct sk_listener *l = c->listener == SK_ADMIN_LISTENER ? NULL : &cfg_of(c)->listeners[c->listener];
+	const struct sk_listener *l = c->listener == SK_ADMIN_LISTENER || sk_listener_is_egress(c->listener)
+					      ? NULL
+					      : &cfg_of(c)->listeners[c->listener];
 	if (l && l->mode == SK_MODE_TCP) {
 		c->ex = new_exchange(c);
 		sk_exchange_begin_tcp(c->ex, sk_config_origin(cfg_of(c), l->origin));

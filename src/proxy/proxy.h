@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/core.h"
 #include "core/reason.h"
+#include "egress/egress.h"
 #include "http/h1.h"
 #include "loop/loop.h"
 #include "net/endpoint.h"
@@ -31,6 +32,12 @@
 #define SK_MAX_LINE 16384
 #define SK_MAX_WORKERS 256
 #define SK_ADMIN_LISTENER UINT16_MAX /* listener index of admin connections (/metrics, /healthz) */
+/* Listener indexes of egress entries (DESIGN §5a): SK_EGRESS_LISTENER + the entry's index. */
+#define SK_EGRESS_LISTENER 0xF000u
+static inline bool sk_listener_is_egress(uint16_t l)
+{
+	return l >= SK_EGRESS_LISTENER && l != SK_ADMIN_LISTENER;
+}
 
 /* ---- runtime snapshot (runtime.c) ---- */
 
@@ -82,6 +89,13 @@ struct sk_runtime {
 	uint16_t *dist_mslot;             /* per distribution: its metrics slot (obs/metrics.h) */
 	struct sk_pipeline *admin_pipeline; /* admin.access compiled; NULL when the admin listener is open */
 	struct sk_behavior_rt admin_behavior; /* the admin listener's */
+	/* Egress entries (DESIGN §5a), parallel to cfg->egress: sockets and slots, the compiled allow-list
+	 * and guard, and a behavior each (its access pipeline, 407 challenge, tunnel idle timeout). */
+	struct sk_listener_rt *egress_l;
+	struct sk_egress_rt *egress;
+	struct sk_pipeline **egress_pipelines;
+	struct sk_behavior_rt *egress_behaviors;
+	struct sk_behavior *egress_beh_cfg; /* what the header policy reads: every field forwarded, Host kept */
 };
 
 /* The compiled behavior of d that a normalised path selects, or NULL (404). */
@@ -91,7 +105,21 @@ const struct sk_behavior_rt *sk_runtime_behavior(const struct sk_runtime *rt, co
 /* The metrics slot of a listener index of rt (SK_ADMIN_LISTENER included). */
 static inline uint16_t sk_runtime_listener_mslot(const struct sk_runtime *rt, uint16_t listener)
 {
-	return listener == UINT16_MAX ? rt->admin.mslot : rt->listeners[listener].mslot;
+	if (listener == UINT16_MAX)
+		return rt->admin.mslot;
+	if (sk_listener_is_egress(listener))
+		return rt->egress_l[listener - SK_EGRESS_LISTENER].mslot;
+	return rt->listeners[listener].mslot;
+}
+
+/* The name of a listener index of rt, for logs. */
+static inline const char *sk_runtime_listener_name(const struct sk_runtime *rt, uint16_t listener)
+{
+	if (listener == UINT16_MAX)
+		return "admin";
+	if (sk_listener_is_egress(listener))
+		return rt->cfg->egress[listener - SK_EGRESS_LISTENER].name;
+	return rt->cfg->listeners[listener].name;
 }
 
 /* Builds a snapshot of generation (takes ownership of cfg) or returns NULL with err filled (and cfg
@@ -142,6 +170,14 @@ void sk_runtime_on_worker_thread(void);
 
 struct sk_exchange;
 
+/* What a connection last reported to the flow log (flow.c). */
+struct sk_flowstate {
+	bool enabled;          /* the snapshot it was accepted under has a flow log */
+	int64_t since_s;       /* accept, then the last report (Unix seconds) */
+	uint32_t segs_in, segs_out;
+	uint64_t bytes_in, bytes_out;
+};
+
 struct sk_upconn {
 	struct sk_endpoint ep;         /* ep.ssl: TLS toward the origin, or NULL */
 	struct sk_timer idle_timer;
@@ -150,6 +186,7 @@ struct sk_upconn {
 	struct sk_exchange *owner;     /* NULL while idle */
 	bool connected;
 	uint32_t uses;                 /* requests sent on this connection */
+	struct sk_flowstate flow;      /* egress destinations: what it last reported to the flow log */
 };
 
 /* Per worker, per server address: idle connections (LIFO) and passive health. */
@@ -164,6 +201,10 @@ struct sk_server_pool {
 	uint16_t mslot;        /* metrics slot of the address (sekisho_upstream_up) */
 	uint64_t fail_ms;      /* fail_timeout of the origin that last picked it */
 	struct sk_worker *w;
+	/* Egress destinations (sk_upstream_egress_pool): freed when nothing refers to it any more. */
+	bool egress;
+	uint32_t refs;         /* connections (idle or busy) and exchanges that hold it */
+	struct sk_server_pool *eg_next, *eg_prev;
 };
 
 /* ---- worker (worker.c) ---- */
@@ -186,6 +227,8 @@ struct sk_worker {
 	unsigned n_free_exchanges;
 	struct sk_server_pool **pools;   /* by server address */
 	size_t n_pools;
+	struct sk_server_pool *egress_pools; /* egress destinations (list; freed with their last reference) */
+	struct sk_egress_worker *egress; /* this worker's DNS resolvers (proxy/egress.c) */
 	uint32_t rr;                     /* round-robin cursor */
 	uint32_t n_conns;
 	struct sk_conn *conns;           /* all live connections (for draining) */
@@ -244,14 +287,6 @@ struct sk_h1s {
 	char chunk_line[24];
 	char interim[32];              /* "HTTP/1.1 100 Continue" on its way */
 	struct sk_tunnel tun;          /* after a 101, and tcp listeners */
-};
-
-/* What a connection last reported to the flow log (flow.c). */
-struct sk_flowstate {
-	bool enabled;          /* the snapshot it was accepted under has a flow log */
-	int64_t since_s;       /* accept, then the last report (Unix seconds) */
-	uint32_t segs_in, segs_out;
-	uint64_t bytes_in, bytes_out;
 };
 
 struct sk_conn {
@@ -322,6 +357,10 @@ void sk_flow_accept(struct sk_conn *c);
 void sk_flow_report(struct sk_worker *w, struct sk_conn *c, int64_t win_start, int64_t win_end);
 void sk_flow_reject(struct sk_worker *w, int fd, const struct sockaddr_storage *peer, uint16_t listener);
 void sk_flow_window(struct sk_worker *w, int64_t win_start, int64_t win_end);
+/* The proxy → target connection of an egress exchange: its flow state starts when it is connected, and
+ * it reports for a window (win_start < 0: the open window, when the exchange lets it go). */
+void sk_flow_upstream_start(struct sk_exchange *ex);
+void sk_flow_upstream(struct sk_worker *w, struct sk_exchange *ex, int64_t win_start, int64_t win_end);
 /* (Re)arms w's window timer for its current snapshot. */
 void sk_flow_arm(struct sk_worker *w);
 /* Reports the open window of every connection of w and hands the records to the writer. */
@@ -339,6 +378,15 @@ void sk_upstream_release(struct sk_upconn *u);
 void sk_upstream_close(struct sk_upconn *u);
 /* Picks the next server of an origin (round robin, skipping ones marked failed). */
 struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o, uint64_t tls_id);
+/*
+ * The pool of an egress destination (a checked address, port included), with a reference for the caller
+ * (sk_upstream_egress_unref). Pools of destinations are created on demand and freed with their last
+ * reference (each connection holds one while it lives, idle ones until their idle timer): destinations are
+ * many, so none outlives its connections, and none has a metrics slot.
+ */
+struct sk_server_pool *sk_upstream_egress_pool(struct sk_worker *w, const struct sockaddr_storage *addr,
+					       uint32_t max_idle);
+void sk_upstream_egress_unref(struct sk_server_pool *p);
 void sk_upstream_mark_failed(struct sk_server_pool *p);
 
 

@@ -128,6 +128,19 @@ static int build_access(struct sk_runtime *rt, bool check_only, struct sk_err *e
 		if (!rt->admin_pipeline)
 			return -1;
 	}
+	rt->egress_pipelines = sk_calloc(cfg->n_egress + 1, sizeof(*rt->egress_pipelines));
+	for (size_t i = 0; i < cfg->n_egress; i++) {
+		if (!cfg->egress[i].access.present)
+			continue;
+		rt->egress_pipelines[i] = sk_pipeline_compile(&cfg->egress[i].access, &rt->access, err);
+		if (!rt->egress_pipelines[i]) {
+			if (err->line == 0) {
+				err->line = cfg->egress[i].pos.line;
+				err->col = cfg->egress[i].pos.col;
+			}
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -168,6 +181,24 @@ static void build_behaviors(struct sk_runtime *rt)
 	rt->admin_behavior.pipeline = rt->admin_pipeline;
 	if (cfg->admin.present)
 		set_challenge(rt->admin_behavior.challenge, sizeof(rt->admin_behavior.challenge), &cfg->admin.access);
+	/* Egress entries: a behavior each, for the access pipeline, the 407 challenge, the tunnel idle
+	 * timeout, and the header policy of absolute-form requests (every field forwarded, the target's Host
+	 * kept, credentials consumed). */
+	rt->egress_behaviors = sk_calloc(cfg->n_egress + 1, sizeof(*rt->egress_behaviors));
+	rt->egress_beh_cfg = sk_calloc(cfg->n_egress + 1, sizeof(*rt->egress_beh_cfg));
+	for (size_t i = 0; i < cfg->n_egress; i++) {
+		struct sk_behavior *b = &rt->egress_beh_cfg[i];
+		b->forward_host = true;
+		b->forward_mode = SK_FWD_ALL;
+		b->websocket = false;
+		b->idle_timeout_ms = cfg->egress[i].idle_timeout_ms;
+		struct sk_behavior_rt *br = &rt->egress_behaviors[i];
+		br->cfg = b;
+		br->pipeline = rt->egress_pipelines[i];
+		br->idle_timeout_ms = cfg->egress[i].idle_timeout_ms;
+		set_challenge(br->challenge, sizeof(br->challenge), &cfg->egress[i].access);
+	}
+	rt->egress = sk_egress_rt_build(cfg);
 }
 
 const struct sk_behavior_rt *sk_runtime_behavior(const struct sk_runtime *rt, const struct sk_distribution *d,
@@ -189,13 +220,15 @@ static void build_metric_slots(struct sk_runtime *rt)
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		rt->listeners[i].mslot = sk_metrics_slot(SK_MK_LISTENER, cfg->listeners[i].name);
 	rt->admin.mslot = sk_metrics_slot(SK_MK_LISTENER, "admin");
+	for (size_t i = 0; i < cfg->n_egress; i++)
+		rt->egress_l[i].mslot = sk_metrics_slot(SK_MK_LISTENER, cfg->egress[i].name);
 	for (size_t i = 0; i < cfg->n_origins; i++)
 		rt->origins[i].mslot = sk_metrics_slot(SK_MK_ORIGIN, cfg->origins[i].name);
 }
 
 unsigned long long sk_open_files_needed(const struct sk_config *cfg, unsigned workers, uint32_t max_connections)
 {
-	unsigned long long n_listen = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	unsigned long long n_listen = cfg->n_listeners + cfg->n_egress + (cfg->admin.present ? 1 : 0);
 	return 2ULL * workers * max_connections + n_listen * workers + 8ULL * workers + 64;
 }
 
@@ -229,6 +262,7 @@ static struct sk_runtime *build(struct sk_config *cfg, uint64_t generation, bool
 				      : sk_max_connections_auto(cfg, SK_MIN(SK_MAX(cfg->workers, 1u), (unsigned)SK_MAX_WORKERS));
 	rt->origins = sk_calloc(cfg->n_origins, sizeof(*rt->origins));
 	rt->listeners = sk_calloc(cfg->n_listeners, sizeof(*rt->listeners));
+	rt->egress_l = sk_calloc(cfg->n_egress + 1, sizeof(*rt->egress_l));
 	for (size_t i = 0; i < cfg->n_origins; i++) {
 		rt->origins[i].root_fd = -1;
 		if (!cfg->origins[i].root)
@@ -306,6 +340,14 @@ void sk_runtime_unref(struct sk_runtime *rt)
 	free(rt->behaviors);
 	if (rt->admin_pipeline)
 		sk_pipeline_free(rt->admin_pipeline);
+	for (size_t i = 0; rt->egress_pipelines && i < rt->cfg->n_egress; i++)
+		if (rt->egress_pipelines[i])
+			sk_pipeline_free(rt->egress_pipelines[i]);
+	free(rt->egress_pipelines);
+	free(rt->egress_behaviors);
+	free(rt->egress_beh_cfg);
+	free(rt->egress_l);
+	sk_egress_rt_free(rt->egress);
 	free(rt->beh_base);
 	free(rt->dist_mslot);
 	if (rt->access.cfg)

@@ -96,12 +96,17 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 {
 	const struct sk_config *cfg = rt->cfg;
 	size_t first_new = srv.n_socks;
-	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	size_t n_plain = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	size_t n = n_plain + cfg->n_egress;
 	for (size_t i = 0; i < n; i++) {
-		bool admin = i == cfg->n_listeners;
+		bool admin = i == cfg->n_listeners && cfg->admin.present;
+		/* Egress entries come after the listeners and admin. */
+		const struct sk_egress *eg = i >= n_plain ? &cfg->egress[i - n_plain] : NULL;
 		const struct sk_listener admin_l = { .name = "admin", .listen = cfg->admin.listen,
 						     .pos = cfg->admin.pos };
-		const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[i];
+		const struct sk_listener egress_l = { .name = eg ? eg->name : NULL, .listen = eg ? eg->listen : admin_l.listen,
+						      .pos = eg ? eg->pos : admin_l.pos };
+		const struct sk_listener *l = eg ? &egress_l : admin ? &admin_l : &cfg->listeners[i];
 		struct sock_entry *e = sock_find(&l->listen);
 		if (!e) {
 			srv.socks = sk_realloc(srv.socks, (srv.n_socks + 1) * sizeof(*srv.socks));
@@ -128,7 +133,8 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			srv.n_socks++;
 		}
 		e->used_by = rt->generation;
-		memcpy(admin ? rt->admin.fds : rt->listeners[i].fds, e->fds, sizeof(e->fds));
+		memcpy(eg ? rt->egress_l[i - n_plain].fds : admin ? rt->admin.fds : rt->listeners[i].fds, e->fds,
+		       sizeof(e->fds));
 	}
 	return 0;
 }
@@ -375,6 +381,8 @@ int sk_server_run(const char *config_path)
 	}
 	for (size_t i = 0; i < rt->cfg->n_listeners; i++)
 		sk_info("listening on %s (%s)", rt->cfg->listeners[i].listen.text, rt->cfg->listeners[i].name);
+	for (size_t i = 0; i < rt->cfg->n_egress; i++)
+		sk_info("egress on %s (%s)", rt->cfg->egress[i].listen.text, rt->cfg->egress[i].name);
 	if (rt->cfg->admin.present)
 		sk_info("admin on %s (/metrics, /healthz)", rt->cfg->admin.listen.text);
 	sk_info("sekisho started: %u workers, config %s", srv.n_workers, config_path);

@@ -8,10 +8,12 @@
  * keeps its SSL (and so the context it was made from) for its whole life, across reloads. Idle connections stay registered in epoll: any event on an idle one
  * means the origin closed it (or sent bytes nobody asked for), so it is closed at once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -79,6 +81,53 @@ struct sk_server_pool *sk_upstream_pool(struct sk_worker *w, const struct sk_add
 	return p;
 }
 
+struct sk_server_pool *sk_upstream_egress_pool(struct sk_worker *w, const struct sockaddr_storage *addr,
+					       uint32_t max_idle)
+{
+	socklen_t len = addr->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	for (struct sk_server_pool *p = w->egress_pools; p; p = p->eg_next)
+		if (p->addr.len == len && memcmp(&p->addr.ss, addr, len) == 0) {
+			p->refs++;
+			return p;
+		}
+	struct sk_server_pool *p = sk_calloc(1, sizeof(*p));
+	memcpy(&p->addr.ss, addr, len);
+	p->addr.len = len;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (addr->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, ip, sizeof(ip));
+		snprintf(p->addr.text, sizeof(p->addr.text), "%s:%u", ip, ntohs(((const struct sockaddr_in *)addr)->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, ip, sizeof(ip));
+		snprintf(p->addr.text, sizeof(p->addr.text), "[%s]:%u", ip,
+			 ntohs(((const struct sockaddr_in6 *)addr)->sin6_port));
+	}
+	p->max_idle = max_idle;
+	p->w = w;
+	p->egress = true;
+	p->refs = 1;
+	p->eg_next = w->egress_pools;
+	if (w->egress_pools)
+		w->egress_pools->eg_prev = p;
+	w->egress_pools = p;
+	return p;
+}
+
+void sk_upstream_egress_unref(struct sk_server_pool *p)
+{
+	SK_ASSERT(p->egress && p->refs > 0);
+	if (--p->refs > 0)
+		return;
+	SK_ASSERT(!p->idle);
+	if (p->eg_prev)
+		p->eg_prev->eg_next = p->eg_next;
+	else
+		p->w->egress_pools = p->eg_next;
+	if (p->eg_next)
+		p->eg_next->eg_prev = p->eg_prev;
+	free(p);
+}
+
 struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_origin *o, uint64_t tls_id)
 {
 	SK_ASSERT(o->n_servers > 0);
@@ -99,6 +148,8 @@ struct sk_server_pool *sk_upstream_pick(struct sk_worker *w, const struct sk_ori
 
 void sk_upstream_mark_failed(struct sk_server_pool *p)
 {
+	if (p->egress) /* an egress destination is tried once per request, in DNS order: no passive health */
+		return;
 	uint64_t ms = p->fail_ms ? p->fail_ms : FAIL_MS;
 	p->failed_until = sk_loop_now(p->w->loop) + ms;
 	sk_metrics_server_failed(p->mslot, ms);
@@ -156,6 +207,8 @@ struct sk_upconn *sk_upstream_get(struct sk_server_pool *p, struct sk_exchange *
 		free(u);
 		return NULL;
 	}
+	if (p->egress)
+		p->refs++;
 	return u;
 }
 
@@ -189,11 +242,14 @@ void sk_upstream_release(struct sk_upconn *u)
 
 void sk_upstream_close(struct sk_upconn *u)
 {
-	struct sk_worker *w = u->pool->w;
+	struct sk_server_pool *p = u->pool;
+	struct sk_worker *w = p->w;
 	sk_timer_cancel(w->loop, &u->idle_timer);
 	if (u->ep.ssl) {
 		sk_tls_free(u->ep.ssl);
 		u->ep.ssl = NULL;
 	}
 	sk_loop_close_free(w->loop, &u->ep.io, u);
+	if (p->egress)
+		sk_upstream_egress_unref(p);
 }

@@ -111,8 +111,9 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 		return; /* an event of the batch that paused it */
 	const struct sk_config *cfg = w->rt->cfg;
 	bool admin = li->listener == SK_ADMIN_LISTENER;
-	const struct sk_listener admin_l = { .name = "admin" };
-	const struct sk_listener *l = admin ? &admin_l : &cfg->listeners[li->listener];
+	const struct sk_listener admin_l = { .name = (char *)sk_runtime_listener_name(w->rt, li->listener) };
+	/* The admin listener and egress entries have no accept-time ACL (egress has its access block). */
+	const struct sk_listener *l = admin || sk_listener_is_egress(li->listener) ? &admin_l : &cfg->listeners[li->listener];
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -161,16 +162,22 @@ static void unregister_listeners(struct sk_worker *w)
 static void register_listeners(struct sk_worker *w)
 {
 	const struct sk_config *cfg = w->rt->cfg;
-	size_t n = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
-	struct listen_io *lis = sk_calloc(n, sizeof(*lis));
+	size_t n_plain = cfg->n_listeners + (cfg->admin.present ? 1 : 0);
+	size_t n = n_plain + cfg->n_egress;
+	struct listen_io *lis = sk_calloc(n ? n : 1, sizeof(*lis));
 	for (size_t i = 0; i < n; i++) {
-		bool admin = i == cfg->n_listeners;
+		bool admin = i == cfg->n_listeners && cfg->admin.present;
+		bool egress = i >= n_plain;
 		lis[i] = (struct listen_io){
-			.io = { .fd = admin ? w->rt->admin.fds[w->id] : w->rt->listeners[i].fds[w->id],
+			.io = { .fd = egress  ? w->rt->egress_l[i - n_plain].fds[w->id]
+				      : admin ? w->rt->admin.fds[w->id]
+					      : w->rt->listeners[i].fds[w->id],
 				.cb = on_accept },
 			.resume = { .cb = on_resume },
 			.w = w,
-			.listener = admin ? SK_ADMIN_LISTENER : (uint16_t)i,
+			.listener = egress ? (uint16_t)(SK_EGRESS_LISTENER + (i - n_plain))
+				 : admin  ? SK_ADMIN_LISTENER
+					  : (uint16_t)i,
 		};
 		sk_loop_add_level(w->loop, &lis[i].io, EPOLLIN);
 	}
@@ -355,6 +362,16 @@ void sk_worker_join_free(struct sk_worker *w)
 		free(p);
 	}
 	free(w->pools);
+	/* Egress destinations: each pool goes with its last idle connection. */
+	while (w->egress_pools) {
+		struct sk_server_pool *p = w->egress_pools;
+		SK_ASSERT(p->idle); /* with no connection and no exchange left, nothing else holds it */
+		struct sk_upconn *u = p->idle;
+		p->idle = u->next;
+		p->n_idle--;
+		sk_upstream_close(u);
+	}
+	sk_egress_worker_free(w);
 	while (w->free_bufs) {
 		struct sk_buf *b = w->free_bufs;
 		w->free_bufs = b->next;

@@ -81,6 +81,10 @@ class Sekisho:
             else:
                 self.ports[name] = int(str(l["listen"]).rsplit(":", 1)[1])
             self.listeners.append((name, l["listen"], l.get("mode", "http")))
+        # Egress entries (DESIGN §5a) are listeners too: waited for, and named by port(name).
+        for e in cfg.get("egress", []):
+            self.ports[e["name"]] = int(str(e["listen"]).rsplit(":", 1)[1])
+            self.listeners.append((e["name"], e["listen"], "egress"))
         self._note_admin(cfg)
         return yaml.safe_dump(cfg, sort_keys=False)
 
@@ -131,7 +135,7 @@ class Sekisho:
 
     @property
     def url(self):
-        name = next(n for n, _, mode in self.listeners if mode != "tcp")
+        name = next(n for n, _, mode in self.listeners if mode not in ("tcp", "egress"))
         return "http://127.0.0.1:%d" % self.ports[name]
 
     def alive(self):

@@ -410,8 +410,9 @@ class EchoOrigin:
     HEAD answers Content-Length: 1234 and no body. Attributes: count, requests (list of dicts), ports.
     """
 
-    def __init__(self, name="echo", port=None):
+    def __init__(self, name="echo", port=None, host=HOST):
         self.name = name
+        self.host = host  # another loopback address (127.0.0.2...) plays an outside server for egress
         self.port = port or free_port()
         self.close_reused = False
         self._lock = threading.Lock()
@@ -456,7 +457,7 @@ class EchoOrigin:
         deadline = time.monotonic() + 5
         while True:
             try:
-                self._srv = _ThreadingServer((HOST, self.port), _EchoHandler)
+                self._srv = _ThreadingServer((self.host, self.port), _EchoHandler)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -789,7 +790,8 @@ class RawConn:
                 continue
             break
         resp = RawResponse(status, reason[0] if reason else "", headers, b"", version)
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        # A 2xx to CONNECT has no body: the connection is a tunnel from there on (RFC 9110 §9.3.6).
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200 or (method == "CONNECT" and status < 300):
             return resp
         te = (resp.header("Transfer-Encoding") or "").lower()
         cl = resp.header("Content-Length")

@@ -1622,6 +1622,170 @@ static void test_policies_and_groups(void **state)
 	expect_err("groups: { g: [a] }\n", 1, 14, "group 'g' must be a mapping");
 }
 
+/* DESIGN §5a: egress entries, their defaults, and a config that serves only egress. */
+static void test_egress(void **state)
+{
+	struct sk_config *cfg = load_ok("ip_sets: { office: [10.1.0.0/16] }\n"
+					"users: { file: ./users.yaml }\n"
+					"egress:\n"
+					"  - name: out\n"
+					"    listen: \"127.0.0.1:3128\"\n"
+					"    allow: [\"API.Example.COM.\", \"*.debian.org:80,443,80\", \"x_y.example.net:8080\"]\n"
+					"    allow_ips: [127.0.0.0/8, \"2001:db8::/32\"]\n"
+					"    access: { ip: { allow: [office] }, auth: [basic], realm: proxy }\n"
+					"    dns: { servers: [\"127.0.0.1:5353\", 10.0.0.2, \"::1\", \"[::1]:54\"], timeout: 2s }\n"
+					"    idle_timeout: 90s\n"
+					"  - { name: two, listen: \"[::1]:3129\", allow: [a.example] }\n");
+	assert_int_equal(cfg->n_listeners, 0);
+	assert_int_equal(cfg->n_egress, 2);
+	const struct sk_egress *e = &cfg->egress[0];
+	assert_string_equal(e->name, "out");
+	assert_int_equal(e->pos.line, 4);
+	assert_string_equal(e->listen.text, "127.0.0.1:3128");
+	assert_int_equal(e->n_allow, 3);
+	assert_string_equal(e->allow[0].host, "api.example.com");
+	assert_int_equal(e->allow[0].n_ports, 1);
+	assert_int_equal(e->allow[0].ports[0], 443);
+	assert_string_equal(e->allow[1].host, "*.debian.org");
+	assert_int_equal(e->allow[1].n_ports, 2);
+	assert_int_equal(e->allow[1].ports[0], 80);
+	assert_int_equal(e->allow[1].ports[1], 443);
+	assert_string_equal(e->allow[2].host, "x_y.example.net");
+	assert_int_equal(e->allow[2].ports[0], 8080);
+	assert_int_equal(e->allow_ips.n, 2);
+	assert_cidr(&e->allow_ips.items[0], AF_INET, "127.0.0.0", 8);
+	assert_cidr(&e->allow_ips.items[1], AF_INET6, "2001:db8::", 32);
+	assert_true(e->access.present);
+	assert_int_equal(e->access.n_auth, 1);
+	assert_int_equal(e->access.auth[0], SK_AUTH_BASIC);
+	assert_string_equal(e->access.realm, "proxy");
+	assert_int_equal(e->access.ip_allow.n, 1);
+	assert_int_equal(e->n_dns_servers, 4);
+	assert_string_equal(e->dns_servers[0].text, "127.0.0.1:5353");
+	assert_string_equal(e->dns_servers[1].text, "10.0.0.2:53");
+	assert_string_equal(e->dns_servers[2].text, "[::1]:53");
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&e->dns_servers[3].ss)->sin6_port), 54);
+	assert_int_equal(e->dns_timeout_ms, 2000);
+	assert_int_equal(e->idle_timeout_ms, 90000);
+	e = &cfg->egress[1];
+	assert_false(e->access.present);
+	assert_int_equal(e->n_dns_servers, 0);
+	assert_int_equal(e->dns_timeout_ms, 5000);
+	assert_int_equal(e->idle_timeout_ms, 3600 * 1000);
+	struct sk_err err = { 0 };
+	assert_int_equal(sk_config_check_serves(cfg, &err), 0);
+	sk_config_free(cfg);
+
+	/* check-config: an egress-only config is OK; a bad entry is file:line:col. */
+	char out[4096], errs[4096], want[4096];
+	char *args[] = { "-c", cfgpath, NULL };
+	write_file("sekisho.yaml", "egress: [ { name: out, listen: \"127.0.0.1:3128\", allow: [a.example] } ]\n");
+	assert_int_equal(run_check(2, args, out, sizeof(out), errs, sizeof(errs)), 0);
+	assert_string_equal(out, "configuration OK\n");
+	write_file("sekisho.yaml", "egress:\n  - name: out\n    listen: \"127.0.0.1:3128\"\n    allow: [\"*.deb.*\"]\n");
+	assert_int_equal(run_check(2, args, out, sizeof(out), errs, sizeof(errs)), 1);
+	snprintf(want, sizeof(want), "%s:4:13: allow entry '*.deb.*': a wildcard is only allowed as a whole leading "
+		 "label, as in \"*.example.com\"\n", cfgpath);
+	assert_string_equal(errs, want);
+}
+
+/* The 1-based column of the first `tok` on line `line` of yaml (the test fails when it is not there). */
+static int col_of(const char *yaml, int line, const char *tok)
+{
+	const char *p = yaml;
+	for (int i = 1; i < line && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	assert_non_null(p);
+	const char *hit = strstr(p, tok);
+	const char *eol = strchr(p, '\n');
+	assert_true(hit && (!eol || hit < eol));
+	return (int)(hit - p) + 1;
+}
+#define expect_err_tok(yaml, line, tok, sub) expect_err_at(__LINE__, yaml, line, col_of(yaml, line, tok), sub)
+
+/* Every malformed egress entry is an error at the value that is wrong. */
+static void test_egress_errors(void **state)
+{
+#define EG(line) "egress:\n  - { name: out, listen: \"127.0.0.1:3128\", " line " }\n"
+	static const struct {
+		const char *yaml, *tok, *sub;
+	} cases[] = {
+		{ EG("allow: [\"a.example:0\"]"), "\"a.example:0", "ports must be numbers from 1 to 65535" },
+		{ EG("allow: [\"a.example:65536\"]"), "\"a.example", "ports must be numbers from 1 to 65535" },
+		{ EG("allow: [\"a.example:80,\"]"), "\"a.example", "ports must be numbers" },
+		{ EG("allow: [\"a.example:http\"]"), "\"a.example", "ports must be numbers" },
+		{ EG("allow: [\"a.example/path\"]"), "\"a.example", "not a URL or a path" },
+		{ EG("allow: [\"http://a.example\"]"), "\"http:", "not a URL or a path" },
+		{ EG("allow: [\"user@a.example\"]"), "\"user@", "without userinfo" },
+		{ EG("allow: [\"api.*.example\"]"), "\"api.", "a wildcard is only allowed as a whole leading label" },
+		{ EG("allow: [\"*api.example\"]"), "\"*api", "a wildcard is only allowed as a whole leading label" },
+		{ EG("allow: [\"a.example*\"]"), "\"a.example", "a wildcard is only allowed as a whole leading label" },
+		{ EG("allow: [\"*\"]"), "\"*\"", "a bare '*' would allow every destination" },
+		{ EG("allow: [\"*:443\"]"), "\"*:", "a bare '*' would allow every destination" },
+		{ EG("allow: [\"127.0.0.1:80\"]"), "\"127.0.0.1:80", "is an IP address: put addresses in 'allow_ips'" },
+		{ EG("allow: [\"0x7f.1\"]"), "\"0x7f", "is an IP address" },
+		{ EG("allow: [\"2130706433:443\"]"), "\"2130706433", "is an IP address" },
+		{ EG("allow: [\"[::1]:443\"]"), "\"[::1]", "is an IP address" },
+		{ EG("allow: [\"[a.example]:443\"]"), "\"[a.", "is an IP address" },
+		{ EG("allow: [\"b\xc3\xbc" "cher.example\"]"), "\"b", "punycode" },
+		{ EG("allow: [\"a..example\"]"), "\"a..", "each label of a host name has 1 to 63 characters" },
+		{ EG("allow: [\"a example\"]"), "\"a example", "letters, digits" },
+		{ EG("allow: []"), "[]", "'allow' must name at least one host" },
+		{ "egress:\n  - { name: out, listen: \"127.0.0.1:3128\" }\n", "{", "egress 'out' needs 'allow'" },
+		{ EG("allow: [a.example], allow_ips: [10.0.0.0/33]"), "10.0.0.0/33", "invalid CIDR '10.0.0.0/33'" },
+		{ EG("allow: [a.example], allow_ips: [\"10.0.0.x\"]"), "\"10.0.0.x", "invalid CIDR" },
+		{ EG("allow: [a.example], dns: { servers: [\"dns.google:53\"] }"), "\"dns.google",
+		  "invalid DNS server 'dns.google:53'" },
+		{ EG("allow: [a.example], dns: { servers: [\"127.0.0.1:0\"] }"), "\"127.0.0.1:0", "invalid DNS server" },
+		{ EG("allow: [a.example], dns: { servers: [\"0.0.0.0:53\"] }"), "\"0.0.0.0", "invalid DNS server" },
+		{ EG("allow: [a.example], dns: { timeout: 0s }"), "0s", "'timeout' of 'dns' must be from 1ms to 60s" },
+		{ EG("allow: [a.example], dns: { port: 53 }"), "port", "unknown key 'port'" },
+		{ EG("allow: [a.example], idle_timeout: soon"), "soon", "'idle_timeout' must be a duration" },
+		{ EG("allow: [a.example], idle_timeout: 0s"), "0s", "'idle_timeout' must be more than 0" },
+		{ EG("allow: [a.example], path: /x"), "path", "unknown key 'path'" },
+		{ EG("allow: [a.example], access: { auth: [session] }"), "session", "needs users" },
+		{ EG("allow: [a.example], access: { ip: { allow: [nowhere] } }"), "nowhere", "nowhere" },
+		{ "egress:\n  - { name: \"bad name\", listen: \"127.0.0.1:3128\", allow: [a.example] }\n", "\"bad",
+		  "invalid egress name" },
+		{ "egress:\n  - { name: out, listen: \"proxy:3128\", allow: [a.example] }\n", "\"proxy",
+		  "'listen' must be an address" },
+		{ "egress: { name: out }\n", "{", "'egress' must be a list" },
+	};
+	for (size_t i = 0; i < SK_ARRAY_LEN(cases); i++) {
+		/* Each case is on line 2, but for the one that is not a list at all. */
+		int line = strncmp(cases[i].yaml, "egress: {", 9) == 0 ? 1 : 2;
+		print_message("case %zu\n", i);
+		expect_err_at(__LINE__, cases[i].yaml, line, col_of(cases[i].yaml, line, cases[i].tok), cases[i].sub);
+	}
+	/* Errors that need a line before or after the entry. */
+	const char *y;
+	y = "users: { file: ./u.yaml }\n" EG("allow: [a.example], access: { auth: [session] }");
+	expect_err_tok(y, 3, "[session", "an egress listener takes auth basic only");
+	y = "users: { file: ./u.yaml }\n" EG("allow: [a.example], access: { auth: [basic], mfa: required }");
+	expect_err_tok(y, 3, "mfa", "'mfa' is not available on an egress listener");
+	y = "users: { file: ./u.yaml }\n" EG("allow: [a.example], access: { auth: [basic], policy: true }");
+	expect_err_tok(y, 3, "policy", "'policy' is not available on an egress listener");
+	y = "egress:\n  - { name: out, listen: \"127.0.0.1:3128\", allow: [a.example] }\n"
+	    "  - { name: out, listen: \"127.0.0.1:3129\", allow: [a.example] }\n";
+	expect_err_tok(y, 3, "out", "duplicate egress name 'out' (first at line 2, column 13)");
+	y = "egress:\n  - { name: out, listen: \"127.0.0.1:3128\", allow: [a.example] }\n"
+	    "  - { name: o2, listen: \"127.0.0.1:3128\", allow: [a.example] }\n";
+	expect_err_tok(y, 3, "\"127", "address 127.0.0.1:3128 is already used by egress 'out'");
+	y = "listeners: [ { name: web, listen: \"127.0.0.1:3128\" } ]\n"
+	    "egress:\n  - { name: web, listen: \"127.0.0.1:3129\", allow: [a.example] }\n";
+	expect_err_tok(y, 3, "web", "egress name 'web' is already a listener's");
+	y = "listeners: [ { name: web, listen: \"127.0.0.1:3128\" } ]\n"
+	    "egress:\n  - { name: out, listen: \"127.0.0.1:3128\", allow: [a.example] }\n";
+	expect_err_tok(y, 3, "\"127", "address 127.0.0.1:3128 is already used by listener 'web'");
+	y = "admin: { listen: \"127.0.0.1:9901\" }\n"
+	    "egress:\n  - { name: out, listen: \"127.0.0.1:9901\", allow: [a.example] }\n";
+	expect_err_tok(y, 3, "\"127", "already used by 'admin'");
+#undef EG
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1654,6 +1818,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jwt_issuers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policies_and_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http2_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_egress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_egress_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

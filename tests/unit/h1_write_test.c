@@ -393,6 +393,19 @@ static void test_own_connection_fields(void **state)
 	assert_memory_equal(head, "HTTP/1.1 404 Not Found\r\n", 24);
 }
 
+/* A 2xx to CONNECT (RFC 9110 §9.3.6): the status line and nothing else, whatever keep-alive says. */
+static void test_connect_tunnel(void **state)
+{
+	for (int ka = 0; ka < 2; ka++) {
+		struct sk_http_response r = { .status = 200, .body = SK_BODY_NONE, .tunnel = true };
+		struct sk_h1_wopts o = { .keep_alive = ka, .framing = sk_h1_framing(&r, false) };
+		memset(head, 0, sizeof(head));
+		ssize_t n = sk_h1_write_head(&r, &o, head, sizeof(head) - 1);
+		assert_int_equal(n, (ssize_t)strlen("HTTP/1.1 200 OK\r\n\r\n"));
+		assert_string_equal(head, "HTTP/1.1 200 OK\r\n\r\n");
+	}
+}
+
 static void test_chunk_line(void **state)
 {
 	char line[24];
@@ -408,6 +421,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_response_basic),
+		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_response_hop_by_hop),
 		cmocka_unit_test(test_response_framing),
 		cmocka_unit_test(test_response_connection),
