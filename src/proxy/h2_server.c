@@ -48,7 +48,9 @@ static void abuse(struct sk_h2 *h, const char *what)
 	char ip[INET6_ADDRSTRLEN];
 	client_ip(h->c, ip);
 	sk_info("client %s: HTTP/2 %s on listener '%s': GOAWAY ENHANCE_YOUR_CALM", ip, what,
-		h->c->listener == SK_ADMIN_LISTENER ? "admin" : sk_h2_cfg(h)->listeners[h->c->listener].name);
+		h->c->listener == SK_ADMIN_LISTENER || sk_listener_is_egress(h->c->listener)
+			? "-"
+			: sk_h2_cfg(h)->listeners[h->c->listener].name);
 	sk_metrics_add(h->c->w->id, SK_M_H2_ABUSE, 1);
 	nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
 }
@@ -366,7 +368,8 @@ static nghttp2_option *options(void)
 bool sk_h2_preface_start(const struct sk_conn *c, const char *p, size_t len, bool *need)
 {
 	*need = false;
-	if (c->listener == SK_ADMIN_LISTENER || c->tls || !c->rt->cfg->listeners[c->listener].h2c)
+	if (c->listener == SK_ADMIN_LISTENER || sk_listener_is_egress(c->listener) || c->tls ||
+	    !c->rt->cfg->listeners[c->listener].h2c)
 		return false;
 	size_t k = SK_MIN(len, sizeof(PREFACE) - 1);
 	if (memcmp(p, PREFACE, k) != 0)
