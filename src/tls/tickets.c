@@ -112,7 +112,8 @@ static int set_mac(EVP_MAC_CTX *hctx, const unsigned char *key)
 	return EVP_MAC_CTX_set_params(hctx, params) == 1 ? 0 : -1;
 }
 
-/* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb). */
+/* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb). Returning 2 on decryption asks
+ * OpenSSL for a new ticket in that handshake; 1 resumes without one. */
 static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
 		     EVP_MAC_CTX *hctx, int enc)
 {
@@ -141,6 +142,9 @@ static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_
 	} else {
 		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1 || set_mac(hctx, k.hmac) == -1)
 			rc = -1;
+		else if (SSL_version(s) == TLS1_3_VERSION)
+			rc = 2; /* TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL's drop a session once it
+				 * resumed): without a fresh ticket, every other reconnect was a full handshake */
 	}
 out:
 	explicit_bzero(&k, sizeof(k));

@@ -217,6 +217,22 @@ def test_session_tickets_resume_also_after_a_reload(sekisho, origin, pki):
     assert v["sekisho_tls_handshake_failures_total"] == 0, sk.stderr_text()
 
 
+def test_tls13_resumption_issues_a_fresh_ticket(sekisho, origin, pki):
+    # TLS 1.3 clients use a ticket once (RFC 8446 C.4: OpenSSL's, as in wrk or curl, drop a session after
+    # resuming it): a resumed handshake that issued no new ticket made the next connection a full one,
+    # so a reconnecting client alternated full and resumed handshakes.
+    sk = sekisho(tls_config(pki, origin.port))
+    port = sk.port()
+    _, sess, reused = served_cert(port, "a.test", request=True)
+    assert not reused and sess is not None
+    ids = [sess.id]
+    for _ in range(3):
+        _, sess, reused = served_cert(port, "a.test", session=sess, request=True)
+        assert reused
+        ids.append(sess.id)
+    assert len(set(ids)) == len(ids), "a resumed TLS 1.3 handshake issued no new ticket"
+
+
 def test_handshake_has_a_deadline_and_does_not_block_others(sekisho, origin, pki):
     sk = sekisho(tls_config(pki, origin.port, timeouts={"header_read": "1s"}))
     port = sk.port()
