@@ -233,6 +233,48 @@ def test_tls13_resumption_issues_a_fresh_ticket(sekisho, origin, pki):
     assert len(set(ids)) == len(ids), "a resumed TLS 1.3 handshake issued no new ticket"
 
 
+def test_records_that_arrive_with_the_handshake_are_all_served(sekisho, origin, pki):
+    # The viewer side reads ahead (one read takes every record the socket holds): the client's Finished
+    # and two pipelined requests, each its own TLS record, arrive in one TCP segment. Both are answered
+    # without any further byte from the client (no new readiness edge will come for them).
+    sk = sekisho(tls_config(pki, origin.port))
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
+    with socket.create_connection((HOST, sk.port()), timeout=5) as raw:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if out.pending:
+                    raw.sendall(out.read())
+                data = raw.recv(65536)
+                assert data, "closed during the handshake"
+                inc.write(data)
+        tls.write(b"GET /one HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        tls.write(b"GET /two HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        raw.sendall(out.read())  # Finished (TLS 1.3) and both records in one send
+        got = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+            data = raw.recv(65536)
+            if not data:
+                break
+            inc.write(data)
+    assert got.count(b"HTTP/1.1 200") == 2, got
+    one, two = got.find(b'"path": "/one"'), got.find(b'"path": "/two"')
+    assert 0 < one < two, got
+
+
 def test_handshake_has_a_deadline_and_does_not_block_others(sekisho, origin, pki):
     sk = sekisho(tls_config(pki, origin.port, timeouts={"header_read": "1s"}))
     port = sk.port()
