@@ -1608,6 +1608,9 @@ static enum step tls_accept(struct sk_conn *c)
 		return STEP_CLOSE;
 	}
 	c->tls_ready = true;
+	/* The handshake reads whatever can_read says, and reading ahead it may have taken the request's
+	 * records from the socket too: read on until WANT_READ, no edge will come for those bytes. */
+	c->can_read = true;
 	sk_metrics_tls(c->w->id, sk_runtime_listener_mslot(c->rt, c->listener), true);
 	if (sk_tls_resumed(c->ssl))
 		sk_metrics_add(c->w->id, SK_M_TLS_RESUMED, 1);
@@ -1863,7 +1866,11 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 	}
 	c->state = SK_CS_HEAD;
 	sk_timer_arm(w->loop, &c->timer, c->rt->cfg->timeouts.header_read_ms);
-	/* Data may already be waiting (edge-triggered: an event will come for it anyway). */
+	/* Clients send the request (or ClientHello) right after connecting: read it now instead of one
+	 * event-loop round later, a round that under a reconnect storm carries every other connection's
+	 * work (issue 15: p99 of new connections). Nothing there yet: EAGAIN, and the edge will come. */
+	c->can_read = true;
+	conn_run(c);
 }
 
 static void conn_close(struct sk_conn *c)
