@@ -9,6 +9,9 @@
 #include "core/core.h"
 #include "net/splice.h"
 
+/* The capacity asked for with F_SETPIPE_SZ (kernel memory, filled only while a receiver is slow). */
+#define PIPE_SIZE (256 * 1024)
+
 struct sk_pipe *sk_pipe_get(struct sk_pipe_pool *pool)
 {
 	struct sk_pipe *p = pool->free;
@@ -23,7 +26,7 @@ struct sk_pipe *sk_pipe_get(struct sk_pipe_pool *pool)
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
 		return NULL; /* EMFILE, ENFILE: the tunnel copies through a buffer instead */
 	/* Refused above /proc/sys/fs/pipe-max-size or past the user's pipe pages: the default size serves. */
-	(void)fcntl(fds[1], F_SETPIPE_SZ, SK_PIPE_SIZE);
+	(void)fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE);
 	int cap = fcntl(fds[1], F_GETPIPE_SZ);
 	if (cap <= 0) {
 		close(fds[0]);

@@ -19,8 +19,6 @@
 /* Open pipes per worker (free or in use): 2 descriptors each. A pipe is held only while a receiver is
  * slower than its sender (bytes wait in it), so this bounds the spliced directions that can wait at once. */
 #define SK_PIPES_PER_WORKER 16
-/* The capacity asked for with F_SETPIPE_SZ (kernel memory, filled only while a receiver is slow). */
-#define SK_PIPE_SIZE (256 * 1024)
 
 struct sk_pipe {
 	struct sk_pipe *next; /* free-list link */
