@@ -3,7 +3,8 @@ large transfers both ways through a `mode: tcp` listener and an egress CONNECT a
 CONNECT's access-log bytes_in/bytes_out exact (a `mode: tcp` connection has no access-log line); half-closes keep their order (everything before the end, then
 the end, while the other direction goes on); a reader that stops reading stops the sender (backpressure:
 neither the RSS nor what the sender could push grows with the transfer), and the process keeps its
-pipes within the per-worker pool."""
+pipes within the per-worker pool; after a 101, the bytes read with the heads leave first (through the
+buffers) and the rest follows spliced, in order."""
 
 import hashlib
 import os
@@ -261,5 +262,53 @@ def test_more_waiting_tunnels_than_pipes_fall_back_to_buffers(sekisho, origin):
             for s in socks:
                 s.close()
         assert sorted(peer.wait(n)) == list(range(n))
+    finally:
+        peer.stop()
+
+
+WS_HEAD = (b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+WS_101 = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+
+
+def test_websocket_bytes_read_with_the_heads_go_first(sekisho):
+    """After a 101, the bytes that arrived with the heads (the viewer's behind its request, the origin's
+    behind its 101) leave through the buffers first; the rest of each direction is spliced, in order."""
+    early_up, up = os.urandom(3000), os.urandom(2 * MIB + 17)
+    early_down, down = os.urandom(1 * MIB + 5), os.urandom(3 * MIB + 1)
+
+    def handler(c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = c.recv(65536)
+            if not b:
+                return None  # the readiness probe
+            head += b
+        got = bytearray(head.split(b"\r\n\r\n", 1)[1])
+        c.sendall(WS_101 + early_down)  # the origin's first bytes in the 101's own segment
+        while len(got) < len(early_up) + len(up):
+            b = c.recv(MIB)
+            if not b:
+                break
+            got += b
+        c.sendall(down)
+        c.shutdown(socket.SHUT_WR)
+        return digest(bytes(got))
+    peer = TcpPeer(handler)
+    try:
+        sk = sekisho(simple_config(peer.port, aliases=["ws.test"]))
+        with socket.create_connection((HOST, sk.port()), timeout=20) as s:
+            s.sendall(WS_HEAD + early_up)  # bytes behind the head, before any 101
+            head = b""
+            while b"\r\n\r\n" not in head:
+                b = s.recv(1)
+                assert b, "closed before the 101"
+                head += b
+            assert head.startswith(b"HTTP/1.1 101 "), head
+            s.sendall(up)
+            s.shutdown(socket.SHUT_WR)
+            assert recv_all(s) == digest(early_down + down)
+        assert peer.wait() == [digest(early_up + up)]
     finally:
         peer.stop()
