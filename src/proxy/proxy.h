@@ -332,9 +332,9 @@ void sk_tunnel_start(struct sk_tunnel *t, struct sk_buf *ab, struct sk_buf *ba, 
  * *progress is set when a byte moved; the byte counts grow. */
 int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *a, struct sk_endpoint *b,
 		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress);
-/* Gives back every buffer that holds nothing still to be sent (a silent tunnel holds none). */
+/* Gives back every buffer and pipe that holds nothing still to be sent (a silent tunnel holds none). */
 void sk_tunnel_release(struct sk_tunnel *t, struct sk_worker *w);
-/* Frees the tunnel's buffers (at close). */
+/* Frees the tunnel's buffers and pipes (at close; a pipe with bytes still in it is closed). */
 void sk_tunnel_free(struct sk_tunnel *t, struct sk_worker *w);
 
 /* flow.c (see there) */
