@@ -376,6 +376,7 @@ void sk_worker_join_free(struct sk_worker *w)
 		w->free_bufs = b->next;
 		free(b);
 	}
+	sk_pipe_pool_free(&w->pipes);
 	sk_exchange_free_list(w);
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
