@@ -2,7 +2,11 @@
  * idle_conns — open N keep-alive HTTP/1.1 connections, send one complete GET on each, read each
  * response completely, then keep all of them open and idle until told to stop.
  *
- *   idle_conns HOST PORT N [-k INFLIGHT] [-p PATH] [-H HOSTHEADER] [-t TIMEOUT_S]
+ *   idle_conns HOST PORT N [-k INFLIGHT] [-p PATH] [-H HOSTHEADER] [-t TIMEOUT_S] [-s 1]
+ *
+ * -s 1: speak TLS (any certificate accepted, SNI "localhost", ALPN http/1.1): each connection then holds
+ * the proxy's TLS state too, which is what an idle HTTPS keep-alive connection costs. The client's own
+ * SSL objects stay alive with their sockets (their memory is this process's, not the proxy's).
  *
  * Protocol with the caller (bench/compare), one line each on stdout:
  *   READY ok=<n> failed=<n> elapsed_ms=<n>      every connection has finished its exchange
@@ -33,7 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ST_UNUSED, ST_CONNECTING, ST_SENDING, ST_READING, ST_IDLE, ST_FAILED, ST_CLOSED };
+#include <openssl/ssl.h>
+
+enum { ST_UNUSED, ST_CONNECTING, ST_HANDSHAKE, ST_SENDING, ST_READING, ST_IDLE, ST_FAILED, ST_CLOSED };
 
 #define RBUF 16384
 
@@ -43,7 +49,50 @@ struct conn {
 	size_t sent;
 	size_t rlen;
 	char *rbuf;
+	SSL *ssl;
 };
+
+static SSL_CTX *tls; /* NULL: plain HTTP */
+
+/* send/recv, or their TLS equivalents: > 0 bytes, 0 EOF, -1 with errno (EAGAIN: try on the next event;
+ * a TLS read or write that needs the other direction first is an EAGAIN too, as every event is watched) */
+static ssize_t io_send(struct conn *c, const void *p, size_t n)
+{
+	if (!c->ssl)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	int r = SSL_write(c->ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EIO;
+	return -1;
+}
+
+static ssize_t io_recv(struct conn *c, void *p, size_t n)
+{
+	if (!c->ssl)
+		return recv(c->fd, p, n, 0);
+	int r = SSL_read(c->ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EIO;
+	return -1;
+}
+
+/* 1 = done, 0 = in progress (*events: what to wait for; the socket is writable at once, so waiting
+ * on EPOLLOUT while the server thinks would spin), -1 = failed */
+static int io_handshake(struct conn *c, uint32_t *events)
+{
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1)
+		return 1;
+	int e = SSL_get_error(c->ssl, r);
+	*events = (e == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
+	return (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? 0 : -1;
+}
 
 static struct conn *conns;
 static char req[1024];
@@ -111,7 +160,8 @@ static int response_complete(struct conn *c)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: idle_conns HOST PORT N [-k INFLIGHT] [-p PATH] [-H HOSTHEADER] [-t TIMEOUT_S]\n");
+	fprintf(stderr, "usage: idle_conns HOST PORT N [-k INFLIGHT] [-p PATH] [-H HOSTHEADER] [-t TIMEOUT_S] "
+	                "[-s 1]\n");
 	exit(2);
 }
 
@@ -137,11 +187,15 @@ int main(int argc, char **argv)
 			hosthdr = argv[++i];
 		else if (!strcmp(argv[i], "-t"))
 			timeout_s = atof(argv[++i]);
+		else if (!strcmp(argv[i], "-s") && atoi(argv[++i]))
+			tls = SSL_CTX_new(TLS_client_method());
 		else
 			usage();
 	}
 	if (n <= 0 || port <= 0 || inflight_max <= 0)
 		usage();
+	if (tls)
+		SSL_CTX_set_alpn_protos(tls, (const unsigned char *)"\x08http/1.1", 9);
 
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -217,14 +271,33 @@ int main(int argc, char **argv)
 				if (err) {
 					bad = 1;
 				} else {
-					c->state = ST_SENDING;
+					c->state = tls ? ST_HANDSHAKE : ST_SENDING;
 					c->rbuf = malloc(RBUF);
 					if (!c->rbuf)
 						die("malloc");
+					if (tls) {
+						c->ssl = SSL_new(tls);
+						if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+							die("SSL_new");
+						SSL_set_tlsext_host_name(c->ssl, "localhost");
+						SSL_set_connect_state(c->ssl);
+					}
+				}
+			}
+			if (!bad && c->state == ST_HANDSHAKE) {
+				uint32_t want = 0;
+				int h = io_handshake(c, &want);
+				if (h < 0) {
+					bad = 1;
+				} else if (h == 1) {
+					c->state = ST_SENDING;
+				} else {
+					struct epoll_event ev = { .events = want, .data.u32 = evs[i].data.u32 };
+					epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 				}
 			}
 			if (!bad && c->state == ST_SENDING) {
-				ssize_t w = send(c->fd, req + c->sent, reqlen - c->sent, MSG_NOSIGNAL);
+				ssize_t w = io_send(c, req + c->sent, reqlen - c->sent);
 				if (w > 0)
 					c->sent += w;
 				else if (w < 0 && errno != EAGAIN)
@@ -237,7 +310,7 @@ int main(int argc, char **argv)
 			}
 			if (!bad && c->state == ST_READING && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 				for (;;) {
-					ssize_t r = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, 0);
+					ssize_t r = io_recv(c, c->rbuf + c->rlen, RBUF - c->rlen);
 					if (r > 0) {
 						c->rlen += r;
 						if (c->rlen == RBUF)
@@ -267,6 +340,8 @@ int main(int argc, char **argv)
 				c->fd = -1;
 				free(c->rbuf);
 				c->rbuf = NULL;
+				SSL_free(c->ssl);
+				c->ssl = NULL;
 				c->state = ST_FAILED;
 				failed++;
 				inflight--;

@@ -494,6 +494,9 @@ static enum step tls_accept(struct sk_conn *c)
 	case SK_HS_DONE:
 		break;
 	}
+	/* The handshake reads whatever can_read says, and reading ahead it may have taken the request's
+	 * records from the socket too: read on until WANT_READ, no edge will come for those bytes. */
+	c->ep.can_read = true;
 	sk_metrics_tls(c->w->id, sk_runtime_listener_mslot(c->rt, c->listener), true);
 	if (sk_tls_resumed(c->ep.ssl))
 		sk_metrics_add(c->w->id, SK_M_TLS_RESUMED, 1);
@@ -670,5 +673,9 @@ void sk_h1s_start(struct sk_conn *c)
 	}
 	c->phase = SK_CP_HEAD;
 	arm(c, cfg_of(c)->timeouts.header_read_ms);
-	/* Data may already be waiting (edge-triggered: an event will come for it anyway). */
+	/* Clients send the request (or ClientHello) right after connecting: read it now instead of one
+	 * event-loop round later, a round that under a reconnect storm carries every other connection's
+	 * work (issue 15: p99 of new connections). Nothing there yet: EAGAIN, and the edge will come. */
+	c->ep.can_read = true;
+	sk_conn_run(c);
 }

@@ -23,6 +23,7 @@
 #include "loop/loop.h"
 #include "net/endpoint.h"
 #include "net/ipset.h"
+#include "net/splice.h"
 #include "obs/accesslog.h"
 #include "obs/flowlog.h"
 #include "proxy/route.h"
@@ -223,6 +224,7 @@ struct sk_worker {
 	size_t n_listen_io;
 	struct sk_buf *free_bufs;
 	unsigned n_free_bufs;
+	struct sk_pipe_pool pipes;       /* tunnels between plain endpoints (net/splice.h) */
 	struct sk_exchange *free_exchanges;
 	unsigned n_free_exchanges;
 	struct sk_server_pool **pools;   /* by server address */
@@ -260,6 +262,7 @@ enum sk_conn_phase {
 /* Bytes both ways between two endpoints (tunnel.c): after a 101, for tcp listeners, for CONNECT. */
 struct sk_tunnel {
 	struct sk_buf *ab, *ba;        /* a → b and b → a; given back while they hold nothing */
+	struct sk_pipe *abp, *bap;     /* the same through pipes (both ends plain); given back when empty */
 	struct sk_out a_out, b_out;    /* pending toward a and toward b */
 	bool a_eof, b_eof;             /* a (b) has ended its direction */
 	bool a_shut, b_shut;           /* our direction toward a (b) is shut */
@@ -347,9 +350,9 @@ void sk_tunnel_start(struct sk_tunnel *t, struct sk_buf *ab, struct sk_buf *ba, 
  * *progress is set when a byte moved; the byte counts grow. */
 int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *a, struct sk_endpoint *b,
 		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress);
-/* Gives back every buffer that holds nothing still to be sent (a silent tunnel holds none). */
+/* Gives back every buffer and pipe that holds nothing still to be sent (a silent tunnel holds none). */
 void sk_tunnel_release(struct sk_tunnel *t, struct sk_worker *w);
-/* Frees the tunnel's buffers (at close). */
+/* Frees the tunnel's buffers and pipes (at close; a pipe with bytes still in it is closed). */
 void sk_tunnel_free(struct sk_tunnel *t, struct sk_worker *w);
 
 /* flow.c (see there) */

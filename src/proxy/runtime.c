@@ -229,7 +229,8 @@ static void build_metric_slots(struct sk_runtime *rt)
 unsigned long long sk_open_files_needed(const struct sk_config *cfg, unsigned workers, uint32_t max_connections)
 {
 	unsigned long long n_listen = cfg->n_listeners + cfg->n_egress + (cfg->admin.present ? 1 : 0);
-	return 2ULL * workers * max_connections + n_listen * workers + 8ULL * workers + 64;
+	/* Per worker: its listeners, 8 for its epoll, eventfds and logs, and the pipes of its tunnels. */
+	return 2ULL * workers * max_connections + n_listen * workers + (8ULL + 2ULL * SK_PIPES_PER_WORKER) * workers + 64;
 }
 
 uint32_t sk_max_connections_auto(const struct sk_config *cfg, unsigned workers)

@@ -329,7 +329,7 @@ int sk_server_run(const char *config_path)
 	srv.path = config_path;
 	struct sk_err err = { 0 };
 	if (sk_tls_tickets_init() == -1) {
-		fprintf(stderr, "sekisho: no random bytes for the TLS session-ticket key\n");
+		fprintf(stderr, "sekisho: cannot set up the TLS session-ticket key (random bytes, AES-256-CBC)\n");
 		return 1;
 	}
 	struct sk_config *cfg = sk_config_load(config_path, &err);

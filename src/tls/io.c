@@ -1,9 +1,10 @@
 /*
  * io.c — non-blocking I/O on one SSL, with results shaped like the syscalls it replaces (see tls.h).
  *
- * Edge-triggered readiness stays sound: OpenSSL is used without read-ahead, so SSL_ERROR_WANT_READ
- * means the socket itself returned EAGAIN (a fresh edge will come), and a read that returned data may
- * leave more records in the socket, which the caller reads on (it never assumes a short read drained).
+ * Edge-triggered readiness stays sound: SSL_ERROR_WANT_READ means the socket itself returned EAGAIN (a
+ * fresh edge will come; also with the viewer side's read-ahead, as OpenSSL asks the socket only when it
+ * holds no whole record), and a read that returned data may leave more records in the socket or in
+ * OpenSSL's read-ahead buffer, which the caller reads on (it never assumes a short read drained).
  * A read may need to write (and a write to read) during a handshake or a key update: that is reported as
  * SK_TLS_WAIT_OTHER, and the caller keeps its readiness flag and waits for the other direction.
  *

@@ -105,6 +105,11 @@ static SSL_CTX *make_ctx(const struct sk_config *cfg, const struct sk_listener *
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
 					 SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SK_TLS_MODES);
+	/* Read-ahead: one read(2) takes every record the socket holds (a resumed handshake's client flight
+	 * and the request arrive together) instead of two per record, 5-byte header then body (12 reads per
+	 * Connection: close request without it, 7 with it). Edge-triggered readiness stays sound: a
+	 * WANT_READ still means the socket itself said EAGAIN, and the connection keeps reading until one. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_set_cipher_list(ctx, l->tls.ciphers ? l->tls.ciphers : DEFAULT_CIPHERS) != 1) {
 		sk_tls_last_error(why, sizeof(why));
 		sk_err_set(err, cfg->path, l->pos.line, l->pos.col, "listener '%s': 'ciphers' %s selects no cipher (%s)",

@@ -38,6 +38,11 @@ struct ticket_ring {
 static struct ticket_ring ring;
 static pthread_rwlock_t ring_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* AES-256-CBC fetched once: EVP_aes_256_cbc() is a legacy handle that OpenSSL 3 resolves to its provider
+ * implementation on every init, a fetch (a lock and a shared reference count) in every handshake that
+ * issues or opens a ticket. Set before the workers start, read-only after. */
+static EVP_CIPHER *ticket_cipher;
+
 static int key_new(struct ticket_key *k, int64_t now)
 {
 	if (RAND_bytes(k->name, sizeof(k->name)) != 1 || RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
@@ -80,6 +85,10 @@ static int ring_find(const struct ticket_ring *r, const unsigned char name[16], 
 
 int sk_tls_tickets_init(void)
 {
+	if (!ticket_cipher)
+		ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	if (!ticket_cipher)
+		return -1;
 	pthread_rwlock_wrlock(&ring_lock);
 	int rc = ring.cur.set ? 0 : ring_rotate(&ring, (int64_t)time(NULL), SK_TLS_TICKET_ROTATE_S);
 	pthread_rwlock_unlock(&ring_lock);
@@ -112,7 +121,8 @@ static int set_mac(EVP_MAC_CTX *hctx, const unsigned char *key)
 	return EVP_MAC_CTX_set_params(hctx, params) == 1 ? 0 : -1;
 }
 
-/* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb). */
+/* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb). Returning 2 on decryption asks
+ * OpenSSL for a new ticket in that handshake; 1 resumes without one. */
 static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
 		     EVP_MAC_CTX *hctx, int enc)
 {
@@ -136,11 +146,14 @@ static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_
 			goto out;
 		}
 		memcpy(key_name, k.name, 16);
-		if (EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1 || set_mac(hctx, k.hmac) == -1)
+		if (EVP_EncryptInit_ex(ctx, ticket_cipher, NULL, k.aes, iv) != 1 || set_mac(hctx, k.hmac) == -1)
 			rc = -1;
 	} else {
-		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1 || set_mac(hctx, k.hmac) == -1)
+		if (EVP_DecryptInit_ex(ctx, ticket_cipher, NULL, k.aes, iv) != 1 || set_mac(hctx, k.hmac) == -1)
 			rc = -1;
+		else if (SSL_version(s) == TLS1_3_VERSION)
+			rc = 2; /* TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL's drop a session once it
+				 * resumed): without a fresh ticket, every other reconnect was a full handshake */
 	}
 out:
 	explicit_bzero(&k, sizeof(k));

@@ -103,11 +103,15 @@ def exchange(port, body_len):
 def read_response(s):
     data = b""
     while b"\r\n\r\n" not in data:
-        data += s.recv(65536)
+        chunk = s.recv(65536)
+        assert chunk, "the connection closed before a response: %r" % data
+        data += chunk
     head, rest = data.split(b"\r\n\r\n", 1)
     length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
     while len(rest) < length:
-        rest += s.recv(65536)
+        chunk = s.recv(65536)
+        assert chunk, "the connection closed inside a response"
+        rest += chunk
     return len(head) + 4 + length
 
 
@@ -195,7 +199,8 @@ def test_sigusr1_reopens_the_file(sekisho, origin, tmp_path):
 @pytest.mark.slow
 def test_a_connection_across_a_window_boundary_has_a_record_in_each(sekisho, origin, tmp_path):
     path = str(tmp_path / "flow.log")
-    sk = sekisho(flow_config(origin, tmp_path))
+    # The connection waits up to a whole window between its two requests: keep-alive must outlast it.
+    sk = sekisho(flow_config(origin, tmp_path, timeouts={"keepalive": "120s"}))
     # Start at least 3 s before a minute boundary so that the first exchange ends inside the first window.
     if 60 - time.time() % 60 < 3:
         time.sleep(60 - time.time() % 60 + 0.5)

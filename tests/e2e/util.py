@@ -594,6 +594,61 @@ class TcpEchoServer:
                 pass
 
 
+class TcpPeer:
+    """A raw TCP server on host (a free port) that runs handler(conn) in a thread for each connection it
+    accepts; what a handler returns is appended to .results (unless None), what it raises to .errors. For
+    tests that script the far end of a tunnel byte by byte (half-closes, slow readers, exact counts).
+    sekisho's readiness probe of a `mode: tcp` listener reaches the far end too: handlers can tell it by
+    peer_probe(conn) and return None for it."""
+
+    def __init__(self, handler, host=HOST):
+        self.host, self.port, self.handler = host, free_port(), handler
+        self.results, self.errors = [], []
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, self.port))
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            with c:
+                r = self.handler(c)
+                if r is not None:
+                    self.results.append(r)
+        except Exception as e:  # noqa: BLE001 (reported to the test through .errors)
+            self.errors.append(e)
+
+    def wait(self, n=1, timeout=30.0):
+        """Waits until n handlers have ended; returns their results (raises the first handler error)."""
+        wait_until(lambda: len(self.results) + len(self.errors) >= n, timeout=timeout, what="the peer's handler")
+        if self.errors:
+            raise self.errors[0]
+        return self.results
+
+    def stop(self):
+        self._stop.set()
+        self._sock.close()
+
+
+def peer_probe(c):
+    """True when c (a TcpPeer connection) ends before its first byte: a readiness probe, not a client
+    (the tests' clients always send first). Blocks until that byte or the end."""
+    return c.recv(1, socket.MSG_PEEK) == b""
+
+
 class WsgiOrigin:
     """A real WSGI origin (the standard library's wsgiref.simple_server) that answers every request with
     JSON: {"environ": the HTTP_* keys of its environ, "method", "path", "body_len"}. wsgiref folds header
