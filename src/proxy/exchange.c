@@ -36,6 +36,7 @@ struct sk_exchange *sk_exchange_get(struct sk_worker *w)
 	/* Clear the fixed part only: the header arrays and path buffer are written before they are read. */
 	memset(ex, 0, offsetof(struct sk_exchange, front_state));
 	ex->client_addr.ip[0] = '\0';
+	ex->path_len = 0; /* past the cleared part, and logged even for a head refused before it was read */
 	ex->file_fd = -1;
 	ex->w = w;
 	return ex;

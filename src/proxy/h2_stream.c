@@ -126,7 +126,6 @@ struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id)
 	ex->start_wall_ms = sk_wall_ms();
 	ex->hreq.version = SK_HTTP_2;
 	ex->hreq.headers = ex->headers;
-	ex->path_len = 0; /* past the cleared part: a stream reset before it began still logs */
 	st->ex = ex;
 	st->fields = sk_buf_get(w);
 	h->n_active++;

@@ -212,3 +212,15 @@ def test_parser_refusals_are_logged_and_counted(sekisho, origin):
     assert v["sekisho_requests_total"] == 4
     # The operator log names the peer, not "?".
     assert "client 127.0.0.1: malformed request head" in sk.stderr_text()
+
+
+def test_refused_head_does_not_log_an_earlier_requests_path(sekisho, origin):
+    """The exchange comes from the worker's free list and its path is past the part cleared per request:
+    a head refused before it was parsed must not log the path of the request that used it before."""
+    sk = sekisho(simple_config(origin.port, workers=1))
+    resp, _ = raw_exchange(sk.port(), b"GET /earlier-secret-path HTTP/1.1\r\nHost: app.test\r\n\r\n")
+    assert resp.status == 200
+    resp, _ = raw_exchange(sk.port(), b"GET / HTTP/1.1\r\nHost: app.test\r\nBad Name: x\r\n\r\n")
+    assert resp.status == 400
+    lines = wait_count(sk, 2)
+    assert lines[1]["status"] == 400 and lines[1]["path"] is None, lines[1]
