@@ -16,6 +16,7 @@
  *  - A limit is reported as soon as it is certainly exceeded, even when the head is incomplete.
  */
 #include "http/h1.h"
+#include "http/text.h"
 
 #include <string.h>
 
@@ -64,26 +65,6 @@ static const uint8_t cls[256] = {
 /* Internal outcome of the scanners: the public results, plus "ran off the end of the scanned bytes". */
 enum { NEED = -1 };
 
-static inline unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* Case-insensitive comparison of n bytes; lit must be lower case. */
-static bool ieq_lit(const char *p, const char *lit, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
-}
-
-static bool slice_ieq(struct sk_slice s, const char *lit, size_t n)
-{
-	return s.len == n && ieq_lit(s.ptr, lit, n);
-}
-
-#define SLICE_IEQ(s, lit) slice_ieq((s), (lit), sizeof(lit) - 1)
 
 /*
  * Word-at-a-time scanning (8 bytes per step) for the long runs of a head: targets, cookies, user agents.
@@ -214,22 +195,14 @@ static unsigned connection_flags(struct sk_slice v)
 {
 	unsigned flags = 0;
 	const char *p = v.ptr, *end = v.ptr + v.len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *e = comma ? comma : end;
-		while (p < e && (*p == ' ' || *p == '\t'))
-			p++;
-		const char *te = e;
-		while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
-			te--;
-		struct sk_slice tok = { .ptr = p, .len = (size_t)(te - p) };
-		if (SLICE_IEQ(tok, "close"))
+	struct sk_slice tok;
+	while (sk_list_next(&p, end, &tok)) {
+		if (SK_SLICE_IEQ(tok, "close"))
 			flags |= SK_HF_CONN_CLOSE;
-		else if (SLICE_IEQ(tok, "keep-alive"))
+		else if (SK_SLICE_IEQ(tok, "keep-alive"))
 			flags |= SK_HF_CONN_KEEPALIVE;
-		else if (SLICE_IEQ(tok, "upgrade"))
+		else if (SK_SLICE_IEQ(tok, "upgrade"))
 			flags |= SK_HF_CONN_UPGRADE;
-		p = comma ? comma + 1 : end;
 	}
 	return flags;
 }
@@ -252,7 +225,7 @@ static int te_check(struct sk_slice v)
 		p = scan_token(p, end);
 		if (p == t)
 			return SK_H1_BAD;
-		last_chunked = (size_t)(p - t) == 7 && ieq_lit(t, "chunked", 7);
+		last_chunked = (size_t)(p - t) == 7 && sk_ascii_ieq(t, "chunked", 7);
 		chunked += last_chunked;
 		n++;
 		while (p < end && (*p == ' ' || *p == '\t'))
@@ -275,7 +248,7 @@ static int field_rules(struct framing *f, const struct sk_http_field *h)
 	const char *n = h->name.ptr;
 	switch (h->name.len) {
 	case 4:
-		if (f->is_request && ieq_lit(n, "host", 4)) {
+		if (f->is_request && sk_ascii_ieq(n, "host", 4)) {
 			if (++f->n_host > 1)
 				return SK_H1_BAD;
 			f->host = h->value;
@@ -283,19 +256,19 @@ static int field_rules(struct framing *f, const struct sk_http_field *h)
 		}
 		break;
 	case 6:
-		if (f->is_request && ieq_lit(n, "expect", 6) && SLICE_IEQ(h->value, "100-continue"))
+		if (f->is_request && sk_ascii_ieq(n, "expect", 6) && SK_SLICE_IEQ(h->value, "100-continue"))
 			f->flags |= SK_HF_EXPECT_CONTINUE;
 		break;
 	case 7:
-		if (ieq_lit(n, "upgrade", 7))
+		if (sk_ascii_ieq(n, "upgrade", 7))
 			f->flags |= SK_HF_HAS_UPGRADE;
 		break;
 	case 10:
-		if (ieq_lit(n, "connection", 10))
+		if (sk_ascii_ieq(n, "connection", 10))
 			f->flags |= connection_flags(h->value);
 		break;
 	case 14:
-		if (ieq_lit(n, "content-length", 14)) {
+		if (sk_ascii_ieq(n, "content-length", 14)) {
 			if (f->has_cl || f->has_te || !parse_cl(h->value, &f->cl))
 				return SK_H1_BAD;
 			f->has_cl = true;
@@ -305,7 +278,7 @@ static int field_rules(struct framing *f, const struct sk_http_field *h)
 	case 17:
 		/* Only a lone "chunked" is framing we understand; we never decode other codings, and
 		 * "chunked, chunked" or "gzip, chunked" are classic smuggling shapes. */
-		if (ieq_lit(n, "transfer-encoding", 17)) {
+		if (sk_ascii_ieq(n, "transfer-encoding", 17)) {
 			if (f->has_te || f->has_cl)
 				return SK_H1_BAD;
 			int r = te_check(h->value);

@@ -6,54 +6,11 @@
 #include <string.h>
 
 #include "http/h1.h"
-
-struct wbuf {
-	char *p, *end;
-};
-
-static inline bool put(struct wbuf *w, const void *s, size_t n)
-{
-	if ((size_t)(w->end - w->p) < n)
-		return false;
-	memcpy(w->p, s, n);
-	w->p += n;
-	return true;
-}
-
-#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
-
-/* "name: value\r\n" with one bounds check. */
-static inline bool put_field(struct wbuf *w, struct sk_slice name, struct sk_slice value)
-{
-	if ((size_t)(w->end - w->p) < name.len + value.len + 4)
-		return false;
-	memcpy(w->p, name.ptr, name.len);
-	w->p += name.len;
-	*w->p++ = ':';
-	*w->p++ = ' ';
-	if (value.len)
-		memcpy(w->p, value.ptr, value.len);
-	w->p += value.len;
-	*w->p++ = '\r';
-	*w->p++ = '\n';
-	return true;
-}
-
-static inline bool put_u64(struct wbuf *w, uint64_t v)
-{
-	char buf[20];
-	char *q = buf + 20;
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return put(w, q, (size_t)(buf + 20 - q));
-}
-
+#include "http/text.h"
 
 ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wopts *o, char *out, size_t cap)
 {
-	struct wbuf w = { .p = out, .end = out + cap };
+	struct sk_wbuf w = { .p = out, .end = out + cap };
 	int st = r->status;
 	if (st < 100 || st > 999)
 		return -1;
@@ -64,7 +21,7 @@ ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wo
 		reason.ptr = sk_http_status_text(st);
 		reason.len = strlen(reason.ptr);
 	}
-	if (!put(&w, sl, sizeof(sl)) || !put(&w, reason.ptr, reason.len) || !PUT_LIT(&w, "\r\n"))
+	if (!sk_wbuf_put(&w, sl, sizeof(sl)) || !sk_wbuf_put(&w, reason.ptr, reason.len) || !SK_WBUF_LIT(&w, "\r\n"))
 		return -1;
 
 	/* An origin's Content-Length is kept on a bodiless answer that still describes one (HEAD, 304). */
@@ -77,7 +34,7 @@ ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wo
 			const struct sk_http_field *h = &r->fields[i];
 			switch (sk_http_resp_field(r, i, conn0)) {
 			case SK_RF_CONTENT_LENGTH:
-				if (keep_cl && !put_field(&w, h->name, h->value))
+				if (keep_cl && !sk_wbuf_slice_field(&w, h->name, h->value))
 					return -1;
 				break;
 			case SK_RF_UPGRADE:
@@ -89,40 +46,40 @@ ssize_t sk_h1_write_head(const struct sk_http_response *r, const struct sk_h1_wo
 			case SK_RF_DROP:
 				break;
 			case SK_RF_KEEP:
-				if (!put_field(&w, h->name, h->value))
+				if (!sk_wbuf_slice_field(&w, h->name, h->value))
 					return -1;
 				break;
 			}
 		}
 	} else {
 		for (unsigned i = 0; i < r->n_fields; i++)
-			if (!put_field(&w, r->fields[i].name, r->fields[i].value))
+			if (!sk_wbuf_slice_field(&w, r->fields[i].name, r->fields[i].value))
 				return -1;
 	}
 
 	if (o->framing == SK_BODY_CHUNKED) {
-		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
+		if (!SK_WBUF_LIT(&w, "Transfer-Encoding: chunked\r\n"))
 			return -1;
 	} else if (o->framing == SK_BODY_LENGTH) {
-		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, r->length) || !PUT_LIT(&w, "\r\n"))
+		if (!SK_WBUF_LIT(&w, "Content-Length: ") || !sk_wbuf_u64(&w, r->length) || !SK_WBUF_LIT(&w, "\r\n"))
 			return -1;
 	}
 
 	if (r->upgrade) {
-		if (have_upgrade && !put_field(&w, SK_SLICE("Upgrade"), upgrade))
+		if (have_upgrade && !sk_wbuf_slice_field(&w, SK_SLICE("Upgrade"), upgrade))
 			return -1;
-		if (!PUT_LIT(&w, "Connection: upgrade\r\n"))
+		if (!SK_WBUF_LIT(&w, "Connection: upgrade\r\n"))
 			return -1;
 	} else if (r->tunnel) {
 		/* RFC 9110 §9.3.6: a 2xx to CONNECT has no framing and the connection is the tunnel now. */
 	} else if (!o->keep_alive) {
-		if (!PUT_LIT(&w, "Connection: close\r\n"))
+		if (!SK_WBUF_LIT(&w, "Connection: close\r\n"))
 			return -1;
 	} else if (o->http10) {
-		if (!PUT_LIT(&w, "Connection: keep-alive\r\n"))
+		if (!SK_WBUF_LIT(&w, "Connection: keep-alive\r\n"))
 			return -1;
 	}
-	if (!PUT_LIT(&w, "\r\n"))
+	if (!SK_WBUF_LIT(&w, "\r\n"))
 		return -1;
 	return w.p - out;
 }

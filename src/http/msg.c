@@ -4,27 +4,8 @@
 #include <string.h>
 
 #include "http/msg.h"
+#include "http/text.h"
 
-static inline unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* Case-insensitive comparison of n bytes; lit must be lower case. */
-static bool ieq_lit(const char *p, const char *lit, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
-}
-
-static bool slice_ieq(struct sk_slice s, const char *lit, size_t n)
-{
-	return s.len == n && ieq_lit(s.ptr, lit, n);
-}
-
-#define SLICE_IEQ(s, lit) slice_ieq((s), (lit), sizeof(lit) - 1)
 
 const struct sk_http_field *sk_http_find(const struct sk_http_field *headers, unsigned n, const char *name)
 {
@@ -34,7 +15,7 @@ const struct sk_http_field *sk_http_find(const struct sk_http_field *headers, un
 			continue;
 		const char *a = headers[i].name.ptr;
 		size_t j = 0;
-		while (j < nl && lower((unsigned char)a[j]) == lower((unsigned char)name[j]))
+		while (j < nl && sk_ascii_lower((unsigned char)a[j]) == sk_ascii_lower((unsigned char)name[j]))
 			j++;
 		if (j == nl)
 			return &headers[i];
@@ -46,22 +27,15 @@ const struct sk_http_field *sk_http_find(const struct sk_http_field *headers, un
 static bool list_has(struct sk_slice v, struct sk_slice name)
 {
 	const char *p = v.ptr, *end = v.ptr + v.len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *e = comma ? comma : end;
-		while (p < e && (*p == ' ' || *p == '\t'))
-			p++;
-		const char *te = e;
-		while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
-			te--;
-		if ((size_t)(te - p) == name.len) {
-			size_t j = 0;
-			while (j < name.len && lower((unsigned char)p[j]) == lower((unsigned char)name.ptr[j]))
-				j++;
-			if (j == name.len)
-				return true;
-		}
-		p = comma ? comma + 1 : end;
+	struct sk_slice item;
+	while (sk_list_next(&p, end, &item)) {
+		if (item.len != name.len)
+			continue;
+		size_t j = 0;
+		while (j < name.len && sk_ascii_lower((unsigned char)item.ptr[j]) == sk_ascii_lower((unsigned char)name.ptr[j]))
+			j++;
+		if (j == name.len)
+			return true;
 	}
 	return false;
 }
@@ -70,14 +44,14 @@ bool sk_http_is_hop_by_hop(struct sk_slice name, const struct sk_http_field *hea
 {
 	if (name.len == 0)
 		return false;
-	if (name.len >= 6 && ieq_lit(name.ptr, "proxy-", 6))
+	if (name.len >= 6 && sk_ascii_ieq(name.ptr, "proxy-", 6))
 		return true;
-	if (SLICE_IEQ(name, "connection") || SLICE_IEQ(name, "keep-alive") || SLICE_IEQ(name, "te") ||
-	    SLICE_IEQ(name, "trailer") || SLICE_IEQ(name, "transfer-encoding") ||
-	    SLICE_IEQ(name, "upgrade"))
+	if (SK_SLICE_IEQ(name, "connection") || SK_SLICE_IEQ(name, "keep-alive") || SK_SLICE_IEQ(name, "te") ||
+	    SK_SLICE_IEQ(name, "trailer") || SK_SLICE_IEQ(name, "transfer-encoding") ||
+	    SK_SLICE_IEQ(name, "upgrade"))
 		return true;
 	for (unsigned i = 0; i < n; i++)
-		if (SLICE_IEQ(headers[i].name, "connection") && list_has(headers[i].value, name))
+		if (SK_SLICE_IEQ(headers[i].name, "connection") && list_has(headers[i].value, name))
 			return true;
 	return false;
 }
@@ -91,7 +65,7 @@ static bool reads_as(struct sk_slice name, const char *lit, size_t n)
 	size_t j = 0;
 	unsigned char prev = 0;
 	for (size_t i = 0; i < name.len; i++) {
-		unsigned char c = lower((unsigned char)name.ptr[i]);
+		unsigned char c = sk_ascii_lower((unsigned char)name.ptr[i]);
 		if (c == '_')
 			c = '-';
 		if (c == '-' && prev == '-')
@@ -110,10 +84,10 @@ bool sk_http_framing_lookalike(struct sk_slice name)
 	 * fields. */
 	if (name.len < 14)
 		return false;
-	unsigned char c0 = lower((unsigned char)name.ptr[0]);
+	unsigned char c0 = sk_ascii_lower((unsigned char)name.ptr[0]);
 	if (c0 != 'c' && c0 != 't')
 		return false;
-	if (SLICE_IEQ(name, "content-length") || SLICE_IEQ(name, "transfer-encoding"))
+	if (SK_SLICE_IEQ(name, "content-length") || SK_SLICE_IEQ(name, "transfer-encoding"))
 		return false;
 	return reads_as(name, "content-length", 14) || reads_as(name, "transfer-encoding", 17);
 }
@@ -121,7 +95,7 @@ bool sk_http_framing_lookalike(struct sk_slice name)
 unsigned sk_http_first_connection(const struct sk_http_field *h, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (SLICE_IEQ(h[i].name, "connection"))
+		if (SK_SLICE_IEQ(h[i].name, "connection"))
 			return i;
 	return n;
 }
@@ -129,9 +103,9 @@ unsigned sk_http_first_connection(const struct sk_http_field *h, unsigned n)
 enum sk_http_rf sk_http_resp_field(const struct sk_http_response *r, unsigned i, unsigned conn0)
 {
 	struct sk_slice name = r->fields[i].name;
-	if (SLICE_IEQ(name, "content-length"))
+	if (SK_SLICE_IEQ(name, "content-length"))
 		return SK_RF_CONTENT_LENGTH;
-	if (SLICE_IEQ(name, "upgrade"))
+	if (SK_SLICE_IEQ(name, "upgrade"))
 		return SK_RF_UPGRADE;
 	/* Transfer-Encoding is on the fixed hop-by-hop list; the fields a Connection field names sit at or
 	 * after the first one. */

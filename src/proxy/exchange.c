@@ -42,6 +42,24 @@ struct sk_exchange *sk_exchange_get(struct sk_worker *w)
 	return ex;
 }
 
+struct sk_exchange *sk_exchange_open(struct sk_conn *c, const struct sk_front_ops *front, void *front_ctx,
+				     struct sk_timer *timer)
+{
+	struct sk_worker *w = c->w;
+	struct sk_exchange *ex = sk_exchange_get(w);
+	ex->front = front;
+	ex->front_ctx = front_ctx;
+	ex->rt = c->rt;
+	ex->timer = timer;
+	ex->peer = &c->peer;
+	ex->ssl = c->ep.ssl;
+	ex->listener = c->listener;
+	ex->secure = c->tls;
+	ex->start_ms = sk_loop_now(w->loop);
+	ex->start_wall_ms = sk_wall_ms();
+	return ex;
+}
+
 void sk_exchange_put(struct sk_exchange *ex)
 {
 	struct sk_worker *w = ex->w;

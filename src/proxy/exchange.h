@@ -154,6 +154,10 @@ struct sk_exchange {
 
 /* A cleared exchange from the worker's free list (or the heap). */
 struct sk_exchange *sk_exchange_get(struct sk_worker *w);
+/* An exchange for a request that begins on connection c: the connection facts filled (worker, snapshot,
+ * listener, peer, TLS), the start times taken, front and timer set. */
+struct sk_exchange *sk_exchange_open(struct sk_conn *c, const struct sk_front_ops *front, void *front_ctx,
+				     struct sk_timer *timer);
 /* Releases what ex holds (origin connection, buffers, files, pool jobs) and returns it to the free list. */
 void sk_exchange_put(struct sk_exchange *ex);
 void sk_exchange_free_list(struct sk_worker *w);

@@ -23,6 +23,7 @@
  * - Output functions return -1 rather than write a partial head.
  */
 #include "proxy/forward.h"
+#include "http/text.h"
 
 #include "access/jwtauth.h"
 #include "access/session.h"
@@ -32,30 +33,7 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Small writers. */
-
-struct wbuf {
-	char *p;
-	char *end;
-};
-
-static inline unsigned char lc(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-/* Case-insensitive compare of a slice with a lower-case literal of known length. */
-static inline bool ieq_lit(struct sk_slice s, const char *lit, size_t n)
-{
-	if (s.len != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (lc((unsigned char)s.ptr[i]) != (unsigned char)lit[i])
-			return false;
-	return true;
-}
-
-#define IEQ(s, lit) ieq_lit((s), (lit), sizeof(lit) - 1)
+/* Small readers (the writers are http/text.h's). */
 
 static inline bool ieq_str(struct sk_slice s, const char *str)
 {
@@ -63,77 +41,12 @@ static inline bool ieq_str(struct sk_slice s, const char *str)
 	if (s.len != n)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (lc((unsigned char)s.ptr[i]) != lc((unsigned char)str[i]))
+		if (sk_ascii_lower((unsigned char)s.ptr[i]) != sk_ascii_lower((unsigned char)str[i]))
 			return false;
 	return true;
 }
 
-static inline bool put(struct wbuf *w, const void *s, size_t n)
-{
-	if ((size_t)(w->end - w->p) < n)
-		return false;
-	memcpy(w->p, s, n);
-	w->p += n;
-	return true;
-}
 
-#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
-
-/* "name: value\r\n" with one bounds check. */
-static inline bool put_field(struct wbuf *w, const char *name, size_t nlen, const char *value,
-			     size_t vlen)
-{
-	if ((size_t)(w->end - w->p) < nlen + vlen + 4)
-		return false;
-	memcpy(w->p, name, nlen);
-	w->p += nlen;
-	*w->p++ = ':';
-	*w->p++ = ' ';
-	/* An empty value may be a slice with a NULL ptr (an HTTP/1.0 request without Host gives an empty
-	 * viewer host): memcpy from NULL is undefined even for 0 bytes. */
-	if (vlen)
-		memcpy(w->p, value, vlen);
-	w->p += vlen;
-	*w->p++ = '\r';
-	*w->p++ = '\n';
-	return true;
-}
-
-static inline bool put_slice_field(struct wbuf *w, struct sk_slice name, struct sk_slice value)
-{
-	return put_field(w, name.ptr, name.len, value.ptr, value.len);
-}
-
-/* Decimal digits of v into the end of buf[20]; returns the first digit's position. */
-static inline char *fmt_u64(char buf[20], uint64_t v)
-{
-	char *q = buf + 20;
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return q;
-}
-
-static inline bool put_u64(struct wbuf *w, uint64_t v)
-{
-	char buf[20];
-	char *q = fmt_u64(buf, v);
-	return put(w, q, (size_t)(buf + 20 - q));
-}
-
-/*
- * Index of the first Connection field, or n. Every name a Connection field lists is hop-by-hop, and all
- * such fields sit at or after this index, so sk_http_is_hop_by_hop() only needs to look from there: with
- * no Connection field (the common case toward and from origins) it checks the fixed list alone.
- */
-static unsigned first_connection(const struct sk_http_field *h, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (h[i].name.len == 10 && IEQ(h[i].name, "connection"))
-			return i;
-	return n;
-}
 
 /* A value we compose (identity) must not smuggle a line break or other control byte into the head. */
 static bool value_ok(const char *s, size_t n)
@@ -283,7 +196,7 @@ void sk_forward_client(const struct sockaddr *peer, const struct sk_http_request
 
 		for (unsigned i = req->n_headers; i-- > 0 && (walking || !full);) {
 			const struct sk_http_field *h = &req->headers[i];
-			if (!IEQ(h->name, "x-forwarded-for"))
+			if (!SK_SLICE_IEQ(h->name, "x-forwarded-for"))
 				continue;
 			const char *v = h->value.ptr;
 			size_t end = h->value.len;
@@ -350,47 +263,47 @@ static enum req_class classify_request(struct sk_slice n)
 {
 	switch (n.len) {
 	case 4:
-		return IEQ(n, "host") ? RQ_DROP : RQ_PASS;
+		return SK_SLICE_IEQ(n, "host") ? RQ_DROP : RQ_PASS;
 	case 5:
-		return IEQ(n, "x-otp") ? RQ_OTP : RQ_PASS;
+		return SK_SLICE_IEQ(n, "x-otp") ? RQ_OTP : RQ_PASS;
 	case 6:
-		if (IEQ(n, "cookie"))
+		if (SK_SLICE_IEQ(n, "cookie"))
 			return RQ_COOKIE;
-		return IEQ(n, "expect") ? RQ_DROP : RQ_PASS;
+		return SK_SLICE_IEQ(n, "expect") ? RQ_DROP : RQ_PASS;
 	case 7:
-		return IEQ(n, "upgrade") ? RQ_UPGRADE : RQ_PASS;
+		return SK_SLICE_IEQ(n, "upgrade") ? RQ_UPGRADE : RQ_PASS;
 	case 9: /* RFC 7239 Forwarded: spoofable like X-Forwarded-For, and we do not vouch for it */
-		if (IEQ(n, "x-api-key"))
+		if (SK_SLICE_IEQ(n, "x-api-key"))
 			return RQ_API_KEY;
-		return IEQ(n, "forwarded") ? RQ_DROP : RQ_PASS;
+		return SK_SLICE_IEQ(n, "forwarded") ? RQ_DROP : RQ_PASS;
 	case 11:
-		return IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
+		return SK_SLICE_IEQ(n, "x-auth-user") ? RQ_DROP : RQ_PASS;
 	/* 13 and 14 bytes: also the lengths of X-Forwarded-By and the like, so no early RQ_PASS */
 	case 13:
-		if (IEQ(n, "authorization"))
+		if (SK_SLICE_IEQ(n, "authorization"))
 			return RQ_AUTHORIZATION;
-		if (IEQ(n, "x-auth-groups") || IEQ(n, "x-auth-method"))
+		if (SK_SLICE_IEQ(n, "x-auth-groups") || SK_SLICE_IEQ(n, "x-auth-method"))
 			return RQ_DROP;
 		break;
 	case 14:
-		if (IEQ(n, "content-length"))
+		if (SK_SLICE_IEQ(n, "content-length"))
 			return RQ_DROP;
 		break;
 	case 17:
-		if (IEQ(n, "transfer-encoding"))
+		if (SK_SLICE_IEQ(n, "transfer-encoding"))
 			return RQ_DROP;
-		if (IEQ(n, "x-forwarded-proto"))
+		if (SK_SLICE_IEQ(n, "x-forwarded-proto"))
 			return RQ_XFP;
 		break;
 	}
-	if (n.len >= 12 && ieq_lit((struct sk_slice){ .ptr = n.ptr, .len = 12 }, "x-forwarded-", 12))
+	if (n.len >= 12 && sk_slice_ieq_n((struct sk_slice){ .ptr = n.ptr, .len = 12 }, "x-forwarded-", 12))
 		return RQ_DROP;
 	return RQ_PASS;
 }
 
 static bool has_prefix(struct sk_slice s, const char *lit, size_t n)
 {
-	return s.len >= n && ieq_lit((struct sk_slice){ .ptr = s.ptr, .len = n }, lit, n);
+	return s.len >= n && sk_slice_ieq_n((struct sk_slice){ .ptr = s.ptr, .len = n }, lit, n);
 }
 
 /*
@@ -417,7 +330,7 @@ static bool fold_may_cross(struct sk_slice n, bool underscores)
 	size_t k = 0;
 	bool whole = true;
 	for (size_t i = 0; i < n.len; i++) {
-		char c = (char)lc((unsigned char)n.ptr[i]);
+		char c = (char)sk_ascii_lower((unsigned char)n.ptr[i]);
 		if (c == '_')
 			c = '-';
 		if (c == '-' && k && buf[k - 1] == '-')
@@ -435,7 +348,7 @@ static bool fold_may_cross(struct sk_slice n, bool underscores)
 		return true;
 	if (classify_request(f) != RQ_PASS)
 		return false;
-	return !(IEQ(f, "keep-alive") || IEQ(f, "connection") || IEQ(f, "te") || IEQ(f, "trailer"));
+	return !(SK_SLICE_IEQ(f, "keep-alive") || SK_SLICE_IEQ(f, "connection") || SK_SLICE_IEQ(f, "te") || SK_SLICE_IEQ(f, "trailer"));
 }
 
 /*
@@ -443,11 +356,11 @@ static bool fold_may_cross(struct sk_slice n, bool underscores)
  * SK_SESSION_COOKIE), the others joined with "; "; nothing when no pair is left. False when it does not
  * fit. A field that does not mention the cookie is copied as it came.
  */
-static bool put_cookie(struct wbuf *w, struct sk_slice name, struct sk_slice v)
+static bool put_cookie(struct sk_wbuf *w, struct sk_slice name, struct sk_slice v)
 {
 	static const char sess[] = SK_SESSION_COOKIE;
 	if (!memmem(v.ptr, v.len, sess, sizeof(sess) - 1))
-		return put_slice_field(w, name, v);
+		return sk_wbuf_slice_field(w, name, v);
 	const char *p = v.ptr, *end = v.ptr + v.len;
 	bool any = false;
 	while (p < end) {
@@ -461,12 +374,12 @@ static bool put_cookie(struct wbuf *w, struct sk_slice name, struct sk_slice v)
 		struct sk_slice pn = trim_ows(pv.ptr, eq ? (size_t)(eq - pv.ptr) : pv.len);
 		if (pn.len == sizeof(sess) - 1 && memcmp(pn.ptr, sess, pn.len) == 0)
 			continue;
-		bool ok = any ? PUT_LIT(w, "; ") : (put(w, name.ptr, name.len) && PUT_LIT(w, ": "));
-		if (!ok || !put(w, pv.ptr, pv.len))
+		bool ok = any ? SK_WBUF_LIT(w, "; ") : (sk_wbuf_put(w, name.ptr, name.len) && SK_WBUF_LIT(w, ": "));
+		if (!ok || !sk_wbuf_put(w, pv.ptr, pv.len))
 			return false;
 		any = true;
 	}
-	return !any || PUT_LIT(w, "\r\n");
+	return !any || SK_WBUF_LIT(w, "\r\n");
 }
 
 static bool in_list(const struct sk_strlist *l, struct sk_slice name)
@@ -478,12 +391,12 @@ static bool in_list(const struct sk_strlist *l, struct sk_slice name)
 }
 
 /* Writes an identity field when set; false when it does not fit or the value is unsafe. */
-static bool put_identity(struct wbuf *w, const char *name, size_t nlen, const char *value)
+static bool put_identity(struct sk_wbuf *w, const char *name, size_t nlen, const char *value)
 {
 	if (!value)
 		return true;
 	size_t vlen = strlen(value);
-	return value_ok(value, vlen) && put_field(w, name, nlen, value, vlen);
+	return value_ok(value, vlen) && sk_wbuf_field(w, name, nlen, value, vlen);
 }
 
 /*
@@ -498,7 +411,7 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 {
 	const struct sk_http_request *req = f->req;
 	const struct sk_behavior *beh = f->beh;
-	struct wbuf w = { .p = out, .end = out + cap };
+	struct sk_wbuf w = { .p = out, .end = out + cap };
 	struct sk_slice xfp = { 0 };
 	bool have_xfp = false, have_upgrade = false;
 
@@ -521,15 +434,15 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 
 	/* Host. */
 	if (beh->forward_host || !f->origin || !f->origin->host) {
-		if (!put_field(&w, "Host", 4, f->viewer_host.ptr, f->viewer_host.len))
+		if (!sk_wbuf_field(&w, "Host", 4, f->viewer_host.ptr, f->viewer_host.len))
 			return -1;
 	} else {
-		if (!put_field(&w, "Host", 4, f->origin->host, strlen(f->origin->host)))
+		if (!sk_wbuf_field(&w, "Host", 4, f->origin->host, strlen(f->origin->host)))
 			return -1;
 	}
 
 	/* The viewer's fields. */
-	unsigned conn0 = first_connection(req->headers, req->n_headers);
+	unsigned conn0 = sk_http_first_connection(req->headers, req->n_headers);
 	const struct sk_http_field *conn_h = req->headers + conn0;
 	unsigned conn_n = req->n_headers - conn0;
 	for (unsigned i = 0; i < req->n_headers; i++) {
@@ -582,7 +495,7 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 				return -1;
 			continue;
 		}
-		if (!put_slice_field(&w, h->name, h->value))
+		if (!sk_wbuf_slice_field(&w, h->name, h->value))
 			return -1;
 	}
 
@@ -590,27 +503,27 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	if (f->origin) {
 		for (size_t i = 0; i < f->origin->n_headers; i++) {
 			const struct sk_kv *kv = &f->origin->headers[i];
-			if (!put_field(&w, kv->name, strlen(kv->name), kv->value, strlen(kv->value)))
+			if (!sk_wbuf_field(&w, kv->name, strlen(kv->name), kv->value, strlen(kv->value)))
 				return -1;
 		}
 	}
 
 	/* X-Forwarded-*. */
 	if (f->client) {
-		if (!put_field(&w, "X-Forwarded-For", 15, f->client->xff, strlen(f->client->xff)))
+		if (!sk_wbuf_field(&w, "X-Forwarded-For", 15, f->client->xff, strlen(f->client->xff)))
 			return -1;
 	}
 	if (have_xfp && f->client && f->client->peer_trusted) {
-		if (!put_slice_field(&w, SK_SLICE("X-Forwarded-Proto"), xfp))
+		if (!sk_wbuf_slice_field(&w, SK_SLICE("X-Forwarded-Proto"), xfp))
 			return -1;
 	} else if (f->tls) {
-		if (!PUT_LIT(&w, "X-Forwarded-Proto: https\r\n"))
+		if (!SK_WBUF_LIT(&w, "X-Forwarded-Proto: https\r\n"))
 			return -1;
 	} else {
-		if (!PUT_LIT(&w, "X-Forwarded-Proto: http\r\n"))
+		if (!SK_WBUF_LIT(&w, "X-Forwarded-Proto: http\r\n"))
 			return -1;
 	}
-	if (!put_slice_field(&w, SK_SLICE("X-Forwarded-Host"), f->viewer_host))
+	if (!sk_wbuf_slice_field(&w, SK_SLICE("X-Forwarded-Host"), f->viewer_host))
 		return -1;
 
 	/* Identity. */
@@ -619,26 +532,26 @@ ssize_t sk_forward_request_head(const struct sk_fwd_request *f, char *out, size_
 	    !put_identity(&w, "X-Auth-Method", 13, f->auth_method))
 		return -1;
 	/* Claims the issuer vouches for (jwtauth.c wrote only clean lines of configured names). */
-	if (f->claim_headers.len && !put(&w, f->claim_headers.ptr, f->claim_headers.len))
+	if (f->claim_headers.len && !sk_wbuf_put(&w, f->claim_headers.ptr, f->claim_headers.len))
 		return -1;
 
 	/* Framing. */
 	if (f->body == SK_BODY_CHUNKED) {
-		if (!PUT_LIT(&w, "Transfer-Encoding: chunked\r\n"))
+		if (!SK_WBUF_LIT(&w, "Transfer-Encoding: chunked\r\n"))
 			return -1;
 	} else if (f->body == SK_BODY_LENGTH) {
-		if (!PUT_LIT(&w, "Content-Length: ") || !put_u64(&w, f->content_length) ||
-		    !PUT_LIT(&w, "\r\n"))
+		if (!SK_WBUF_LIT(&w, "Content-Length: ") || !sk_wbuf_u64(&w, f->content_length) ||
+		    !SK_WBUF_LIT(&w, "\r\n"))
 			return -1;
 	}
 
 	/* Tunnel: the one protocol we carry is WebSocket, so that is the one token the origin may pick. */
 	if (f->upgrade && have_upgrade) {
-		if (!PUT_LIT(&w, "Upgrade: websocket\r\nConnection: upgrade\r\n"))
+		if (!SK_WBUF_LIT(&w, "Upgrade: websocket\r\nConnection: upgrade\r\n"))
 			return -1;
 	}
 
-	if (!PUT_LIT(&w, "\r\n"))
+	if (!SK_WBUF_LIT(&w, "\r\n"))
 		return -1;
 	return w.p - out;
 }

@@ -508,18 +508,7 @@ static enum step tls_accept(struct sk_conn *c)
 /* A new exchange for the request whose first byte just arrived. */
 static struct sk_exchange *new_exchange(struct sk_conn *c)
 {
-	struct sk_worker *w = c->w;
-	struct sk_exchange *ex = sk_exchange_get(w);
-	ex->front = &h1_front;
-	ex->front_ctx = c;
-	ex->rt = c->rt;
-	ex->timer = &c->timer;
-	ex->peer = &c->peer;
-	ex->ssl = c->ep.ssl;
-	ex->listener = c->listener;
-	ex->secure = c->tls;
-	ex->start_ms = sk_loop_now(w->loop);
-	ex->start_wall_ms = sk_wall_ms();
+	struct sk_exchange *ex = sk_exchange_open(c, &h1_front, c, &c->timer);
 	*(struct sk_h1s *)ex->front_state = (struct sk_h1s){ 0 };
 	return ex;
 }

@@ -113,17 +113,7 @@ struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id)
 			sk_h2_goaway(h, id);
 		}
 	}
-	struct sk_exchange *ex = sk_exchange_get(w);
-	ex->front = &h2_front;
-	ex->front_ctx = st;
-	ex->rt = c->rt;
-	ex->timer = &st->timer;
-	ex->peer = &c->peer;
-	ex->ssl = c->ep.ssl;
-	ex->listener = c->listener;
-	ex->secure = c->tls;
-	ex->start_ms = sk_loop_now(w->loop);
-	ex->start_wall_ms = sk_wall_ms();
+	struct sk_exchange *ex = sk_exchange_open(c, &h2_front, st, &st->timer);
 	ex->hreq.version = SK_HTTP_2;
 	ex->hreq.headers = ex->headers;
 	st->ex = ex;
