@@ -82,13 +82,6 @@ static int take_code(const MMDB_entry_data_s *data, char cc[3])
 	return 1;
 }
 
-/* True for ::ffff:a.b.c.d. */
-static int is_v4_mapped(const uint8_t a[16])
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return memcmp(a, prefix, sizeof(prefix)) == 0;
-}
-
 /*
  * Accepts family AF_INET with 4 bytes at addr or AF_INET6 with 16 (network order). On a hit writes
  * the NUL-terminated code into cc and returns 1; otherwise returns 0 and leaves cc as "". A lookup
@@ -104,7 +97,7 @@ int sk_geo_lookup(const struct sk_geo *g, int family, const uint8_t *addr, char 
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
 	const struct sockaddr *sa;
-	if (family == AF_INET6 && is_v4_mapped(addr)) {
+	if (family == AF_INET6 && sk_ip6_is_v4mapped(addr)) {
 		memcpy(&sin.sin_addr, addr + 12, 4);
 		sa = (const struct sockaddr *)&sin;
 	} else if (family == AF_INET) {

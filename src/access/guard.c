@@ -478,8 +478,7 @@ int sk_ban_canonical_ip(const char *ip, char *out)
 		return inet_ntop(AF_INET, a, out, 64) ? 0 : -1;
 	if (inet_pton(AF_INET6, ip, a) != 1)
 		return -1;
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (memcmp(a, mapped, 12) == 0)
+	if (sk_ip6_is_v4mapped(a))
 		return inet_ntop(AF_INET, a + 12, out, 64) ? 0 : -1;
 	return inet_ntop(AF_INET6, a, out, 64) ? 0 : -1;
 }

@@ -24,21 +24,6 @@ static bool label_char(char ch)
 	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
 }
 
-/* "123", "0x7f", "0X": a label that makes the whole name read as an IPv4 address (inet_aton's view). */
-static bool numeric_label(const char *s, size_t n)
-{
-	if (n >= 2 && s[0] == '0' && s[1] == 'x') {
-		for (size_t i = 2; i < n; i++)
-			if (sk_hexval((unsigned char)s[i]) < 0)
-				return false;
-		return true;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return n > 0;
-}
-
 static int cmp_port(const void *a, const void *b)
 {
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
@@ -100,7 +85,7 @@ static int check_allow_host(struct sk_cfg_ctx *c, const struct sk_cnode *item, c
 				return sk_cfg_fail(c, item, "allow entry '%s': each label of a host name has 1 to 63 "
 						   "characters", item->str);
 			if (*p == '\0') {
-				if (numeric_label(label, n))
+				if (sk_label_numeric(label, n))
 					return sk_cfg_fail(c, item, "allow entry '%s' is an IP address: put addresses in "
 							   "'allow_ips'", item->str);
 				break;

@@ -23,6 +23,14 @@ struct sk_slice {
 #define SK_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define SK_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
+/* The first 12 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), whose last 4 are the IPv4 one. */
+static const uint8_t sk_v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static inline bool sk_ip6_is_v4mapped(const uint8_t a[16])
+{
+	return memcmp(a, sk_v4mapped_prefix, sizeof(sk_v4mapped_prefix)) == 0;
+}
+
 /* The value of a hex digit (either case), or -1. */
 static inline int sk_hexval(unsigned char c)
 {
@@ -32,6 +40,24 @@ static inline int sk_hexval(unsigned char c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
+}
+
+/* A DNS label that is a number in inet_aton's sense ("123", "0x7f", "0x"; the digits may still be invalid,
+ * "08"): a name with one as its last label reads as an IPv4 address, never as a host name. */
+static inline bool sk_label_numeric(const char *s, size_t n)
+{
+	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		for (size_t i = 2; i < n; i++)
+			if (sk_hexval((unsigned char)s[i]) < 0)
+				return false;
+		return true;
+	}
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
 }
 
 /* Case-insensitive ASCII comparison of a slice with a NUL-terminated string. */

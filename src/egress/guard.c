@@ -50,7 +50,6 @@ static const struct range special_v6[] = {
 	{ .addr = { 0xff }, .prefix = 8 },                           /* ff00::/8 multicast */
 };
 
-static const uint8_t mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 static const uint8_t nat64_prefix[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
@@ -83,7 +82,7 @@ static bool in_allow(const struct sk_egress_guard *g, int family, const uint8_t 
 /* Reduces an IPv4-mapped IPv6 address to its IPv4 (family and addr rewritten in place). */
 static void unmap(int *family, uint8_t *addr)
 {
-	if (*family == AF_INET6 && memcmp(addr, mapped_prefix, 12) == 0) {
+	if (*family == AF_INET6 && memcmp(addr, sk_v4mapped_prefix, 12) == 0) {
 		memmove(addr, addr + 12, 4);
 		memset(addr + 4, 0, 12);
 		*family = AF_INET;
@@ -182,7 +181,7 @@ void sk_egress_guard_init(struct sk_egress_guard *g, const struct sk_cidrlist *a
 	for (size_t i = 0; i < g->n_allow; i++) {
 		/* An allow_ips entry written as ::ffff:10.0.0.0/104 means the IPv4 network, as addresses do. */
 		struct sk_cidr c = allow_ips->items[i];
-		if (c.family == AF_INET6 && c.prefix >= 96 && memcmp(c.addr, mapped_prefix, 12) == 0) {
+		if (c.family == AF_INET6 && c.prefix >= 96 && memcmp(c.addr, sk_v4mapped_prefix, 12) == 0) {
 			memmove(c.addr, c.addr + 12, 4);
 			memset(c.addr + 4, 0, 12);
 			c.family = AF_INET;

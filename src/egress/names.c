@@ -77,23 +77,6 @@ static int aton_part(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* A label that is a number in inet_aton's sense of the word (the digits may still be invalid: "08"). */
-static bool numeric_label(const char *s, size_t n)
-{
-	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		for (size_t i = 2; i < n; i++)
-			if (sk_hexval((unsigned char)s[i]) < 0)
-				return false;
-		return true;
-	}
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 /* inet_aton's reading of s (1 to 4 parts; the last fills the remaining bytes). Returns 0 or -1. */
 static int parse_aton(const char *s, size_t n, uint8_t out[4])
 {
@@ -192,7 +175,7 @@ static enum sk_egress_target_err parse_host(const char *s, size_t n, struct sk_e
 	}
 	h[n] = '\0';
 	/* A number as last label: an address as inet_aton reads it (whatever its parts' lengths), or nothing. */
-	if (numeric_label(h + label, n - label)) {
+	if (sk_label_numeric(h + label, n - label)) {
 		if (parse_aton(h, n, out->addr) == -1)
 			return SK_EGRESS_TARGET_MALFORMED;
 		out->kind = SK_EGRESS_HOST_V4;

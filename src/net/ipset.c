@@ -55,7 +55,6 @@ struct sk_ipset {
 	size_t count;
 };
 
-static const uint8_t mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 static uint32_t *node(const struct trie *t, uint32_t i)
 {
@@ -233,15 +232,10 @@ static bool bytes_prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return ((a[full] ^ b[full]) & mask) == 0;
 }
 
-static bool is_mapped(const uint8_t *addr16)
-{
-	return memcmp(addr16, mapped_prefix, sizeof(mapped_prefix)) == 0;
-}
-
 /* An IPv6 prefix shorter than 96 bits that contains all of ::ffff:0:0/96. */
 static bool covers_mapped(const uint8_t *addr16, unsigned prefix)
 {
-	return prefix < 96 && bytes_prefix_eq(addr16, mapped_prefix, prefix);
+	return prefix < 96 && bytes_prefix_eq(addr16, sk_v4mapped_prefix, prefix);
 }
 
 struct sk_ipset *sk_ipset_new(void)
@@ -280,7 +274,7 @@ void sk_ipset_add(struct sk_ipset *set, const struct sk_cidr *cidr)
 		add_v4(set, cidr->addr, cidr->prefix);
 	} else {
 		SK_ASSERT(cidr->family == AF_INET6 && cidr->prefix <= 128);
-		if (cidr->prefix >= 96 && is_mapped(cidr->addr)) {
+		if (cidr->prefix >= 96 && sk_ip6_is_v4mapped(cidr->addr)) {
 			add_v4(set, cidr->addr + 12, cidr->prefix - 96u);
 		} else {
 			if (covers_mapped(cidr->addr, cidr->prefix))
@@ -299,7 +293,7 @@ bool sk_ipset_contains(const struct sk_ipset *set, int family, const uint8_t *ad
 	if (!set)
 		return false;
 	uint32_t key[4];
-	if (family == AF_INET6 && is_mapped(addr)) {
+	if (family == AF_INET6 && sk_ip6_is_v4mapped(addr)) {
 		family = AF_INET;
 		addr += 12;
 	}
@@ -330,7 +324,7 @@ size_t sk_ipset_count(const struct sk_ipset *set)
 
 bool sk_cidr_contains(const struct sk_cidr *cidr, int family, const uint8_t *addr)
 {
-	if (family == AF_INET6 && is_mapped(addr)) {
+	if (family == AF_INET6 && sk_ip6_is_v4mapped(addr)) {
 		family = AF_INET;
 		addr += 12;
 	}
@@ -340,7 +334,7 @@ bool sk_cidr_contains(const struct sk_cidr *cidr, int family, const uint8_t *add
 	int cfam = cidr->family;
 	const uint8_t *caddr = cidr->addr;
 	unsigned prefix = cidr->prefix;
-	if (cfam == AF_INET6 && prefix >= 96 && is_mapped(caddr)) {
+	if (cfam == AF_INET6 && prefix >= 96 && sk_ip6_is_v4mapped(caddr)) {
 		cfam = AF_INET;
 		caddr += 12;
 		prefix -= 96;
@@ -366,7 +360,7 @@ int sk_sa_to_bytes(const struct sockaddr *sa, uint8_t addr[16])
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		const uint8_t *b = in6->sin6_addr.s6_addr;
-		if (is_mapped(b)) {
+		if (sk_ip6_is_v4mapped(b)) {
 			memcpy(addr, b + 12, 4);
 			return AF_INET;
 		}

@@ -219,8 +219,7 @@ int sk_policy_parse_cidr(const char *s, size_t len, struct sk_pcidr *out)
 		return -1;
 	out->family = AF_INET6;
 	out->prefix = (uint8_t)(prefix < 0 ? 128 : prefix);
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (memcmp(out->addr, mapped, 12) == 0 && out->prefix >= 96) {
+	if (sk_ip6_is_v4mapped(out->addr) && out->prefix >= 96) {
 		memmove(out->addr, out->addr + 12, 4);
 		memset(out->addr + 4, 0, 12);
 		out->family = AF_INET;

@@ -83,8 +83,7 @@ static void addr_text(int family, const uint8_t *addr, char *out, size_t cap)
 /* A v4-mapped IPv6 address (::ffff:a.b.c.d) becomes IPv4 so ACLs and logs see one form. */
 static int unmap(int family, uint8_t addr[16])
 {
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (family == AF_INET6 && memcmp(addr, prefix, 12) == 0) {
+	if (family == AF_INET6 && sk_ip6_is_v4mapped(addr)) {
 		memmove(addr, addr + 12, 4);
 		memset(addr + 4, 0, 12);
 		return AF_INET;
