@@ -26,13 +26,9 @@
 
 struct sk_exchange *sk_exchange_get(struct sk_worker *w)
 {
-	struct sk_exchange *ex = w->free_exchanges;
-	if (ex) {
-		w->free_exchanges = ex->next_free;
-		w->n_free_exchanges--;
-	} else {
+	struct sk_exchange *ex = sk_freelist_get(&w->exchanges);
+	if (!ex)
 		ex = sk_malloc(sizeof(*ex));
-	}
 	/* Clear the fixed part only: the header arrays and path buffer are written before they are read. */
 	memset(ex, 0, offsetof(struct sk_exchange, front_state));
 	ex->client_addr.ip[0] = '\0';
@@ -78,23 +74,7 @@ void sk_exchange_put(struct sk_exchange *ex)
 		sk_buf_put(w, ex->hbuf);
 	if (ex->file_fd >= 0)
 		close(ex->file_fd);
-	if (w->n_free_exchanges < 64) {
-		ex->next_free = w->free_exchanges;
-		w->free_exchanges = ex;
-		w->n_free_exchanges++;
-	} else {
-		free(ex);
-	}
-}
-
-void sk_exchange_free_list(struct sk_worker *w)
-{
-	while (w->free_exchanges) {
-		struct sk_exchange *ex = w->free_exchanges;
-		w->free_exchanges = ex->next_free;
-		free(ex);
-	}
-	w->n_free_exchanges = 0;
+	sk_freelist_put(&w->exchanges, ex);
 }
 
 static const struct sk_config *cfg_of(const struct sk_exchange *ex)

@@ -74,7 +74,7 @@ enum sk_resp_src {
 #define SK_EGRESS_RESPONSE_MS (60 * 1000)
 
 struct sk_exchange {
-	struct sk_exchange *next_free;
+	void *free_link; /* the worker's free list (core/freelist.h) keeps its link here while it is free */
 	/* ---- set by the front before sk_exchange_begin ---- */
 	const struct sk_front_ops *front;
 	void *front_ctx;
@@ -160,7 +160,6 @@ struct sk_exchange *sk_exchange_open(struct sk_conn *c, const struct sk_front_op
 				     struct sk_timer *timer);
 /* Releases what ex holds (origin connection, buffers, files, pool jobs) and returns it to the free list. */
 void sk_exchange_put(struct sk_exchange *ex);
-void sk_exchange_free_list(struct sk_worker *w);
 
 /*
  * Starts a parsed request (ex->hreq and the connection facts set): routing, bans behind trusted proxies,

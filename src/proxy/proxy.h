@@ -17,6 +17,7 @@
 #include "access/access.h"
 #include "config/config.h"
 #include "core/core.h"
+#include "core/freelist.h"
 #include "core/reason.h"
 #include "egress/egress.h"
 #include "http/h1.h"
@@ -222,11 +223,10 @@ struct sk_worker {
 	atomic_uint_fast64_t acked_generation;
 	struct sk_io *listen_io;         /* one per listener of rt */
 	size_t n_listen_io;
-	struct sk_buf *free_bufs;
-	unsigned n_free_bufs;
+	struct sk_freelist bufs;         /* struct sk_buf (sk_buf_get/put) */
 	struct sk_pipe_pool pipes;       /* tunnels between plain endpoints (net/splice.h) */
-	struct sk_exchange *free_exchanges;
-	unsigned n_free_exchanges;
+	struct sk_freelist exchanges;    /* struct sk_exchange (sk_exchange_get/put) */
+	uint64_t trim_at_ms;             /* the next trim of the two lists above (after_round) */
 	struct sk_server_pool **pools;   /* by server address */
 	size_t n_pools;
 	struct sk_server_pool *egress_pools; /* egress destinations (list; freed with their last reference) */

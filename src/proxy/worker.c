@@ -32,7 +32,13 @@
 #include "proxy/worker.h"
 #include "proxy/exchange.h"
 
-#define MAX_FREE_BUFS 256
+/* The worker's free lists (core/freelist.h): what a quiet worker keeps, the most it ever keeps, and how
+ * often what the traffic did not need is released. 256 buffers are 8 MiB. */
+#define BUFS_FLOOR 256
+#define BUFS_CAP 4096
+#define EXCHANGES_FLOOR 64
+#define EXCHANGES_CAP 4096
+#define TRIM_MS 10000
 #define DRAIN_MS 30000
 #define ACCEPT_PAUSE_MS 500
 #define ACCEPT_LOG_MS 5000
@@ -50,13 +56,9 @@ static atomic_uint accept_suppressed;
 
 struct sk_buf *sk_buf_get(struct sk_worker *w)
 {
-	struct sk_buf *b = w->free_bufs;
-	if (b) {
-		w->free_bufs = b->next;
-		w->n_free_bufs--;
-	} else {
+	struct sk_buf *b = sk_freelist_get(&w->bufs);
+	if (!b)
 		b = sk_malloc(sizeof(*b));
-	}
 	b->next = NULL;
 	b->off = b->len = 0;
 	return b;
@@ -64,13 +66,7 @@ struct sk_buf *sk_buf_get(struct sk_worker *w)
 
 void sk_buf_put(struct sk_worker *w, struct sk_buf *b)
 {
-	if (w->n_free_bufs >= MAX_FREE_BUFS) {
-		free(b);
-		return;
-	}
-	b->next = w->free_bufs;
-	w->free_bufs = b;
-	w->n_free_bufs++;
+	sk_freelist_put(&w->bufs, b);
 }
 
 static void on_resume(struct sk_timer *t)
@@ -241,6 +237,12 @@ static void after_round(void *arg)
 	struct sk_worker *w = arg;
 	if (w->access_log->len)
 		sk_accesslog_flush(w->access_log);
+	uint64_t now = sk_loop_now(w->loop);
+	if (now >= w->trim_at_ms) {
+		w->trim_at_ms = now + TRIM_MS;
+		sk_freelist_trim(&w->bufs);
+		sk_freelist_trim(&w->exchanges);
+	}
 }
 
 struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
@@ -254,6 +256,8 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 	}
 	sk_runtime_ref(rt);
 	w->rt = rt;
+	w->bufs = (struct sk_freelist){ .floor = BUFS_FLOOR, .cap = BUFS_CAP };
+	w->exchanges = (struct sk_freelist){ .floor = EXCHANGES_FLOOR, .cap = EXCHANGES_CAP };
 	w->snaps = sk_calloc(1, sizeof(*w->snaps));
 	w->snaps->rt = rt;
 	atomic_init(&w->next_rt, NULL);
@@ -371,13 +375,9 @@ void sk_worker_join_free(struct sk_worker *w)
 		sk_upstream_close(u);
 	}
 	sk_egress_worker_free(w);
-	while (w->free_bufs) {
-		struct sk_buf *b = w->free_bufs;
-		w->free_bufs = b->next;
-		free(b);
-	}
+	sk_freelist_clear(&w->bufs);
 	sk_pipe_pool_free(&w->pipes);
-	sk_exchange_free_list(w);
+	sk_freelist_clear(&w->exchanges);
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
 		sk_runtime_unref(pending);

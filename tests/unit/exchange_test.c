@@ -155,7 +155,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	sk_exchange_free_list(&w);
+	sk_freelist_clear(&w.exchanges);
+	sk_freelist_clear(&w.bufs);
 	close(origin_fd);
 	sk_runtime_unref(rt);
 	char cmd[300];
