@@ -17,6 +17,10 @@
 #define SK_H2_FLOOD_WINDOW_MS 10000
 #define SK_H2_BODY_RING 65536 /* the default stream window: what a viewer may send before we grant more */
 #define SK_H2_MAX_NV (SK_REPLY_FIELDS > SK_MAX_HEADERS ? SK_REPLY_FIELDS + 2 : SK_MAX_HEADERS + 2)
+/* A stream's decoded fields live in the stream itself up to this many bytes (an h2load or curl request
+ * head takes ~100, a browser's ~0.5–1.5 KiB), in a worker buffer past it: a stream in flight no longer
+ * holds a 32 KiB buffer for a few hundred bytes of head. */
+#define SK_H2_FIELDS_INLINE 1536
 
 enum st_phase {
 	ST_HEADERS = 0, /* the request's header block is being decoded */
@@ -36,7 +40,9 @@ struct sk_h2stream {
 	int32_t id;
 	struct sk_exchange *ex;
 	struct sk_timer timer;             /* ex->timer */
-	struct sk_buf *fields;             /* the decoded names and values ex->headers point into */
+	char *fmem;                        /* the decoded names and values ex->hreq points into: finline or */
+	struct sk_buf *fbuf;               /* this worker buffer, once they outgrew finline */
+	uint32_t flen, fcap;               /* bytes used in fmem, its size */
 	uint32_t list_size;                /* RFC 9113 §6.5.2: name + value + 32 per field */
 	uint16_t n_cookies;
 	enum sk_reason refuse;             /* the head is refused (431 or 400) */
@@ -50,6 +56,7 @@ struct sk_h2stream {
 	uint64_t mem_off;                  /* SK_SRC_MEM: bytes of the body handed to nghttp2 */
 	uint64_t file_left;                /* SK_SRC_FILE */
 	uint64_t last_io_ms;               /* the response's last progress (the send timeout is inactivity) */
+	char finline[SK_H2_FIELDS_INLINE]; /* past the part sk_h2s_new clears: written before it is read */
 };
 
 struct sk_h2 {
@@ -91,6 +98,8 @@ void sk_h2_goaway(struct sk_h2 *h, int32_t last);
 /* h2_stream.c */
 /* A stream whose request head begins: its exchange (connection facts filled) and its field buffer. */
 struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id);
+/* Room for n more bytes of fields (moved to a worker buffer if finline is too small). */
+char *sk_h2s_field_room(struct sk_h2stream *st, size_t n);
 /* Queues st to run after nghttp2 returns (its head is decoded, body bytes came, the origin woke it). */
 void sk_h2s_enqueue(struct sk_h2stream *st);
 void sk_h2s_run_queue(struct sk_h2 *h);

@@ -150,15 +150,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	}
 	if (st->refuse != SK_R_NONE)
 		return 0;
-	/* The list size bounds what is copied (a quarter of the buffer at most stays for the joined cookies). */
-	struct sk_buf *b = st->fields;
-	SK_ASSERT(b->len + nlen + vlen <= sizeof(b->data) / 2);
-	char *n = b->data + b->len;
+	/* The list size bounds what is copied (half a worker buffer at most: the rest stays for the joined
+	 * cookies). */
+	SK_ASSERT(st->flen + nlen + vlen <= SK_BUF_SIZE / 2);
+	char *n = sk_h2s_field_room(st, nlen + vlen);
 	memcpy(n, name, nlen);
 	char *v = n + nlen;
 	if (vlen)
 		memcpy(v, value, vlen);
-	b->len += (uint32_t)(nlen + vlen);
+	st->flen += (uint32_t)(nlen + vlen);
 	struct sk_slice ns = { .ptr = n, .len = nlen }, vs = { .ptr = v, .len = vlen };
 	if (nlen && name[0] == ':') { /* nghttp2 checked their presence, order and values (RFC 9113 §8.3) */
 		if (sk_slice_eq(ns, ":method"))

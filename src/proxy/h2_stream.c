@@ -10,6 +10,7 @@
  * (pread) or the origin (sk_exchange_body_peek/consume; NGHTTP2_ERR_DEFERRED until the origin wakes it).
  * Streams run from a queue after nghttp2_session_mem_recv returns, never inside its callbacks.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,7 +99,10 @@ struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id)
 {
 	struct sk_conn *c = h->c;
 	struct sk_worker *w = c->w;
-	struct sk_h2stream *st = sk_calloc(1, sizeof(*st));
+	struct sk_h2stream *st = sk_freelist_get(&w->h2streams);
+	if (!st)
+		st = sk_malloc(sizeof(*st));
+	memset(st, 0, offsetof(struct sk_h2stream, finline));
 	st->h2 = h;
 	st->id = id;
 	st->timer.cb = stream_on_timer;
@@ -117,7 +121,8 @@ struct sk_h2stream *sk_h2s_new(struct sk_h2 *h, int32_t id)
 	ex->hreq.version = SK_HTTP_2;
 	ex->hreq.headers = ex->headers;
 	st->ex = ex;
-	st->fields = sk_buf_get(w);
+	st->fmem = st->finline;
+	st->fcap = sizeof(st->finline);
 	h->n_active++;
 	return st;
 }
@@ -134,10 +139,45 @@ void sk_h2s_end(struct sk_h2stream *st, bool all)
 	st->ex = NULL;
 	st->phase = ST_DONE;
 	h->n_active--;
-	if (st->fields) {
-		sk_buf_put(h->c->w, st->fields);
-		st->fields = NULL;
+	if (st->fbuf) {
+		sk_buf_put(h->c->w, st->fbuf);
+		st->fbuf = NULL;
 	}
+	st->fmem = NULL;
+}
+
+/* Moves the fields to a worker buffer: every slice of the request that points into them follows (a name
+ * or value always does; :method, :path and the host may be absent, NULL). An empty value may point just
+ * past the last byte. */
+static void fields_grow(struct sk_h2stream *st)
+{
+	struct sk_http_request *r = &st->ex->hreq;
+	struct sk_buf *b = sk_buf_get(st->h2->c->w);
+	uintptr_t old = (uintptr_t)st->fmem, end = old + st->flen;
+	memcpy(b->data, st->fmem, st->flen);
+#define SK_MOVE(p) ((p) = b->data + ((uintptr_t)(p) - old))
+	struct sk_slice *slices[] = { &r->method, &r->target, &r->host };
+	for (size_t i = 0; i < SK_ARRAY_LEN(slices); i++)
+		if ((uintptr_t)slices[i]->ptr >= old && (uintptr_t)slices[i]->ptr <= end)
+			SK_MOVE(slices[i]->ptr);
+	for (unsigned i = 0; i < r->n_headers; i++) {
+		SK_MOVE(r->headers[i].name.ptr);
+		SK_MOVE(r->headers[i].value.ptr);
+	}
+#undef SK_MOVE
+	st->fbuf = b;
+	st->fmem = b->data;
+	st->fcap = sizeof(b->data);
+}
+
+char *sk_h2s_field_room(struct sk_h2stream *st, size_t n)
+{
+	if (st->flen + n > st->fcap) {
+		SK_ASSERT(!st->fbuf); /* the header list limit keeps a head within half a buffer (on_header) */
+		fields_grow(st);
+	}
+	SK_ASSERT(st->flen + n <= st->fcap);
+	return st->fmem + st->flen;
 }
 
 void sk_h2s_free(struct sk_h2stream *st)
@@ -153,7 +193,7 @@ void sk_h2s_free(struct sk_h2stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	free(st->ring);
-	free(st);
+	sk_freelist_put(&h->c->w->h2streams, st);
 }
 
 /* Gives the rest of the request body's window back: nobody will read it. */
@@ -309,8 +349,11 @@ static void stream_begin(struct sk_h2stream *st)
 		r->flags |= SK_HF_HAS_HOST;
 	/* RFC 9113 §8.2.3: several cookie fields are joined with "; " before an HTTP/1.1 origin sees them. */
 	if (st->n_cookies > 1) {
-		struct sk_buf *b = st->fields;
-		char *out = b->data + b->len;
+		size_t room = 0;
+		for (unsigned i = 0; i < r->n_headers; i++)
+			if (sk_slice_eq(r->headers[i].name, "cookie"))
+				room += r->headers[i].value.len + 2;
+		char *out = sk_h2s_field_room(st, room);
 		size_t used = 0;
 		unsigned first = r->n_headers, keep = 0;
 		for (unsigned i = 0; i < r->n_headers; i++) {
@@ -319,7 +362,6 @@ static void stream_begin(struct sk_h2stream *st)
 				r->headers[keep++] = *f;
 				continue;
 			}
-			SK_ASSERT(b->len + used + f->value.len + 2 <= sizeof(b->data)); /* max_header_list bounds it */
 			if (first == r->n_headers) {
 				first = keep;
 				r->headers[keep++] = *f;
@@ -330,7 +372,7 @@ static void stream_begin(struct sk_h2stream *st)
 			memcpy(out + used, f->value.ptr, f->value.len);
 			used += f->value.len;
 		}
-		b->len += (uint32_t)used;
+		st->flen += (uint32_t)used;
 		r->headers[first].value = (struct sk_slice){ .ptr = out, .len = used };
 		r->n_headers = keep;
 	}

@@ -226,6 +226,7 @@ struct sk_worker {
 	struct sk_freelist bufs;         /* struct sk_buf (sk_buf_get/put) */
 	struct sk_pipe_pool pipes;       /* tunnels between plain endpoints (net/splice.h) */
 	struct sk_freelist exchanges;    /* struct sk_exchange (sk_exchange_get/put) */
+	struct sk_freelist h2streams;    /* struct sk_h2stream (h2_stream.c) */
 	uint64_t trim_at_ms;             /* the next trim of the two lists above (after_round) */
 	struct sk_server_pool **pools;   /* by server address */
 	size_t n_pools;

@@ -37,7 +37,7 @@
 #define BUFS_FLOOR 256
 #define BUFS_CAP 4096
 #define EXCHANGES_FLOOR 64
-#define EXCHANGES_CAP 4096
+#define EXCHANGES_CAP 4096 /* also the HTTP/2 streams' list */
 #define TRIM_MS 10000
 #define DRAIN_MS 30000
 #define ACCEPT_PAUSE_MS 500
@@ -242,6 +242,7 @@ static void after_round(void *arg)
 		w->trim_at_ms = now + TRIM_MS;
 		sk_freelist_trim(&w->bufs);
 		sk_freelist_trim(&w->exchanges);
+		sk_freelist_trim(&w->h2streams);
 	}
 }
 
@@ -258,6 +259,7 @@ struct sk_worker *sk_worker_new(unsigned id, struct sk_runtime *rt)
 	w->rt = rt;
 	w->bufs = (struct sk_freelist){ .floor = BUFS_FLOOR, .cap = BUFS_CAP };
 	w->exchanges = (struct sk_freelist){ .floor = EXCHANGES_FLOOR, .cap = EXCHANGES_CAP };
+	w->h2streams = (struct sk_freelist){ .floor = EXCHANGES_FLOOR, .cap = EXCHANGES_CAP };
 	w->snaps = sk_calloc(1, sizeof(*w->snaps));
 	w->snaps->rt = rt;
 	atomic_init(&w->next_rt, NULL);
@@ -378,6 +380,7 @@ void sk_worker_join_free(struct sk_worker *w)
 	sk_freelist_clear(&w->bufs);
 	sk_pipe_pool_free(&w->pipes);
 	sk_freelist_clear(&w->exchanges);
+	sk_freelist_clear(&w->h2streams);
 	struct sk_runtime *pending = atomic_exchange(&w->next_rt, NULL);
 	if (pending)
 		sk_runtime_unref(pending);

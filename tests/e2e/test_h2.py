@@ -326,6 +326,34 @@ def test_h2_cookies_joined_and_trailers_dropped(sekisho, origin):
     c.close()
 
 
+def test_h2_large_head_moves_out_of_the_stream_intact(sekisho, origin):
+    """A stream keeps its decoded fields inline up to 1.5 KiB and moves them to a worker buffer past it:
+    after the move (during the header block, and again for the cookie join) every field, the path and the
+    authority still read as sent, empty values included."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    pad = [(f"x-pad-{i}", "v" * 200 + str(i)) for i in range(20)]  # ~4 KiB: past the inline area
+    for i, (path, extra) in enumerate([
+        ("/big?q=" + "p" * 300, pad + [("x-empty", ""), ("cookie", "a=1")]),
+        # the join alone outgrows the inline area: the fields move when the cookies are joined
+        ("/join", [("cookie", "c" * 600), ("x-mid", "m"), ("cookie", "d" * 600), ("x-empty", "")]),
+        ("/both", [("cookie", "e=5")] + pad + [("cookie", "f=6")]),
+    ]):
+        sid = c.request(path, headers=extra)
+        status, _, body = c.response(sid)
+        rec = json.loads(body)
+        hdrs = [tuple(h) for h in rec["headers"]]
+        # 200, not 421: the route was found by the authority as moved
+        assert status == 200 and rec["path"] == path, (i, rec["path"])
+        cookies = [v for k, v in hdrs if k.lower() == "cookie"]
+        want = {"/big?q=" + "p" * 300: ["a=1"], "/join": ["c" * 600 + "; " + "d" * 600], "/both": ["e=5; f=6"]}[path]
+        assert cookies == want, (i, cookies)
+        for k, v in extra:
+            if k != "cookie":
+                assert (k, v) in hdrs, (i, k)
+    c.close()
+
+
 # ---- validation (RFC 9113 §8) ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra", [
