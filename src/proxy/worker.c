@@ -41,6 +41,8 @@
 #define TRIM_MS 10000
 #define DRAIN_MS 30000
 #define ACCEPT_PAUSE_MS 500
+#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH_TLS 1
 #define ACCEPT_LOG_MS 5000
 
 struct listen_io {
@@ -109,7 +111,12 @@ static void on_accept(struct sk_io *io, uint32_t ev)
 	const struct sk_listener admin_l = { .name = (char *)sk_runtime_listener_name(w->rt, li->listener) };
 	/* The admin listener and egress entries have no accept-time ACL (egress has its access block). */
 	const struct sk_listener *l = admin || sk_listener_is_egress(li->listener) ? &admin_l : &cfg->listeners[li->listener];
-	for (int i = 0; i < 64; i++) {
+	/* TLS: one connection per readiness event, like nginx's default (multi_accept off). A batch of 64 new
+	 * TLS connections is 64 handshake steps (~250 µs each) queued in one loop round ahead of the requests
+	 * of connections already open: p99 under a reconnect storm was 2-3x nginx's. The rest wait in the
+	 * kernel's queue; the listener is level-triggered, so the next round takes the next one. */
+	int batch = l->tls.present ? ACCEPT_BATCH_TLS : ACCEPT_BATCH;
+	for (int i = 0; i < batch; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -338,6 +338,34 @@ def test_requests_sent_right_after_the_handshake_are_never_left_waiting(sekisho,
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
 
 
+def test_a_burst_of_tls_connections_is_accepted_one_per_round_and_all_served(sekisho, origin, pki):
+    # A TLS listener takes one new connection per readiness event (worker.c) and leaves its ClientHello
+    # to the connection's own event: 300 connections queued at once must all still be accepted (the
+    # listener is level-triggered) and answered. One left in the kernel's queue would block its
+    # handshake here until the 10 s socket timeout.
+    sk = sekisho(tls_config(pki, origin.port, timeouts={"header_read": "60s"}, workers=1))
+    port = sk.port()
+    raws = [socket.create_connection((HOST, port), timeout=10) for _ in range(300)]
+    try:
+        tlss = [NOVERIFY.wrap_socket(r, server_hostname="a.test", do_handshake_on_connect=False) for r in raws]
+        for t in tlss:
+            t.do_handshake()
+            t.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        answers = []
+        for t in tlss:
+            got = b""
+            while True:
+                chunk = t.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            answers.append(got)
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers if not a.startswith(b"HTTP/1.1 200")][:3]
+    finally:
+        for r in raws:
+            r.close()
+
+
 def test_handshake_has_a_deadline_and_does_not_block_others(sekisho, origin, pki):
     sk = sekisho(tls_config(pki, origin.port, timeouts={"header_read": "1s"}))
     port = sk.port()
