@@ -127,6 +127,11 @@ int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *
 		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress)
 {
 	bool plain = !a->ssl && !b->ssl;
+	if (plain && !t->tuned) { /* once: the tunnel's sockets carry nothing else afterwards */
+		sk_tunnel_socket_tune(a->io.fd);
+		sk_tunnel_socket_tune(b->io.fd);
+		t->tuned = true;
+	}
 	/* b → a first: after a 101 the head (and anything behind it) is pending toward a already. */
 	if (move(w, plain, b, &t->b_eof, &t->a_shut, &t->ba, &t->bap, a, &t->a_out, b_to_a, progress) < 0)
 		return -1;
