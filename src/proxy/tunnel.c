@@ -10,7 +10,9 @@
  * nothing more is spliced from the sender while the pipe holds bytes for the receiver. A direction
  * switches between buffer and pipe only while both are empty, so bytes keep their order: the bytes
  * already read before the tunnel began (after a 101) leave through the buffer first, and a direction
- * that finds the worker's pipe pool used up copies through a buffer until it next runs dry.
+ * that finds the worker's pipe pool used up copies through a buffer until it next runs dry. Both plain
+ * sockets get their unsent bytes capped once, at the first run (net/splice.h, SK_TUNNEL_NOTSENT_LOWAT), so
+ * that sekisho sends what waits rather than the receiver's ACK processing.
  *
  * A waiting tunnel gives back every buffer and pipe that holds nothing still to be sent (DESIGN §9: a
  * silent tunnel holds none); sk_tunnel_run takes them again from the worker when bytes flow.
