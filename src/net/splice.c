@@ -3,7 +3,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -111,4 +114,11 @@ int sk_endpoint_splice_out(struct sk_endpoint *e, struct sk_pipe *p, uint64_t *c
 		return -1; /* EPIPE, ECONNRESET (SIGPIPE is ignored by the server) */
 	}
 	return 1;
+}
+
+void sk_tunnel_socket_tune(int fd)
+{
+	int v = SK_TUNNEL_NOTSENT_LOWAT;
+	/* Refused on a non-TCP socket (a unix-socket origin): such a socket keeps its queueing as it is. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
 }

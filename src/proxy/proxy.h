@@ -267,6 +267,7 @@ struct sk_tunnel {
 	struct sk_out a_out, b_out;    /* pending toward a and toward b */
 	bool a_eof, b_eof;             /* a (b) has ended its direction */
 	bool a_shut, b_shut;           /* our direction toward a (b) is shut */
+	bool tuned;                    /* plain ends: both sockets' unsent bytes capped (net/splice.h) */
 };
 
 /* The HTTP/1.1 server side's state for the request in progress (h1_server.c), kept in the exchange's

@@ -10,7 +10,9 @@
  * nothing more is spliced from the sender while the pipe holds bytes for the receiver. A direction
  * switches between buffer and pipe only while both are empty, so bytes keep their order: the bytes
  * already read before the tunnel began (after a 101) leave through the buffer first, and a direction
- * that finds the worker's pipe pool used up copies through a buffer until it next runs dry.
+ * that finds the worker's pipe pool used up copies through a buffer until it next runs dry. Both plain
+ * sockets get their unsent bytes capped once, at the first run (net/splice.h, SK_TUNNEL_NOTSENT_LOWAT), so
+ * that sekisho sends what waits rather than the receiver's ACK processing.
  *
  * A waiting tunnel gives back every buffer and pipe that holds nothing still to be sent (DESIGN §9: a
  * silent tunnel holds none); sk_tunnel_run takes them again from the worker when bytes flow.
@@ -127,6 +129,11 @@ int sk_tunnel_run(struct sk_tunnel *t, struct sk_worker *w, struct sk_endpoint *
 		  uint64_t *a_to_b, uint64_t *b_to_a, bool *progress)
 {
 	bool plain = !a->ssl && !b->ssl;
+	if (plain && !t->tuned) { /* once: the tunnel's sockets carry nothing else afterwards */
+		sk_tunnel_socket_tune(a->io.fd);
+		sk_tunnel_socket_tune(b->io.fd);
+		t->tuned = true;
+	}
 	/* b → a first: after a 101 the head (and anything behind it) is pending toward a already. */
 	if (move(w, plain, b, &t->b_eof, &t->a_shut, &t->ba, &t->bap, a, &t->a_out, b_to_a, progress) < 0)
 		return -1;

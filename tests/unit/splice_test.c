@@ -2,7 +2,8 @@
  * splice_test.c — the pipe pool and the splices of src/net/splice.c over real loopback TCP sockets: the
  * pool is bounded and reuses its pipes, a pipe put back with bytes in it is closed; splicing in clears
  * can_read only when an empty pipe got "again" (a full pipe is not a drained socket), reports EOF; splicing
- * out moves every byte in order, counts them, and clears can_write when the receiver is full.
+ * out moves every byte in order, counts them, and clears can_write when the receiver is full; a tunnel's
+ * tuned socket holds at most about SK_TUNNEL_NOTSENT_LOWAT bytes unsent toward a receiver that reads nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +12,14 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -208,12 +213,50 @@ static void test_full_pipe_and_full_receiver(void **state)
 	}
 }
 
+/* Writes to fd until the kernel says "again"; returns the bytes it took. */
+static size_t write_until_full(int fd)
+{
+	static unsigned char chunk[65536];
+	size_t total = 0;
+	for (;;) {
+		ssize_t n = write(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			return total;
+		}
+		total += (size_t)n;
+	}
+}
+
+static void test_tuned_socket_caps_unsent_bytes(void **state)
+{
+	(void)state;
+	int fds[2];
+	tcp_pair(fds);
+	sk_tunnel_socket_tune(fds[0]);
+	int v = 0;
+	socklen_t len = sizeof(v);
+	assert_int_equal(getsockopt(fds[0], IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
+	assert_int_equal(v, SK_TUNNEL_NOTSENT_LOWAT);
+	/* The receiver reads nothing: once its window is full, the sender queues unsent bytes only up to the
+	 * cap (plus the one write in progress when it was reached), not up to its send buffer. */
+	size_t took = write_until_full(fds[0]);
+	int unsent = -1;
+	assert_int_equal(ioctl(fds[0], SIOCOUTQNSD, &unsent), 0);
+	assert_true(unsent >= 0);
+	assert_true((size_t)unsent <= SK_TUNNEL_NOTSENT_LOWAT + 65536);
+	assert_true(took > (size_t)unsent); /* the rest went into the receiver's window */
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_is_bounded_and_reuses),
 		cmocka_unit_test(test_splice_through_in_order_with_eof),
 		cmocka_unit_test(test_full_pipe_and_full_receiver),
+		cmocka_unit_test(test_tuned_socket_caps_unsent_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
