@@ -21,12 +21,6 @@ bool sk_slice_ieq(struct sk_slice s, const char *lit)
 	return true;
 }
 
-bool sk_slice_eq(struct sk_slice s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return n == s.len && memcmp(s.ptr, lit, n) == 0;
-}
-
 char *sk_slice_dup(struct sk_slice s)
 {
 	char *p = sk_malloc(s.len + 1);

@@ -31,6 +31,23 @@ static inline bool sk_ip6_is_v4mapped(const uint8_t a[16])
 	return memcmp(a, sk_v4mapped_prefix, sizeof(sk_v4mapped_prefix)) == 0;
 }
 
+/* Writes a.b.c.d (what inet_ntop writes for AF_INET, without its sprintf: once per request for
+ * X-Forwarded-For) and a NUL into out; returns the length. */
+static inline size_t sk_ip4_text(const uint8_t a[4], char out[16])
+{
+	size_t o = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			out[o++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[o++] = (char)('0' + v / 10 % 10);
+		out[o++] = (char)('0' + v % 10);
+		out[o++] = i < 3 ? '.' : '\0';
+	}
+	return o - 1;
+}
+
 /* The value of a hex digit (either case), or -1. */
 static inline int sk_hexval(unsigned char c)
 {
@@ -62,7 +79,14 @@ static inline bool sk_label_numeric(const char *s, size_t n)
 
 /* Case-insensitive ASCII comparison of a slice with a NUL-terminated string. */
 bool sk_slice_ieq(struct sk_slice s, const char *lit);
-bool sk_slice_eq(struct sk_slice s, const char *lit);
+/* Inline: with a literal the length is known at compile time, and the compare is a few instructions
+ * (HTTP/2's field callback makes several per field). */
+static inline bool sk_slice_eq(struct sk_slice s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return n == s.len && memcmp(s.ptr, lit, n) == 0;
+}
+
 /* Copies a slice into a fresh NUL-terminated heap string (aborts on allocation failure). */
 char *sk_slice_dup(struct sk_slice s);
 

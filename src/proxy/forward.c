@@ -76,6 +76,10 @@ static struct sk_slice trim_ows(const char *p, size_t n)
 /* Writes the text of (family, addr) into out (64 bytes). */
 static void addr_text(int family, const uint8_t *addr, char *out, size_t cap)
 {
+	if (family == AF_INET && cap >= 16) {
+		sk_ip4_text(addr, out);
+		return;
+	}
 	if (!inet_ntop(family, addr, out, (socklen_t)cap))
 		out[0] = '\0';
 }

@@ -1,7 +1,8 @@
 /*
  * core_test.c — the demand-following free list of core/freelist.h: objects come back in LIFO order, the
  * cap frees at once, a trim releases exactly what the interval did not take (down to the floor), and a
- * busy interval keeps everything. ASan (the test build) reports any object lost or freed twice.
+ * busy interval keeps everything (ASan, in the test build, reports an object lost or freed twice). And
+ * sk_ip4_text writes what inet_ntop writes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/core.h"
 #include "core/freelist.h"
 
 static void put_n(struct sk_freelist *fl, unsigned n)
@@ -71,9 +75,30 @@ static void test_trim_releases_what_the_interval_did_not_need(void **state)
 	sk_freelist_clear(&fl);
 }
 
+/* sk_ip4_text writes what inet_ntop writes: every value of each octet, in every position. */
+static void test_ip4_text_matches_inet_ntop(void **state)
+{
+	(void)state;
+	for (unsigned pos = 0; pos < 4; pos++) {
+		for (unsigned v = 0; v < 256; v++) {
+			uint8_t a[4] = { 10, 0, 200, 7 };
+			a[pos] = (uint8_t)v;
+			char want[INET_ADDRSTRLEN], got[16];
+			memset(got, 'x', sizeof(got));
+			assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+			assert_int_equal(sk_ip4_text(a, got), strlen(want));
+			assert_string_equal(got, want);
+		}
+	}
+	char got[16];
+	assert_int_equal(sk_ip4_text((const uint8_t[4]){ 255, 255, 255, 255 }, got), 15);
+	assert_string_equal(got, "255.255.255.255");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ip4_text_matches_inet_ntop),
 		cmocka_unit_test(test_lifo_and_cap),
 		cmocka_unit_test(test_trim_releases_what_the_interval_did_not_need),
 	};
