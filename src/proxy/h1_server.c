@@ -177,8 +177,22 @@ static enum step finish_request(struct sk_conn *c, bool complete)
 	sk_exchange_finish(ex, complete);
 	sk_h1s_release(c);
 	bool keep = complete && s->keep_alive && !c->w->stopping && s->req_body_done;
+	/* The viewer asked to close, its request was read to the end and nothing came after it (no byte in
+	 * rbuf, and the socket read short or to "again"): a client that asked to close sends nothing more
+	 * (RFC 9112 §9.6), so no unread byte can turn our close into a reset that would destroy the
+	 * response. Close at once, like nginx and HAProxy: the lingering close's shutdown, read and loop
+	 * round are a third of a short-lived connection's system calls. Over TLS the close_notify goes
+	 * first; the viewer's own close_notify, if it sends one after reading ours, meets a closed socket
+	 * once it has everything. */
+	bool at_once = !keep && complete && s->viewer_closes && s->req_body_done && !c->ep.can_read &&
+		       !(c->rbuf && c->rbuf->len > c->rbuf->off);
 	sk_exchange_put(ex);
 	c->ex = NULL;
+	if (at_once) {
+		if (c->ep.ssl)
+			sk_tls_shutdown(c->ep.ssl);
+		return STEP_CLOSE;
+	}
 	if (!keep)
 		return start_linger(c);
 	struct sk_buf *b = c->rbuf;
@@ -449,6 +463,7 @@ static enum step begin_request(struct sk_conn *c)
 	c->rbuf->off += (uint32_t)h->head_len;
 	ex->bytes_in += h->head_len;
 	s->keep_alive = h->version == SK_HTTP_11 ? !(h->flags & SK_HF_CONN_CLOSE) : (h->flags & SK_HF_CONN_KEEPALIVE) != 0;
+	s->viewer_closes = !s->keep_alive;
 	if (c->w->stopping || !moved)
 		s->keep_alive = false;
 	s->req_body = (uint8_t)h->body;

@@ -284,6 +284,7 @@ struct sk_h1s {
 	bool resp_done;
 	bool resp_last_chunk;          /* the final "0\r\n\r\n" is still to be queued */
 	bool keep_alive;
+	bool viewer_closes;            /* the request itself asked to close (Connection: close, HTTP/1.0) */
 	uint32_t dec_end;              /* chunked: rbuf holds decoded data up to here */
 	uint64_t req_remaining;
 	uint64_t file_left;

@@ -31,6 +31,49 @@ def test_connection_close_honoured(sekisho, origin):
         assert c.wait_closed(2.0)
 
 
+def _reset_after_more_bytes(c):
+    """Sends a byte after the response and EOF: True when the server's socket is gone (a reset comes
+    back), False when it is still there, half-closed, reading and discarding (a lingering close)."""
+    try:
+        c.sock.sendall(b"x")
+        time.sleep(0.3)
+        c.sock.sendall(b"y")  # the reset to the first byte makes this or the next recv fail
+        time.sleep(0.2)
+        return c.sock.recv(16) != b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def test_connection_close_request_is_closed_at_once(sekisho, origin):
+    # The viewer asked to close and sent nothing after its request: sekisho closes at once (no
+    # shutdown and lingering read), like nginx and HAProxy.
+    sk = sekisho(simple_config(origin.port))
+    for req in (b"GET /c HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+                b"GET /h10 HTTP/1.0\r\nHost: app.test\r\n\r\n",
+                b"POST /p HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello"):
+        with RawConn(sk.port()) as c:
+            c.send(req)
+            r = c.read_response()
+            assert r.status == 200
+            assert c.wait_closed(2.0)
+            assert _reset_after_more_bytes(c), req
+
+
+def test_close_with_bytes_after_the_request_still_lingers(sekisho, origin):
+    # Bytes after a Connection: close request (a misbehaving client's pipelined request), or a close
+    # that sekisho decided (an error): the lingering close keeps them from turning into a reset that
+    # could destroy the response.
+    sk = sekisho(simple_config(origin.port))
+    for req in (b"GET /c HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\nHost: app.test\r\n\r\n",
+                b"GET /bad HTTP/1.1\r\nHost: app.test\r\nContent-Length: x\r\n\r\n"):
+        with RawConn(sk.port()) as c:
+            c.send(req)
+            r = c.read_response()
+            assert r.status in (200, 400)
+            assert c.wait_closed(2.0)
+            assert not _reset_after_more_bytes(c), req
+
+
 def test_http10_closes_by_default(sekisho, origin):
     sk = sekisho(simple_config(origin.port))
     with RawConn(sk.port()) as c:
