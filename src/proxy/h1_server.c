@@ -181,10 +181,12 @@ static enum step finish_request(struct sk_conn *c, bool complete)
 	 * rbuf, and the socket read short or to "again"): a client that asked to close sends nothing more
 	 * (RFC 9112 §9.6), so no unread byte can turn our close into a reset that would destroy the
 	 * response. Close at once, like nginx and HAProxy: the lingering close's shutdown, read and loop
-	 * round are a third of a short-lived connection's system calls. Over TLS the close_notify goes
-	 * first; the viewer's own close_notify, if it sends one after reading ours, meets a closed socket
-	 * once it has everything. */
-	bool at_once = !keep && complete && s->viewer_closes && s->req_body_done && !c->ep.can_read &&
+	 * round are a third of a short-lived connection's system calls. Over TLS "nothing came after it"
+	 * is OpenSSL's buffer holding no byte (read-ahead takes what the socket has), and the close_notify
+	 * goes first; the viewer's own close_notify, if it sends one after reading ours, meets a closed
+	 * socket once it has everything. */
+	bool at_once = !keep && complete && s->viewer_closes && s->req_body_done &&
+		       (c->ep.ssl ? !sk_tls_buffered(c->ep.ssl) : !c->ep.can_read) &&
 		       !(c->rbuf && c->rbuf->len > c->rbuf->off);
 	sk_exchange_put(ex);
 	c->ex = NULL;

@@ -146,6 +146,11 @@ bool sk_tls_pending(const struct ssl_st *ssl)
 	return SSL_pending(ssl) > 0;
 }
 
+bool sk_tls_buffered(const struct ssl_st *ssl)
+{
+	return SSL_has_pending(ssl) == 1;
+}
+
 /* Appends s (n bytes, no NUL or control characters) as one identity; false when it does not fit. */
 static bool put_identity(char *out, size_t cap, size_t *o, const unsigned char *s, int n)
 {

@@ -142,6 +142,9 @@ void sk_tls_free(struct ssl_st *ssl);
 bool sk_tls_resumed(const struct ssl_st *ssl);
 /* Bytes already decrypted and waiting in the SSL: a read will return them without the socket. */
 bool sk_tls_pending(const struct ssl_st *ssl);
+/* Whether OpenSSL holds any byte the peer sent that was not handed out yet: decrypted, or still a record
+ * (whole or partial) in its read-ahead buffer. */
+bool sk_tls_buffered(const struct ssl_st *ssl);
 
 enum sk_tls_peer { SK_TLS_PEER_NONE = 0, SK_TLS_PEER_UNTRUSTED, SK_TLS_PEER_VERIFIED };
 /*

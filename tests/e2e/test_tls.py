@@ -338,6 +338,65 @@ def test_requests_sent_right_after_the_handshake_are_never_left_waiting(sekisho,
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
 
 
+def test_tls_connection_close_request_is_closed_at_once_after_close_notify(sekisho, origin, pki):
+    # As on plain HTTP: the viewer asked to close and OpenSSL holds nothing after its request, so
+    # sekisho sends its close_notify and closes the socket at once (no lingering read). A byte sent
+    # afterwards meets no socket: the kernel answers with a reset. With bytes after the request, the
+    # close lingers (no reset).
+    sk = sekisho(tls_config(pki, origin.port))
+    port = sk.port()
+
+    def exchange(extra):
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
+        raw = socket.create_connection((HOST, port), timeout=5)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if out.pending:
+                    raw.sendall(out.read())
+                inc.write(raw.recv(65536))
+        tls.write(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n" + extra)
+        raw.sendall(out.read())
+        got, notify = b"", False
+        while not notify:
+            try:
+                chunk = tls.read(65536)
+                if chunk:
+                    got += chunk
+                    continue
+                notify = True  # the close_notify came
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                notify = True
+            if notify:
+                break
+            data = raw.recv(65536)
+            if not data:
+                break
+            inc.write(data)
+        while raw.recv(65536):  # to the socket's end (a lingering close ends in 2 s)
+            pass
+        try:
+            raw.sendall(b"x")
+            time.sleep(0.3)
+            raw.sendall(b"y")
+            time.sleep(0.2)
+            reset = raw.recv(16) != b""
+        except (ConnectionResetError, BrokenPipeError):
+            reset = True
+        raw.close()
+        return got, notify, reset
+
+    got, notify, reset = exchange(b"")
+    assert got.startswith(b"HTTP/1.1 200") and notify and reset
+    got, notify, reset = exchange(b"GET /more HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200") and notify and not reset
+
+
 def test_a_burst_of_tls_connections_is_accepted_one_per_round_and_all_served(sekisho, origin, pki):
     # A TLS listener takes one new connection per readiness event (worker.c) and leaves its ClientHello
     # to the connection's own event: 300 connections queued at once must all still be accepted (the
