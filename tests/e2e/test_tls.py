@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from tlsutil import CLEAN_ENV, pki  # noqa: F401  (pki is a fixture)
-from util import HOST, free_port, read_metrics, simple_config, wait_port, wait_until
+from util import HOST, free_port, read_metrics, recv_all, simple_config, wait_port, wait_until
 
 
 def tls_config(pki, origin_port, certs=("a", "b", "wild"), aliases=("a.test", "b.test", "*.w.test"), tls=None,
@@ -247,43 +247,59 @@ def test_tls13_resumption_issues_a_fresh_ticket(sekisho, origin, pki):
     assert len(set(ids)) == len(ids), "a resumed TLS 1.3 handshake issued no new ticket"
 
 
+def bio_connect(port):
+    """A TLS client over memory BIOs on a new socket, its handshake done: (tls, inc, out, raw). TLS 1.3's
+    Finished is still in `out`, to leave with whatever is written next."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
+    raw = socket.create_connection((HOST, port), timeout=5)
+    while True:
+        try:
+            tls.do_handshake()
+            return tls, inc, out, raw
+        except ssl.SSLWantReadError:
+            if out.pending:
+                raw.sendall(out.read())
+            data = raw.recv(65536)
+            if not data:
+                raw.close()
+                raise ConnectionError("closed during the handshake")
+            inc.write(data)
+
+
+def bio_read_all(tls, inc, raw):
+    """Reads until the server's close_notify or the socket's end: (plaintext, close_notify seen)."""
+    got = b""
+    while True:
+        try:
+            chunk = tls.read(65536)
+            if not chunk:
+                return got, True
+            got += chunk
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            return got, True
+        except ssl.SSLEOFError:
+            return got, False
+        data = raw.recv(65536)
+        if not data:
+            return got, False
+        inc.write(data)
+
+
 def test_records_that_arrive_with_the_handshake_are_all_served(sekisho, origin, pki):
     # The viewer side reads ahead (one read takes every record the socket holds): the client's Finished
     # and two pipelined requests, each its own TLS record, arrive in one TCP segment. Both are answered
     # without any further byte from the client (no new readiness edge will come for them).
     sk = sekisho(tls_config(pki, origin.port))
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
-    with socket.create_connection((HOST, sk.port()), timeout=5) as raw:
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                if out.pending:
-                    raw.sendall(out.read())
-                data = raw.recv(65536)
-                assert data, "closed during the handshake"
-                inc.write(data)
+    tls, inc, out, raw = bio_connect(sk.port())
+    with raw:
         tls.write(b"GET /one HTTP/1.1\r\nHost: a.test\r\n\r\n")
         tls.write(b"GET /two HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
         raw.sendall(out.read())  # Finished (TLS 1.3) and both records in one send
-        got = b""
-        while True:
-            try:
-                chunk = tls.read(65536)
-                if not chunk:
-                    break
-                got += chunk
-                continue
-            except ssl.SSLWantReadError:
-                pass
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                break
-            data = raw.recv(65536)
-            if not data:
-                break
-            inc.write(data)
+        got, _ = bio_read_all(tls, inc, raw)
     assert got.count(b"HTTP/1.1 200") == 2, got
     one, two = got.find(b'"path": "/one"'), got.find(b'"path": "/two"')
     assert 0 < one < two, got
@@ -300,38 +316,14 @@ def test_requests_sent_right_after_the_handshake_are_never_left_waiting(sekisho,
     port = sk.port()
 
     def one(_):
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
-        with socket.create_connection((HOST, port), timeout=3) as raw:
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    if out.pending:
-                        raw.sendall(out.read())
-                    data = raw.recv(65536)
-                    if not data:
-                        return b""
-                    inc.write(data)
+        try:
+            tls, inc, out, raw = bio_connect(port)
+        except ConnectionError:
+            return b""
+        with raw:
             tls.write(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
             raw.sendall(out.read())  # the Finished and the request together
-            got = b""
-            while True:
-                try:
-                    chunk = tls.read(65536)
-                    if not chunk:
-                        return got
-                    got += chunk
-                    continue
-                except ssl.SSLWantReadError:
-                    pass
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    return got
-                data = raw.recv(65536)
-                if not data:
-                    return got
-                inc.write(data)
+            return bio_read_all(tls, inc, raw)[0]
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(one, range(3000)))
@@ -347,37 +339,10 @@ def test_tls_connection_close_request_is_closed_at_once_after_close_notify(sekis
     port = sk.port()
 
     def exchange(extra):
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
-        raw = socket.create_connection((HOST, port), timeout=5)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                if out.pending:
-                    raw.sendall(out.read())
-                inc.write(raw.recv(65536))
+        tls, inc, out, raw = bio_connect(port)
         tls.write(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n" + extra)
         raw.sendall(out.read())
-        got, notify = b"", False
-        while not notify:
-            try:
-                chunk = tls.read(65536)
-                if chunk:
-                    got += chunk
-                    continue
-                notify = True  # the close_notify came
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLZeroReturnError:
-                notify = True
-            if notify:
-                break
-            data = raw.recv(65536)
-            if not data:
-                break
-            inc.write(data)
+        got, notify = bio_read_all(tls, inc, raw)
         while raw.recv(65536):  # to the socket's end (a lingering close ends in 2 s)
             pass
         try:
@@ -410,15 +375,7 @@ def test_a_burst_of_tls_connections_is_accepted_one_per_round_and_all_served(sek
         for t in tlss:
             t.do_handshake()
             t.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-        answers = []
-        for t in tlss:
-            got = b""
-            while True:
-                chunk = t.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            answers.append(got)
+        answers = [recv_all(t) for t in tlss]
         assert all(a.startswith(b"HTTP/1.1 200") for a in answers), [a[:40] for a in answers if not a.startswith(b"HTTP/1.1 200")][:3]
     finally:
         for r in raws:

@@ -188,16 +188,21 @@ def wait_until(pred, timeout=5.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def recv_all(sock):
+    """Everything sock (a socket, plain or ssl) delivers until its end."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def scrape_metrics(admin_port):
     """/metrics of the admin listener: (text, {'name{labels}': float}) (comment lines left out)."""
     with socket.create_connection((HOST, admin_port), timeout=5) as c:
         c.sendall(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_all(c)
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise AssertionError("GET /metrics: %r" % head[:200])
