@@ -146,25 +146,29 @@ void sk_h2s_end(struct sk_h2stream *st, bool all)
 	st->fmem = NULL;
 }
 
+/* p, which points into [old, old + len] (len included: an empty value may point just past the last
+ * byte), as it reads at `to`. */
+static const char *moved(const char *p, uintptr_t old, char *to)
+{
+	return to + ((uintptr_t)p - old);
+}
+
 /* Moves the fields to a worker buffer: every slice of the request that points into them follows (a name
- * or value always does; :method, :path and the host may be absent, NULL). An empty value may point just
- * past the last byte. */
+ * or value always does; :method, :path and the host may be absent, NULL). */
 static void fields_grow(struct sk_h2stream *st)
 {
 	struct sk_http_request *r = &st->ex->hreq;
 	struct sk_buf *b = sk_buf_get(st->h2->c->w);
 	uintptr_t old = (uintptr_t)st->fmem, end = old + st->flen;
 	memcpy(b->data, st->fmem, st->flen);
-#define SK_MOVE(p) ((p) = b->data + ((uintptr_t)(p) - old))
 	struct sk_slice *slices[] = { &r->method, &r->target, &r->host };
 	for (size_t i = 0; i < SK_ARRAY_LEN(slices); i++)
 		if ((uintptr_t)slices[i]->ptr >= old && (uintptr_t)slices[i]->ptr <= end)
-			SK_MOVE(slices[i]->ptr);
+			slices[i]->ptr = moved(slices[i]->ptr, old, b->data);
 	for (unsigned i = 0; i < r->n_headers; i++) {
-		SK_MOVE(r->headers[i].name.ptr);
-		SK_MOVE(r->headers[i].value.ptr);
+		r->headers[i].name.ptr = moved(r->headers[i].name.ptr, old, b->data);
+		r->headers[i].value.ptr = moved(r->headers[i].value.ptr, old, b->data);
 	}
-#undef SK_MOVE
 	st->fbuf = b;
 	st->fmem = b->data;
 	st->fcap = sizeof(b->data);
