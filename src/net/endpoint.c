@@ -1,8 +1,11 @@
 /*
  * endpoint.c — reads, writes, handshakes and half-closes of one connection end (endpoint.h).
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "net/endpoint.h"
 
@@ -18,10 +21,16 @@ void sk_endpoint_events(struct sk_endpoint *e, uint32_t ev)
 
 int sk_endpoint_flush(struct sk_endpoint *e, struct sk_out *o, uint64_t *count)
 {
+	if (e->last_out && e->ssl && !e->corked && o->n) {
+		int one = 1;
+		setsockopt(e->io.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+		e->corked = true;
+	}
 	while (o->n) {
 		if (!e->can_write)
 			return 0;
-		ssize_t n = sk_stream_writev(e->io.fd, e->ssl, o->iov, o->n);
+		ssize_t n = e->last_out && !e->ssl ? sk_stream_writev_more(e->io.fd, o->iov, o->n)
+						    : sk_stream_writev(e->io.fd, e->ssl, o->iov, o->n);
 		if (n < 0) {
 			if (n == SK_IO_WAIT) {
 				e->can_write = false;

@@ -28,6 +28,8 @@ struct sk_endpoint {
 	bool can_read, can_write;
 	bool hup;           /* the peer has half-closed or failed: read until EOF */
 	bool tls_ready;     /* the TLS handshake is done (meaningless without ssl) */
+	bool last_out;      /* what is flushed now ends our output: a close or half-close follows it */
+	bool corked;        /* TLS: TCP_CORK set for last_out (the close sends what it holds) */
 };
 
 /* Pending output toward one endpoint: up to 6 slices (a head, a framed chunk, the last chunk) that must
@@ -53,7 +55,10 @@ static inline void sk_out_push(struct sk_out *o, const void *p, size_t n)
 void sk_endpoint_events(struct sk_endpoint *e, uint32_t ev);
 
 /* Writes pending output. Returns 1 when all is written, 0 when the socket is full (or TLS must read
- * first), -1 on error. count (may be NULL) grows by the bytes written. */
+ * first), -1 on error. count (may be NULL) grows by the bytes written. With last_out set, the tail that
+ * fills no whole segment stays in the kernel until the close or half-close that the caller owes right
+ * after, which sends it with the FIN in one segment (plain: MSG_MORE; TLS: TCP_CORK, so the response,
+ * the close_notify and the FIN leave together). */
 int sk_endpoint_flush(struct sk_endpoint *e, struct sk_out *o, uint64_t *count);
 
 /*

@@ -40,6 +40,15 @@ int sk_listen_open(const struct sk_addr *addr, struct sk_err *err)
 	return fd;
 }
 
+void sk_listen_set_answers(int fd, bool answers)
+{
+	/* Linux keeps this on the listening socket (delayed-ACK "pingpong" mode) and copies it to every
+	 * connection it accepts. A request's ACK is then held until the response leaves (one segment less
+	 * per connection) or the delayed-ACK timer fires (40 ms at most) if the response is slow. */
+	int quick = answers ? 0 : 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &quick, sizeof(quick));
+}
+
 int sk_listen_probe(const struct sk_addr *addr, struct sk_err *err)
 {
 	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -18,6 +18,12 @@ int sk_listen_open(const struct sk_addr *addr, struct sk_err *err);
  * binds in the short gap between the probe and the real bind is not caught. */
 int sk_listen_probe(const struct sk_addr *addr, struct sk_err *err);
 
+/* Sets what an accepted socket inherits for its first ACKs. `answers` (HTTP listeners, whose every
+ * request gets a response): TCP_QUICKACK off, so the kernel does not ACK the request on its own and the
+ * response carries the ACK (HAProxy's tcp-smart-accept); tcp listeners keep quick ACKs. Called at every
+ * attach: a reload may change the mode of a listener on the same socket. */
+void sk_listen_set_answers(int fd, bool answers);
+
 /* Network-ACL evaluation: rules are sorted by number; the lowest matching rule decides; when a listener
  * has rules and none match, the connection is denied. No rules: allowed. */
 bool sk_acl_allows(const struct sk_listener *l, const struct sockaddr *peer);

@@ -36,6 +36,19 @@ ssize_t sk_stream_writev(int fd, struct ssl_st *ssl, const struct iovec *iov, in
 	}
 }
 
+ssize_t sk_stream_writev_more(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	for (;;) {
+		ssize_t k = sendmsg(fd, &m, MSG_MORE | MSG_NOSIGNAL);
+		if (k >= 0)
+			return k;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? SK_IO_WAIT : SK_IO_ERROR;
+	}
+}
+
 int sk_stream_shutdown_write(int fd, struct ssl_st *ssl)
 {
 	if (ssl)

@@ -22,6 +22,8 @@ enum {
 
 ssize_t sk_stream_read(int fd, struct ssl_st *ssl, void *buf, size_t n);
 ssize_t sk_stream_writev(int fd, struct ssl_st *ssl, const struct iovec *iov, int iovcnt);
+/* Plain only: the same as writev with MSG_MORE (the kernel holds a short tail for what follows). */
+ssize_t sk_stream_writev_more(int fd, const struct iovec *iov, int iovcnt);
 /* Ends our direction: close_notify over TLS, then a TCP half-close. 0, or -1 when the socket failed. */
 int sk_stream_shutdown_write(int fd, struct ssl_st *ssl);
 

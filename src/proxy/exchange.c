@@ -686,6 +686,11 @@ void sk_exchange_body_consume(struct sk_exchange *ex, size_t n)
 	sk_h1c_body_consume(ex, n);
 }
 
+bool sk_exchange_body_ended(const struct sk_exchange *ex)
+{
+	return ex->client.resp_done;
+}
+
 void sk_exchange_origin_event(struct sk_exchange *ex)
 {
 	ex->front->wake(ex);

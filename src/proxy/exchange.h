@@ -178,6 +178,8 @@ enum sk_ex_step sk_exchange_timeout(struct sk_exchange *ex);
 /* The origin's response body, decoded (state RESPOND, resp_src ORIGIN). */
 enum sk_body_step sk_exchange_body_peek(struct sk_exchange *ex, struct sk_slice *out);
 void sk_exchange_body_consume(struct sk_exchange *ex, size_t n);
+/* The origin's body is known to be complete without another read (all of it was consumed). */
+bool sk_exchange_body_ended(const struct sk_exchange *ex);
 /* The front has written the whole response (all: true) or gave up (false): returns the origin
  * connection to its pool when it can be reused, logs and counts the request. */
 void sk_exchange_finish(struct sk_exchange *ex, bool all);

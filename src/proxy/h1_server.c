@@ -338,6 +338,13 @@ static enum step write_origin(struct sk_conn *c)
 						sk_out_push(&s->vout, d.ptr, d.len);
 					}
 					sk_exchange_body_consume(ex, d.len);
+					if (sk_exchange_body_ended(ex)) {
+						/* The end is known without another read: it leaves in this write (the
+						 * last chunk with the data; on a closing connection the FIN too). */
+						if (s->resp_out == SK_BODY_CHUNKED)
+							sk_out_push(&s->vout, LAST_CHUNK, sizeof(LAST_CHUNK) - 1);
+						s->resp_done = true;
+					}
 					break;
 				case SK_BODY_END:
 					if (s->resp_out == SK_BODY_CHUNKED)
@@ -356,6 +363,9 @@ static enum step write_origin(struct sk_conn *c)
 			}
 		}
 		if (s->vout.n) {
+			/* The response's last bytes on a connection that closes after it: finish_request closes
+			 * or half-closes right after this flush, and the FIN leaves with them. */
+			c->ep.last_out = s->resp_done && !s->keep_alive;
 			int f = sk_endpoint_flush(&c->ep, &s->vout, &ex->bytes_out);
 			if (f < 0)
 				return STEP_CLOSE;
@@ -381,6 +391,7 @@ static enum step write_file(struct sk_conn *c)
 	struct sk_h1s *s = h1s(c);
 	for (;;) {
 		if (s->vout.n) {
+			c->ep.last_out = s->file_left == 0 && !s->keep_alive;
 			int f = sk_endpoint_flush(&c->ep, &s->vout, &ex->bytes_out);
 			if (f < 0)
 				return STEP_CLOSE;
@@ -428,6 +439,7 @@ static enum step do_write(struct sk_conn *c)
 		return write_origin(c);
 	if (ex->resp_src == SK_SRC_FILE)
 		return write_file(c);
+	c->ep.last_out = !h1s(c)->keep_alive;
 	int f = sk_endpoint_flush(&c->ep, &h1s(c)->vout, &ex->bytes_out);
 	if (f < 0)
 		return STEP_CLOSE;

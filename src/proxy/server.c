@@ -133,6 +133,8 @@ static int attach_sockets(struct sk_runtime *rt, struct sk_err *err)
 			srv.n_socks++;
 		}
 		e->used_by = rt->generation;
+		for (unsigned w = 0; w < srv.n_workers; w++)
+			sk_listen_set_answers(e->fds[w], l->mode != SK_MODE_TCP);
 		memcpy(eg ? rt->egress_l[i - n_plain].fds : admin ? rt->admin.fds : rt->listeners[i].fds, e->fds,
 		       sizeof(e->fds));
 	}
