@@ -294,9 +294,22 @@ void sk_loop_run_once(struct sk_loop *loop, int max_wait_ms)
 	if (n == -1 && errno != EINTR)
 		sk_error("epoll_wait: %s", strerror(errno));
 	loop->now = sk_now_ms();
+	/* Two passes: what is marked `later` (costly work that nothing waits on yet, such as a new TLS
+	 * connection's first handshake step) runs after everything else of the round, so that the requests
+	 * and responses of established connections are not queued behind a burst of handshakes. */
+	int n_later = 0;
 	for (int i = 0; i < n; i++) {
 		struct sk_io *io = events[i].data.ptr;
-		if (io->fd >= 0) /* closed earlier in this batch: the event is stale */
+		if (io->fd < 0) /* closed earlier in this batch: the event is stale */
+			continue;
+		if (io->later)
+			events[n_later++] = events[i];
+		else
+			io->cb(io, events[i].events);
+	}
+	for (int i = 0; i < n_later; i++) {
+		struct sk_io *io = events[i].data.ptr;
+		if (io->fd >= 0)
 			io->cb(io, events[i].events);
 	}
 	run_timers(loop);

@@ -24,6 +24,7 @@ typedef void (*sk_io_cb)(struct sk_io *io, uint32_t events);
 
 struct sk_io {
 	int fd;
+	bool later; /* this io's events run after the round's others (a TLS connection's first handshake step) */
 	sk_io_cb cb;
 };
 

@@ -108,6 +108,7 @@ void sk_conn_accept(struct sk_worker *w, int fd, const struct sockaddr *peer, so
 		listener == SK_ADMIN_LISTENER || sk_listener_is_egress(listener) ? NULL : &c->rt->cfg->listeners[listener];
 	if (l && l->tls.present) {
 		c->tls = true;
+		c->ep.io.later = true; /* its first handshake step waits for the round's requests (loop.c) */
 		c->ep.ssl = sk_tls_server_ssl(c->rt->listeners[listener].tls, fd);
 		if (!c->ep.ssl) {
 			sk_conn_close(c);

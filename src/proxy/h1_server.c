@@ -503,7 +503,9 @@ static enum step refuse(struct sk_conn *c, enum sk_reason reason)
 static enum step tls_accept(struct sk_conn *c)
 {
 	char why[200] = "";
-	switch (sk_endpoint_handshake(&c->ep, why, sizeof(why))) {
+	enum sk_handshake hs = sk_endpoint_handshake(&c->ep, why, sizeof(why));
+	c->ep.io.later = false; /* past the costly first step: from here a request may be waiting */
+	switch (hs) {
 	case SK_HS_WAIT:
 		return STEP_WAIT;
 	case SK_HS_CLOSED:
