@@ -245,6 +245,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 			n = SK_MIN(len, d.len);
 			memcpy(buf, d.ptr, n);
 			sk_exchange_body_consume(ex, n);
+			if (sk_exchange_body_ended(ex)) /* END_STREAM on this frame, not on an empty one after it */
+				*flags |= NGHTTP2_DATA_FLAG_EOF;
 			break;
 		case SK_BODY_END:
 			*flags |= NGHTTP2_DATA_FLAG_EOF;

@@ -354,6 +354,21 @@ def test_h2_large_head_moves_out_of_the_stream_intact(sekisho, origin):
     c.close()
 
 
+def test_h2_last_data_frame_carries_end_stream(sekisho, origin):
+    """An origin body whose end is known once its last bytes are taken ends the stream on the DATA frame
+    that carries them, not on an empty DATA frame after it."""
+    sk = sekisho(h2c_config(origin.port))
+    c = H2Client(sk.port())
+    for path in ("/e1", "/e2"):
+        sid = c.request(path)
+        status, _, body = c.response(sid)
+        assert status == 200 and body
+        data = [e for e in c.events if isinstance(e, h2.events.DataReceived) and e.stream_id == sid]
+        assert all(e.data for e in data), [len(e.data) for e in data]
+        assert data[-1].stream_ended is not None
+    c.close()
+
+
 # ---- validation (RFC 9113 §8) ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra", [
