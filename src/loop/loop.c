@@ -18,6 +18,9 @@
 #include "core/log.h"
 
 #define MAX_EVENTS 256
+/* Deferred ("later") events run per round at most: a handshake step costs 100-400 us, so a request that
+ * arrives behind a burst of new TLS connections waits for about this many of them, not for the burst. */
+#define LATER_PER_ROUND 4
 
 struct sk_loop {
 	int epfd;
@@ -34,6 +37,13 @@ struct sk_loop {
 	pthread_mutex_t done_mu;
 	struct sk_job *done_head;
 	struct sk_job *done_tail;
+	/* Events of `later` ios, first in first out, carried from round to round: entry seq sits at
+	 * later_q[seq % cap_later]; an entry whose io was closed or removed has io == NULL. */
+	struct later_ev {
+		struct sk_io *io;
+		uint32_t events;
+	} *later_q;
+	uint32_t later_head, later_tail, cap_later;
 	/* Objects closed during this dispatch round, freed after it (see sk_loop_close_free). */
 	void **graveyard;
 	uint32_t n_graveyard, cap_graveyard;
@@ -74,6 +84,7 @@ void sk_loop_free(struct sk_loop *loop)
 	close(loop->epfd);
 	bury(loop);
 	free(loop->graveyard);
+	free(loop->later_q);
 	pthread_mutex_destroy(&loop->done_mu);
 	free(loop->heap);
 	free(loop);
@@ -104,14 +115,61 @@ int sk_loop_add_level(struct sk_loop *loop, struct sk_io *io, uint32_t events)
 	return ctl(loop, EPOLL_CTL_ADD, io, events);
 }
 
+static void later_push(struct sk_loop *loop, struct sk_io *io, uint32_t events)
+{
+	if (io->later_seq) { /* queued already: its new readiness joins the waiting entry */
+		loop->later_q[(io->later_seq - 1) % loop->cap_later].events |= events;
+		return;
+	}
+	if (loop->later_tail - loop->later_head == loop->cap_later) {
+		uint32_t cap = loop->cap_later ? loop->cap_later * 2 : 64;
+		struct later_ev *q = sk_calloc(cap, sizeof(*q));
+		for (uint32_t seq = loop->later_head; seq != loop->later_tail; seq++)
+			q[seq % cap] = loop->later_q[seq % loop->cap_later];
+		free(loop->later_q);
+		loop->later_q = q;
+		loop->cap_later = cap;
+	}
+	uint32_t seq = loop->later_tail++;
+	loop->later_q[seq % loop->cap_later] = (struct later_ev){ .io = io, .events = events };
+	io->later_seq = seq + 1;
+}
+
+/* An io that goes away leaves no queued event behind (its memory is freed after the round). */
+static void later_forget(struct sk_loop *loop, struct sk_io *io)
+{
+	if (!io->later_seq)
+		return;
+	loop->later_q[(io->later_seq - 1) % loop->cap_later].io = NULL;
+	io->later_seq = 0;
+}
+
+static void later_run(struct sk_loop *loop)
+{
+	for (int k = 0; k < LATER_PER_ROUND && loop->later_head != loop->later_tail;) {
+		struct later_ev e = loop->later_q[loop->later_head++ % loop->cap_later];
+		if (!e.io)
+			continue;
+		e.io->later_seq = 0;
+		if (e.io->fd < 0)
+			continue;
+		e.io->cb(e.io, e.events);
+		k++;
+	}
+	if (loop->later_head == loop->later_tail)
+		loop->later_head = loop->later_tail = 0;
+}
+
 void sk_loop_del(struct sk_loop *loop, struct sk_io *io)
 {
+	later_forget(loop, io);
 	/* Closing the fd also removes it, but only once every duplicate is closed: be explicit. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
 void sk_loop_close_free(struct sk_loop *loop, struct sk_io *io, void *mem)
 {
+	later_forget(loop, io);
 	if (io->fd >= 0) {
 		close(io->fd);
 		io->fd = -1;
@@ -290,28 +348,26 @@ void sk_loop_run_once(struct sk_loop *loop, int max_wait_ms)
 		if (timeout < 0 || until < timeout)
 			timeout = until;
 	}
+	if (loop->later_head != loop->later_tail)
+		timeout = 0; /* deferred events wait: look for new ones, do not sleep */
 	int n = epoll_wait(loop->epfd, events, MAX_EVENTS, timeout);
 	if (n == -1 && errno != EINTR)
 		sk_error("epoll_wait: %s", strerror(errno));
 	loop->now = sk_now_ms();
-	/* Two passes: what is marked `later` (costly work that nothing waits on yet, such as a new TLS
-	 * connection's first handshake step) runs after everything else of the round, so that the requests
-	 * and responses of established connections are not queued behind a burst of handshakes. */
-	int n_later = 0;
+	/* What is marked `later` (costly work that nothing waits on yet, such as a new TLS connection's first
+	 * handshake step) is queued and runs after everything else of the round, a few per round, so that
+	 * the requests and responses of established connections are never queued behind a burst of
+	 * handshakes: they wait for at most LATER_PER_ROUND of them. */
 	for (int i = 0; i < n; i++) {
 		struct sk_io *io = events[i].data.ptr;
 		if (io->fd < 0) /* closed earlier in this batch: the event is stale */
 			continue;
 		if (io->later)
-			events[n_later++] = events[i];
+			later_push(loop, io, events[i].events);
 		else
 			io->cb(io, events[i].events);
 	}
-	for (int i = 0; i < n_later; i++) {
-		struct sk_io *io = events[i].data.ptr;
-		if (io->fd >= 0)
-			io->cb(io, events[i].events);
-	}
+	later_run(loop);
 	run_timers(loop);
 	if (loop->after)
 		loop->after(loop->after_arg);

@@ -24,8 +24,11 @@ typedef void (*sk_io_cb)(struct sk_io *io, uint32_t events);
 
 struct sk_io {
 	int fd;
-	bool later; /* this io's events run after the round's others (a TLS connection's first handshake step) */
+	uint32_t later_seq; /* the loop's: 1 + its place in the queue of deferred events, 0 when not queued */
 	sk_io_cb cb;
+	/* This io's events are costly work that nothing waits on yet (a new TLS connection's first
+	 * handshake step): they run after the round's other events, at most a few per round (loop.c). */
+	bool later;
 };
 
 struct sk_timer;

@@ -1,6 +1,7 @@
 /*
- * loop_test.c — the timer heap (order, re-arm, cancel from callbacks) and the blocking pool (completions
- * come back on the loop thread through the eventfd; the queue bound is enforced).
+ * loop_test.c — the timer heap (order, re-arm, cancel from callbacks), the blocking pool (completions
+ * come back on the loop thread through the eventfd; the queue bound is enforced), and deferred ("later")
+ * events (after the round's others, a few per round, none for an io closed while it waits).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,8 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -150,6 +153,75 @@ static void test_pool_queue_is_bounded(void **state)
 	sk_loop_free(loop);
 }
 
+struct lio {
+	struct sk_io io;
+	int id;
+};
+
+static int lio_order[64];
+static int lio_n;
+
+static void lio_cb(struct sk_io *io, uint32_t events)
+{
+	(void)events;
+	lio_order[lio_n++] = SK_CONTAINER_OF(io, struct lio, io)->id;
+}
+
+static struct lio *lio_new(struct sk_loop *loop, int id, bool later)
+{
+	struct lio *l = calloc(1, sizeof(*l));
+	l->io.fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC); /* readable from the start: one edge at add */
+	l->io.cb = lio_cb;
+	l->io.later = later;
+	l->id = id;
+	assert_int_equal(sk_loop_add(loop, &l->io, EPOLLIN), 0);
+	return l;
+}
+
+static bool lio_ran(int id)
+{
+	for (int i = 0; i < lio_n; i++)
+		if (lio_order[i] == id)
+			return true;
+	return false;
+}
+
+static void test_later_events_run_last_a_few_per_round(void **state)
+{
+	(void)state;
+	struct sk_loop *loop = sk_loop_new();
+	struct lio *l[10];
+	for (int i = 0; i < 10; i++)
+		l[i] = lio_new(loop, i, true);
+	struct lio *now = lio_new(loop, 100, false);
+	lio_n = 0;
+	sk_loop_run_once(loop, 1000);
+	assert_int_equal(lio_n, 5); /* the ordinary io, then four deferred ones */
+	assert_int_equal(lio_order[0], 100);
+	/* One that waits is closed (and freed after the round): it never runs. */
+	int gone = -1;
+	for (int i = 0; i < 10 && gone < 0; i++)
+		if (!lio_ran(i))
+			gone = i;
+	sk_loop_close_free(loop, &l[gone]->io, l[gone]);
+	/* Deferred events waiting: the next round does not sleep, though nothing new is ready. */
+	uint64_t t0 = sk_now_ms();
+	sk_loop_run_once(loop, 1000);
+	assert_int_equal(lio_n, 9);
+	sk_loop_run_once(loop, 1000);
+	assert_true(sk_now_ms() - t0 < 500);
+	assert_int_equal(lio_n, 10); /* 4 + 4 + 1: the closed one was dropped */
+	sk_loop_run_once(loop, 20);
+	assert_int_equal(lio_n, 10);
+	for (int i = 0; i < 10; i++)
+		assert_true(i == gone ? !lio_ran(i) : lio_ran(i));
+	for (int i = 0; i < 10; i++)
+		if (i != gone)
+			sk_loop_close_free(loop, &l[i]->io, l[i]);
+	sk_loop_close_free(loop, &now->io, now);
+	sk_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_timer_callbacks_may_change_the_heap),
 		cmocka_unit_test(test_pool_completions_run_on_the_loop_thread),
 		cmocka_unit_test(test_pool_queue_is_bounded),
+		cmocka_unit_test(test_later_events_run_last_a_few_per_round),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
