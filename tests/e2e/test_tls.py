@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -380,6 +381,35 @@ def test_a_burst_of_tls_connections_is_accepted_one_per_round_and_all_served(sek
     finally:
         for r in raws:
             r.close()
+
+
+def test_handshakes_abandoned_in_a_burst_leave_the_queue_cleanly(sekisho, origin, pki):
+    # A new TLS connection's first handshake step waits in the loop's queue (at most 4 run per round,
+    # loop.c). 400 connections each send a real ClientHello and reset at once: the reset's event joins
+    # the one already queued, the step then meets a dead socket and the connection closes. Viewers in
+    # between are all answered and the process lives on. (An io closed by something else while it is
+    # queued, a timer or a drain, is loop_test's case: its entry must be dropped before it is freed.)
+    sk = sekisho(tls_config(pki, origin.port, workers=1))
+    port = sk.port()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    hello_tls = NOVERIFY.wrap_bio(inc, out, server_hostname="a.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        hello_tls.do_handshake()
+    hello = out.read()
+    assert hello[:1] == b"\x16"  # a handshake record: the ClientHello
+    linger0 = struct.pack("ii", 1, 0)
+    for round_ in range(4):
+        socks = []
+        for _ in range(100):
+            s = socket.create_connection((HOST, port), timeout=5)
+            s.sendall(hello)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
+            socks.append(s)
+        for s in socks:
+            s.close()  # a reset, while its handshake step may still wait
+        p = curl(sk, "a.test", "/r%d" % round_, pki=pki)
+        assert p.returncode == 0 and p.stdout.endswith("200"), p.stderr
+    assert sk.proc.poll() is None
 
 
 def test_handshake_has_a_deadline_and_does_not_block_others(sekisho, origin, pki):
